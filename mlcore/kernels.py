@@ -1,0 +1,402 @@
+"""Data-movement kernels of the backend.
+
+Each public function here is a thin Python layer that validates its inputs
+(shapes, dtypes, index bounds, aliasing) and then either calls a compiled,
+GIL-free loop from :mod:`mlcore._kernels` or, for dtypes those loops are not
+compiled for (integers or booleans as data, object arrays, non-native byte
+order), falls back to the equivalent numpy/scipy expression. Invalid input
+raises a Python exception before any compiled loop runs.
+
+Index semantics follow numpy: indices may be any integer dtype, negative
+indices count from the end, and anything outside ``[-n, n)`` raises
+:class:`IndexError`.
+"""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+try:  # The compiled loops. Absent only in a broken, uncompiled checkout.
+    from . import _kernels
+except ImportError as exc:  # pragma: no cover - exercised only when broken
+    raise ImportError(
+        "mlcore's compiled kernels (mlcore._kernels) are missing: install "
+        "mlcore with 'pip install .' (or 'pip install -e .') so that the "
+        "Cython extension gets built. Original error: %s" % exc) from exc
+
+__all__ = [
+    "take_rows",
+    "shuffle_rows",
+    "propagate_features",
+    "propagate_features_sparse",
+    "to_csr",
+    "rebase",
+    "check_random_state",
+]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INDEX = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+###############################################################################
+# Validation helpers
+
+def _compiled_float(dtype):
+    """True when the compiled loops handle this (native, float) dtype."""
+    return dtype in _FLOATS and dtype.isnative
+
+
+def _as_array(X, name, ndims=(1, 2)):
+    if sp.issparse(X):
+        raise TypeError("%s must be a dense array, got a scipy.sparse %s"
+                        % (name, type(X).__name__))
+    X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    if X.ndim not in ndims:
+        raise ValueError("%s must have %s dimension(s), got an array of shape "
+                         "%r" % (name, " or ".join(map(str, ndims)), X.shape))
+    return X
+
+
+def _check_index(indices, n, name="indices"):
+    """Validate an index vector against an axis of length ``n``.
+
+    Returns a C-contiguous int32 or int64 array with negative entries
+    resolved (a copy only when needed).
+    """
+    if sp.issparse(indices):
+        raise TypeError("%s must be a 1-D integer array, got a sparse matrix"
+                        % name)
+    idx = np.asarray(indices)
+    if idx.dtype == bool:
+        raise TypeError("%s must be integers, got a boolean mask; use "
+                        "np.flatnonzero(mask) to convert it" % name)
+    if idx.size == 0 and idx.dtype.kind not in "iu":
+        idx = idx.astype(np.intp)  # np.asarray([]) is float64
+    if idx.dtype.kind not in "iu":
+        raise TypeError("%s must be integers, got dtype %s" % (name, idx.dtype))
+    if idx.ndim != 1:
+        raise ValueError("%s must be 1-D, got shape %r" % (name, idx.shape))
+    if idx.dtype not in _INDEX or not idx.dtype.isnative:
+        if idx.size and idx.dtype.kind == "u" and idx.max() > np.iinfo(np.int64).max:
+            raise IndexError("%s contains an index too large for int64" % name)
+        idx = idx.astype(np.int64)
+    if idx.size:
+        lo, hi = idx.min(), idx.max()
+        if hi >= n or lo < -n:
+            bad = hi if hi >= n else lo
+            raise IndexError("%s contains index %d, out of bounds for an axis "
+                             "of length %d" % (name, bad, n))
+        if lo < 0:
+            idx = np.where(idx < 0, idx + n, idx).astype(idx.dtype, copy=False)
+    return np.ascontiguousarray(idx)
+
+
+def _check_out(out, shape, dtype, name="out"):
+    if not isinstance(out, np.ndarray):
+        raise TypeError("%s must be a numpy array, got %s"
+                        % (name, type(out).__name__))
+    if out.shape != tuple(shape):
+        raise ValueError("%s has shape %r, expected %r"
+                         % (name, out.shape, tuple(shape)))
+    if dtype is not None and out.dtype != dtype:
+        raise TypeError("%s has dtype %s, expected %s"
+                        % (name, out.dtype, dtype))
+    if not out.flags.writeable:
+        raise ValueError("%s is read-only" % name)
+
+
+def _check_no_overlap(a, b, a_name, b_name):
+    if np.may_share_memory(a, b) and np.shares_memory(a, b):
+        raise ValueError("%s and %s share memory; pass a separate output "
+                         "array" % (a_name, b_name))
+
+
+def check_random_state(random_state):
+    """Turn ``random_state`` into a random generator.
+
+    Same rules as :func:`sklearn.utils.check_random_state`, so that
+    permutations match ML-Ensemble's stream: ``None`` (or the ``np.random``
+    module) gives numpy's global ``RandomState``, an int seeds a new
+    ``RandomState``, a ``RandomState`` is returned as is. In addition a
+    ``numpy.random.Generator`` is accepted and returned as is.
+    """
+    if random_state is None or random_state is np.random:
+        return np.random.mtrand._rand
+    if isinstance(random_state, (numbers.Integral, np.integer)) \
+            and not isinstance(random_state, bool):
+        return np.random.RandomState(random_state)
+    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        return random_state
+    raise ValueError("%r cannot be used to seed a numpy.random.RandomState "
+                     "instance" % (random_state,))
+
+
+###############################################################################
+# Row gather
+
+def take_rows(X, indices, out=None):
+    """Gather rows: ``out[i] = X[indices[i]]``.
+
+    Equivalent to ``X[indices]`` (and ``np.take(X, indices, axis=0)``) for a
+    1-D or 2-D ``X``, but writes into a preallocated ``out`` when given and
+    runs without the GIL for float32/float64 data. Rows that are contiguous
+    in memory are copied with ``memcpy`` and prefetched ahead; any other
+    layout (Fortran order, strided views) takes a strided loop.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n,) or (n, p)
+        Source. Read-only arrays and memmaps are fine.
+    indices : 1-D array of int
+        Rows to gather, any integer dtype; negative values count from the end.
+    out : ndarray of shape (len(indices),) or (len(indices), p), optional
+        Destination with X's dtype; must not overlap ``X``.
+
+    Returns
+    -------
+    out : ndarray
+
+    Raises
+    ------
+    IndexError
+        An index is outside ``[-n, n)``.
+    ValueError, TypeError
+        Wrong dimensions, shapes or dtypes, a read-only or overlapping ``out``.
+    """
+    X = _as_array(X, "X")
+    idx = _check_index(indices, X.shape[0])
+    shape = (idx.shape[0],) + X.shape[1:]
+    if out is None:
+        out = np.empty(shape, dtype=X.dtype)
+    else:
+        _check_out(out, shape, X.dtype)
+        _check_no_overlap(X, out, "X", "out")
+    if idx.shape[0] == 0 or out.size == 0:
+        return out
+    if _compiled_float(X.dtype):
+        if X.ndim == 1:
+            _kernels.take_rows_1d(X, idx, out)
+        else:
+            _kernels.take_rows_2d(X, idx, out)
+    else:
+        # indices were validated above, so 'clip' never clips; it also avoids
+        # numpy's buffered 'raise' mode.
+        np.take(X, idx, axis=0, out=out, mode="clip")
+    return out
+
+
+def shuffle_rows(X, y=None, random_state=None):
+    """Permute the rows of ``X`` (and ``y``) with one random permutation.
+
+    The permutation is ``check_random_state(random_state).permutation(n)``,
+    the same stream as ML-Ensemble and scikit-learn, so seeds reproduce
+    their shuffles. Dense gathers run through :func:`take_rows` (GIL-free);
+    sparse ``X`` is converted with :func:`to_csr` and row-indexed by scipy.
+
+    Returns
+    -------
+    X_perm : ndarray or CSR matrix
+    y_perm : ndarray or None
+    permutation : ndarray of int
+        ``X_perm[i] == X[permutation[i]]``.
+    """
+    if sp.issparse(X):
+        n = X.shape[0]
+    else:
+        X = _as_array(X, "X")
+        n = X.shape[0]
+    if y is not None:
+        y = _as_array(y, "y")
+        if y.shape[0] != n:
+            raise ValueError("X and y have different numbers of rows: %d and "
+                             "%d" % (n, y.shape[0]))
+    perm = check_random_state(random_state).permutation(n)
+    if sp.issparse(X):
+        X_perm = to_csr(X)[perm]
+    else:
+        X_perm = take_rows(X, perm)
+    y_perm = None if y is None else take_rows(y, perm)
+    return X_perm, y_perm, perm
+
+
+###############################################################################
+# Feature propagation
+
+def _check_propagation(P_in, columns, row_offset, P_out):
+    n_out = P_out.shape[0]
+    if len(P_in.shape) != 2:
+        raise ValueError("P_in must be 2-D, got shape %r" % (P_in.shape,))
+    if len(P_out.shape) != 2:
+        raise ValueError("P_out must be 2-D, got shape %r" % (P_out.shape,))
+    cols = _check_index(columns, P_in.shape[1], "columns")
+    if cols.shape[0] > P_out.shape[1]:
+        raise ValueError("cannot propagate %d columns into P_out with %d "
+                         "columns" % (cols.shape[0], P_out.shape[1]))
+    if not isinstance(row_offset, (numbers.Integral, np.integer)) \
+            or isinstance(row_offset, bool):
+        raise TypeError("row_offset must be an int, got %r" % (row_offset,))
+    row_offset = int(row_offset)
+    if row_offset < 0 or row_offset + n_out > P_in.shape[0]:
+        raise ValueError("row_offset=%d with %d output rows needs rows "
+                         "[%d, %d) of P_in, which has %d rows"
+                         % (row_offset, n_out, row_offset, row_offset + n_out,
+                            P_in.shape[0]))
+    return cols, row_offset
+
+
+def propagate_features(P_in, columns, row_offset, P_out):
+    """Copy input columns into the first columns of an output array.
+
+    In place: ``P_out[:, :k] = P_in[row_offset:row_offset + n, columns]``
+    with ``k = len(columns)`` and ``n = P_out.shape[0]``; the other
+    columns of ``P_out`` are not touched. One pass, no temporary; this is
+    how a layer passes input features on to the next layer. The usual case
+    ``row_offset = P_in.shape[0] - n`` reads the last ``n`` rows.
+
+    Parameters
+    ----------
+    P_in : ndarray of shape (n_in, p)
+    columns : 1-D array of int
+        Columns of ``P_in``; negative values count from the end.
+    row_offset : int
+        First row of ``P_in`` that maps to row 0 of ``P_out``.
+    P_out : ndarray of shape (n, q), q >= len(columns)
+        Written in place; any float dtype (values are cast like numpy's
+        assignment). Must not overlap ``P_in``.
+
+    Returns
+    -------
+    P_out : ndarray
+    """
+    if sp.issparse(P_in) or sp.issparse(P_out):
+        raise TypeError("propagate_features works on dense arrays; use "
+                        "propagate_features_sparse for sparse inputs")
+    P_in = _as_array(P_in, "P_in", (2,))
+    if not isinstance(P_out, np.ndarray):
+        raise TypeError("P_out must be a numpy array, got %s"
+                        % type(P_out).__name__)
+    cols, row_offset = _check_propagation(P_in, columns, row_offset, P_out)
+    if not P_out.flags.writeable:
+        raise ValueError("P_out is read-only")
+    _check_no_overlap(P_in, P_out, "P_in", "P_out")
+    n, k = P_out.shape[0], cols.shape[0]
+    if n == 0 or k == 0:
+        return P_out
+    if _compiled_float(P_in.dtype) and _compiled_float(P_out.dtype):
+        _kernels.gather_cols(P_in, cols, row_offset, P_out)
+    else:
+        P_out[:, :k] = P_in[row_offset:row_offset + n][:, cols]
+    return P_out
+
+
+def _is_sparray(M):
+    return isinstance(M, getattr(sp, "sparray", ()))
+
+
+def propagate_features_sparse(P_in, columns, row_offset, P_out):
+    """Build ``[P_in[rows, columns] | P_out[:, k:]]`` as one CSR matrix.
+
+    Returns the matrix equal to::
+
+        scipy.sparse.hstack([P_in[row_offset:row_offset + n, columns],
+                             P_out[:, k:]], format="csr")
+
+    with ``n = P_out.shape[0]`` and ``k = len(columns)``, built directly by
+    a count pass, a prefix sum and a fill pass (never through LIL or COO).
+    The result is canonical (sorted indices, no duplicates), stores int32
+    indices when they fit, has the dtype scipy's ``hstack`` would give, and
+    drops zeros of a dense ``P_out`` the way scipy does. It is a
+    ``csr_array`` when either input is a sparse array, else a
+    ``csr_matrix``.
+
+    Parameters
+    ----------
+    P_in : scipy.sparse matrix or array of shape (n_in, p), any format
+    columns : 1-D array of int
+    row_offset : int
+    P_out : ndarray or scipy.sparse matrix of shape (n, q), q >= k
+
+    Returns
+    -------
+    csr_matrix or csr_array of shape (n, q)
+    """
+    if not sp.issparse(P_in):
+        raise TypeError("P_in must be a scipy.sparse matrix; use "
+                        "propagate_features for dense inputs")
+    if not sp.issparse(P_out):
+        P_out = _as_array(P_out, "P_out", (2,))
+    cols, row_offset = _check_propagation(P_in, columns, row_offset, P_out)
+    n, k = P_out.shape[0], cols.shape[0]
+    dtype = np.result_type(P_in.dtype, P_out.dtype)
+    as_array = _is_sparray(P_in) or _is_sparray(P_out)
+    csr = sp.csr_array if as_array else sp.csr_matrix
+    A = to_csr(P_in)
+    B = to_csr(P_out) if sp.issparse(P_out) else P_out
+    compiled = getattr(_kernels, "csr_hstack", None)
+    if (compiled is not None and _compiled_float(dtype)
+            and _compiled_float(A.dtype) and _compiled_float(B.dtype)):
+        data, indices, indptr = compiled(A, cols, row_offset, B, dtype)
+        return csr((data, indices, indptr), shape=P_out.shape)
+    left = A[row_offset:row_offset + n][:, cols]
+    right = B[:, k:]
+    out = sp.hstack([left, right], format="csr", dtype=dtype)
+    out = csr(out)
+    out.sum_duplicates()
+    return out
+
+
+###############################################################################
+# Sparse conversion and rebasing
+
+def to_csr(M):
+    """Canonical CSR (sorted indices, duplicates summed) from any sparse
+    format.
+
+    Returns ``M`` itself, without a copy, when it already is canonical CSR.
+    Otherwise converts with scipy's compiled routines (COO, CSC, BSR, DIA,
+    DOK and LIL all have direct CSR conversions) and never through LIL. The
+    input is never modified. Sparse arrays stay sparse arrays, matrices stay
+    matrices.
+    """
+    if not sp.issparse(M):
+        raise TypeError("to_csr expects a scipy.sparse matrix or array, got %s"
+                        % type(M).__name__)
+    if M.format == "csr":
+        if M.has_canonical_format:
+            return M
+        M = M.copy()
+    else:
+        M = M.tocsr()
+    M.sum_duplicates()  # also sorts the indices
+    return M
+
+
+def rebase(targets, n_rows, offset=None):
+    """The rows of ``targets`` that line up with ``n_rows`` output rows.
+
+    By default the *last* ``n_rows`` rows, ``targets[len(targets) -
+    n_rows:]``, which is how layers that predict only the tail of their
+    input (blending, temporal folds) line up with the targets. With
+    ``offset``, rows ``[offset, offset + n_rows)``: layers whose output
+    starts elsewhere (a blend with ``train_size + test_size < n``).
+
+    This is O(1): it returns a view and copies nothing (the view keeps the
+    full ``targets`` alive).
+    """
+    if targets is None:
+        return None
+    n = targets.shape[0]
+    if not isinstance(n_rows, (numbers.Integral, np.integer)) \
+            or isinstance(n_rows, bool):
+        raise TypeError("n_rows must be an int, got %r" % (n_rows,))
+    n_rows = int(n_rows)
+    if offset is None:
+        if not 0 <= n_rows <= n:
+            raise ValueError("cannot rebase %d targets onto %d rows"
+                             % (n, n_rows))
+        return targets[n - n_rows:]
+    offset = int(offset)
+    if n_rows < 0 or offset < 0 or offset + n_rows > n:
+        raise ValueError("rows [%d, %d) are out of range for %d targets"
+                         % (offset, offset + n_rows, n))
+    return targets[offset:offset + n_rows]
