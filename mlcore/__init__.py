@@ -1,0 +1,20 @@
+"""mlcore: a fast, trustworthy engine for stacked and blended ensembles.
+
+The parallel backend (:mod:`mlcore.backend`) is a drop-in replacement for
+``mlens.parallel.backend``; the data-movement kernels it runs on are public
+in :mod:`mlcore.kernels`; settings live in :mod:`mlcore.config`.
+"""
+from . import config, kernels
+from .backend import (BaseProcessor, Job, ParallelEvaluation,
+                      ParallelProcessing, delayed, dump_array)
+from .exceptions import (LayerSpecificationError, NotFittedError,
+                         ParallelProcessingError, ParallelProcessingWarning)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Job", "BaseProcessor", "ParallelProcessing", "ParallelEvaluation",
+    "dump_array", "delayed", "config", "kernels",
+    "ParallelProcessingError", "ParallelProcessingWarning", "NotFittedError",
+    "LayerSpecificationError", "__version__",
+]

@@ -1,0 +1,1016 @@
+"""The parallel processing backend.
+
+A drop-in replacement for ``mlens.parallel.backend``: the same classes,
+signatures, ``args`` dictionary and task protocol, so that layers, learners
+and evaluators written for ML-Ensemble run unchanged, with its known bugs
+fixed (each fix that changes what a caller sees is noted where it applies).
+
+How a call runs
+---------------
+:meth:`ParallelProcessing.map` and :meth:`ParallelProcessing.stack` prepare a
+:class:`Job` (inputs, targets, an estimation cache) and then walk the
+*caller*, any iterable of tasks. For each task the engine
+
+1. shuffles the inputs when ``job == 'fit'`` and ``task.shuffle`` is set,
+2. calls ``task.setup(X, y, job)``,
+3. allocates the output array ``P`` of ``task.shape(job)`` and
+   ``task.dtype`` unless ``task.__no_output__``,
+4. calls ``task(args, parallel=parallel)``; the task writes its
+   predictions in place into ``args['main']['P']`` and stores fitted
+   estimators in the cache ``args['dir']``,
+5. copies ``task.propagate_features`` input columns into the first
+   ``task.n_feature_prop`` columns of ``P``,
+6. in ``stack`` mode, makes ``P`` the next task's input and lines the
+   targets up with its rows.
+
+Memory model
+------------
+Backends that share memory with the caller (``'threading'``, the default,
+and ``'sequential'``) use the inputs as they are, allocate ``P`` in memory and
+keep the cache in a ``dict``. Every other backend (``'loky'``,
+``'multiprocessing'``, or anything registered with joblib) gets inputs
+memory-mapped once into a private temporary directory (``.npy`` files for
+dense arrays, memory-mapped component arrays for sparse ones) and a
+memory-mapped ``P`` that workers write into; joblib sends memory-mapped
+arrays to workers by reference.
+
+The temporary directory is created with mode 0700 under
+:func:`mlcore.config.get_tmpdir` and removed by :meth:`BaseProcessor.clear`,
+on any exception raised during a call, when the processor is garbage
+collected, and at interpreter exit. A directory passed by the user as
+``path`` is never removed. Nothing ever touches another process's cache.
+
+Task protocol extension
+-----------------------
+A task may define ``row_offset`` (an int, or a method taking the job name)
+giving the input row that row 0 of its output ``P`` corresponds to. It
+defaults to ``n_in - n_out`` (the output covers the *last* rows, as
+ML-Ensemble assumed); a blend layer whose test rows are not the last rows
+uses it so that propagated features and targets line up.
+"""
+import numbers
+import os
+import re
+import shutil
+import tempfile
+import warnings
+import weakref
+from abc import ABC, abstractmethod
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel
+
+from . import config
+from . import kernels
+from .exceptions import ParallelProcessingError, ParallelProcessingWarning
+
+__all__ = [
+    "Job",
+    "BaseProcessor",
+    "ParallelProcessing",
+    "ParallelEvaluation",
+    "dump_array",
+    "delayed",
+]
+
+_JOBS = ("fit", "predict", "transform", "evaluate")
+
+
+###############################################################################
+# Helpers
+
+def _dtype(a, b=None):
+    """The ``dtype`` attribute of ``a``, else of ``b``, else None."""
+    return getattr(a, "dtype", getattr(b, "dtype", None))
+
+
+def delayed(function, check_pickle=None):
+    """:func:`joblib.delayed` that also accepts ML-Ensemble's ignored
+    ``check_pickle`` argument, for tasks written against its vendored
+    joblib."""
+    return joblib.delayed(function)
+
+
+def _backend_shares_memory(backend):
+    """Validate a backend name (or joblib backend instance) and tell whether
+    its workers share the caller's memory."""
+    from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
+
+    if isinstance(backend, str):
+        if backend in BACKENDS:
+            return bool(getattr(BACKENDS[backend], "supports_sharedmem", False))
+        if backend in EXTERNAL_BACKENDS:
+            return False
+        raise ValueError(
+            "Unknown backend %r. Use 'threading', 'loky', 'multiprocessing' "
+            "or 'sequential', or register your own with "
+            "joblib.register_parallel_backend. Known: %s"
+            % (backend, ", ".join(sorted(set(BACKENDS) | set(EXTERNAL_BACKENDS)))))
+    if hasattr(backend, "effective_n_jobs") and hasattr(backend, "apply_async"):
+        return bool(getattr(backend, "supports_sharedmem", False))
+    raise ValueError("backend must be a backend name (str) or a joblib "
+                     "ParallelBackendBase instance, got %r" % (backend,))
+
+
+def _is_pathlike(obj):
+    return isinstance(obj, (str, os.PathLike))
+
+
+def _ext(path):
+    return os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+
+
+def _load(path):
+    """Load an array from disk into a usable array.
+
+    ``.npy`` files are memory-mapped read-only; ``.npz`` files must hold a
+    single array or a :func:`scipy.sparse.save_npz` matrix; ``.mmap`` and
+    ``.pkl`` files are joblib dumps (as written by ML-Ensemble), loaded with
+    memory-mapping; anything else is read as text with
+    :func:`numpy.genfromtxt` (comma-separated for ``.csv``).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError("No such input file: %r" % path)
+    ext = _ext(path)
+    if ext == "npy":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if ext == "npz":
+        with np.load(path, allow_pickle=False) as archive:
+            keys = sorted(archive.files)
+            if {"format", "shape"}.issubset(keys):
+                pass  # written by scipy.sparse.save_npz
+            elif len(keys) == 1:
+                return archive[keys[0]]
+            else:
+                raise ValueError("%r holds %d arrays (%s); save a single array "
+                                 "or a scipy.sparse matrix (save_npz)"
+                                 % (path, len(keys), ", ".join(keys)))
+        return sp.load_npz(path)
+    if ext in ("mmap", "pkl", "joblib"):
+        return _load_mmap(path)
+    try:
+        return np.genfromtxt(path, delimiter="," if ext == "csv" else None)
+    except Exception as exc:
+        raise OSError("Could not read an array from %r: %s" % (path, exc)) from exc
+
+
+def _load_mmap(f):
+    """Reopen a file written by :func:`dump_array` read-only and
+    memory-mapped."""
+    f = os.fspath(f)
+    ext = _ext(f)
+    if ext == "npy":
+        return np.load(f, mmap_mode="r", allow_pickle=False)
+    if ext == "npz":
+        return _load(f)
+    try:
+        return joblib.load(f, mmap_mode="r")
+    except Exception as exc:
+        try:
+            return np.load(f, mmap_mode="r", allow_pickle=False)
+        except Exception:
+            raise OSError("Could not load %r as a joblib dump or a .npy file: "
+                          "%s" % (f, exc)) from exc
+
+
+def dump_array(array, name, path):
+    """Persist an array in a cache directory for memory-mapping.
+
+    Parameters
+    ----------
+    array : ndarray, scipy.sparse matrix, str or os.PathLike
+        The data. A path to an ``.npy`` or ``.mmap`` file is returned as is
+        (it is already memory-mappable); any other path is loaded first
+        (see :func:`_load`) and then dumped.
+    name : str
+        Base name of the file, e.g. ``'X'``.
+    path : str or os.PathLike
+        Cache directory.
+
+    Returns
+    -------
+    f : str
+        The file to memory-map with :func:`_load_mmap`: ``<path>/<name>.npy``
+        for dense arrays of a plain dtype (written with :func:`numpy.save`,
+        memory order kept), ``<path>/<name>.pkl`` (a joblib dump whose
+        component arrays memory-map) for sparse matrices and anything else.
+    """
+    if _is_pathlike(array):
+        if _ext(array) in ("npy", "mmap"):
+            if not os.path.exists(os.fspath(array)):
+                raise FileNotFoundError("No such input file: %r"
+                                        % os.fspath(array))
+            return os.fspath(array)
+        array = _load(array)
+    path = os.fspath(path)
+    if isinstance(array, np.ndarray) and not array.dtype.hasobject:
+        f = os.path.join(path, "%s.npy" % name)
+        if os.path.exists(f):
+            os.unlink(f)
+        np.save(f, array, allow_pickle=False)
+        return f
+    f = os.path.join(path, "%s.pkl" % name)
+    if os.path.exists(f):
+        os.unlink(f)
+    joblib.dump(array, f)
+    return f
+
+
+def _remove_tree(path):
+    """Remove a cache directory created by mlcore; warn if that fails."""
+    if path is None or not os.path.exists(path):
+        return
+    errors = []
+
+    def onerror(func, p, exc_info):
+        errors.append((p, exc_info[1]))
+
+    shutil.rmtree(path, onerror=onerror)
+    if os.path.exists(path):
+        warnings.warn("Could not remove the cache directory %s: %s. Remove it "
+                      "by hand." % (path, errors[:1]), ParallelProcessingWarning)
+
+
+def _set_path(job, path, threading):
+    """Choose the estimation cache of ``job``.
+
+    ``path=None`` gives a ``dict`` for shared-memory backends and a fresh
+    private temporary directory otherwise. A ``dict`` (also an empty one) is
+    used as the in-memory cache. A ``str``/``os.PathLike`` is used as a
+    persistent on-disk cache (created if missing) and is never deleted.
+    """
+    if path is None:
+        if threading:
+            job.dir = dict()
+            return job
+        tmp = tempfile.mkdtemp(prefix=config.get_prefix(),
+                               dir=config.get_tmpdir())
+        job.dir = tmp
+        job.tmp = weakref.finalize(job, _remove_tree, tmp)
+        return job
+    if isinstance(path, dict):
+        if not threading:
+            raise ValueError(
+                "An in-memory cache (dict) needs a backend that shares memory "
+                "('threading' or 'sequential'); with process-based backends "
+                "pass a directory path, or path=None for a temporary one.")
+        job.dir = path
+        return job
+    if _is_pathlike(path):
+        path = os.fspath(path)
+        if not path:
+            raise ValueError("path is an empty string; pass None for a "
+                             "temporary cache")
+        os.makedirs(path, exist_ok=True)
+        job.dir = path
+        return job
+    raise TypeError("path must be None, a dict (in-memory cache) or a "
+                    "directory path, got %s" % type(path).__name__)
+
+
+def _n_rows(a):
+    shape = getattr(a, "shape", None)
+    if shape:
+        return shape[0]
+    return None
+
+
+###############################################################################
+class Job(object):
+    """The state of one call of a processor: inputs, outputs and cache.
+
+    Parameters
+    ----------
+    job : str
+        ``'fit'``, ``'predict'``, ``'transform'`` or ``'evaluate'``.
+    stack : bool
+        Whether :meth:`update` makes each task's output the next input.
+    split : bool
+        Whether every call of :meth:`subdir` (hence of :meth:`args`) opens a
+        new sub-cache ``task_<k>``.
+    dir : str or dict, optional
+        Estimation cache: a directory, or a dict of sub-cache lists.
+    tmp : weakref.finalize, optional
+        Remover of a temporary cache directory created by the engine.
+    predict_in, targets, predict_out : array-like, optional
+        Current input, targets and output.
+
+    Notes
+    -----
+    ``kwargs`` holds keyword arguments that :meth:`args` forwards to every
+    task (ML-Ensemble dropped them).
+    """
+
+    __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
+                 "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
+                 "_offset", "_out_rows", "__weakref__")
+
+    def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
+                 targets=None, predict_out=None):
+        if job not in _JOBS:
+            raise ValueError("job must be one of %s, got %r" % (_JOBS, job))
+        self.job = job
+        self.stack = bool(stack)
+        self.split = bool(split)
+        self.dir = dir
+        self.tmp = tmp
+        self.predict_in = predict_in
+        self.targets = targets
+        self.predict_out = predict_out
+        self.kwargs = {}
+        self._n_dir = 0
+        self._origin = (predict_in, targets)
+        self._rows = None      # original row of each current input row
+        self._offset = None    # input row of output row 0, for the last task
+        self._out_rows = None  # original row of each output row
+
+    def clear(self):
+        """Forget the output of the previous task."""
+        self.predict_out = None
+        self._offset = None
+        self._out_rows = None
+
+    def reset(self):
+        """Go back to the inputs the job was initialized with (map mode)."""
+        self.predict_in, self.targets = self._origin
+        self._rows = None
+
+    def update(self):
+        """Finish a task: canonical CSR output and, if stacking, make the
+        output the next input with rebased targets."""
+        if self.predict_out is None:
+            return
+        if sp.issparse(self.predict_out):
+            self.predict_out = kernels.to_csr(self.predict_out)
+        if self.stack:
+            n_out = self.predict_out.shape[0]
+            self.predict_in = self.predict_out
+            self._rows = self._out_rows
+            self.rebase(n_out)
+
+    def rebase(self, n_rows=None):
+        """Line the targets up with the current input.
+
+        Drops the targets that have no row in ``predict_in``: the first ones
+        by default (the surviving rows are the last ones), or all but rows
+        ``[offset, offset + n)`` when the last task declared a ``row_offset``.
+        O(1): the targets become a view.
+        """
+        if self.targets is None or self.predict_in is None:
+            return
+        n = self.predict_in.shape[0] if n_rows is None else n_rows
+        if self.targets.shape[0] > n:
+            self.targets = kernels.rebase(self.targets, n, self._offset)
+
+    def shuffle(self, random_state):
+        """Permute the rows of the input and the targets (if any) with
+        ``check_random_state(random_state).permutation(n)``.
+
+        The permutation is recorded, so the processor can return predictions
+        in the caller's row order (see :meth:`ParallelProcessing.get_preds`).
+        Works without targets (ML-Ensemble raised AttributeError).
+        """
+        X, y, perm = kernels.shuffle_rows(self.predict_in, self.targets,
+                                          random_state)
+        self.predict_in, self.targets = X, y
+        self._rows = perm if self._rows is None else self._rows[perm]
+
+    def subdir(self):
+        """Return the sub-cache for the next task.
+
+        A new ``task_<k>`` sub-cache when ``split`` is set, else the current
+        one: a directory for an on-disk cache, a list for an in-memory one.
+        """
+        name = "task_%d" % self._n_dir
+        if self.split:
+            self._n_dir += 1
+        if isinstance(self.dir, str):
+            path = os.path.join(self.dir, name)
+            exists = os.path.exists(path)
+            if exists and self.split:
+                raise ParallelProcessingError(
+                    "Sub-cache %s already exists in %s: use an empty cache "
+                    "directory." % (name, self.dir))
+            if not exists:
+                os.mkdir(path)
+            return path
+        if name in self.dir and self.split:
+            raise ParallelProcessingError(
+                "Sub-cache %r already exists in the cache dict: use an empty "
+                "cache." % name)
+        return self.dir.setdefault(name, [])
+
+    def args(self, **kwargs):
+        """The argument dictionary handed to a task.
+
+        ``{'job': ..., 'dir': <sub-cache>, 'main': {'X', 'P'[, 'y']},
+        'auxiliary': {'X', 'P': None[, 'y']}}`` plus every keyword argument
+        of this call and of :attr:`kwargs` at the top level (ML-Ensemble
+        dropped them, so for example ``refit=False`` never arrived).
+        """
+        reserved = {"job", "dir", "main", "auxiliary"}.intersection(kwargs)
+        if reserved:
+            raise TypeError("%s are reserved keys of the task arguments"
+                            % sorted(reserved))
+        aux = {"X": self.predict_in, "P": None}
+        main = {"X": self.predict_in, "P": self.predict_out}
+        if self.job in ("fit", "evaluate"):
+            main["y"] = self.targets
+            aux["y"] = self.targets
+        out = dict(self.kwargs)
+        out.update(kwargs)
+        out.update({"auxiliary": aux, "main": main, "dir": self.subdir(),
+                    "job": self.job})
+        return out
+
+    def release(self):
+        """Drop every array reference and remove an engine-made temporary
+        cache directory."""
+        self.predict_in = self.targets = self.predict_out = None
+        self._origin = (None, None)
+        self._rows = self._out_rows = None
+        if self.tmp is not None:
+            self.tmp()  # a weakref.finalize runs at most once
+
+
+###############################################################################
+class _LazyParallel(object):
+    """A joblib ``Parallel`` context that starts its workers on first use.
+
+    Tasks that never dispatch subtasks (a meta layer fitted in the driver,
+    a task with nothing to do) then cost no pool start-up.
+    """
+
+    def __init__(self, **params):
+        self._params = params
+        self._parallel = None
+
+    def _get(self):
+        if self._parallel is None:
+            parallel = Parallel(**self._params)
+            parallel.__enter__()
+            self._parallel = parallel
+        return self._parallel
+
+    def __call__(self, iterable):
+        return self._get()(iterable)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._get(), name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        parallel, self._parallel = self._parallel, None
+        if parallel is not None:
+            parallel.__exit__(*exc)
+        return False
+
+
+def _annotate(exc, message):
+    """Add a note to an exception in flight (Python >= 3.11)."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(message)
+
+
+###############################################################################
+class BaseProcessor(ABC):
+    """Base class of the processing engines.
+
+    Parameters
+    ----------
+    backend : str or joblib backend, optional
+        ``'threading'`` (default, from :func:`mlcore.config.get_backend`),
+        ``'loky'``, ``'multiprocessing'``, ``'sequential'``, or any backend
+        registered with joblib.
+    n_jobs : int, optional
+        Number of workers; ``-1`` (default) for one per core. ``0`` raises
+        ValueError (ML-Ensemble silently turned it into ``-1``).
+    verbose : bool or int, optional
+        Verbosity of joblib's ``Parallel``.
+
+    Attributes
+    ----------
+    job : Job or None
+        The current job, ``None`` when not initialized.
+    __threading__ : bool
+        True when the backend shares memory with the caller (``'threading'``
+        and ``'sequential'``); ML-Ensemble set it for ``'threading'`` only and
+        memory-mapped needlessly for ``'sequential'``.
+
+    Notes
+    -----
+    This is an abstract class (ML-Ensemble's ABC declaration had no effect):
+    instantiate :class:`ParallelProcessing` or :class:`ParallelEvaluation`.
+    """
+
+    @abstractmethod
+    def __init__(self, backend=None, n_jobs=None, verbose=None):
+        self.job = None
+        self.__initialized__ = 0
+        self.backend = config.get_backend() if backend is None else backend
+        self.__threading__ = _backend_shares_memory(self.backend)
+        self.n_jobs = (config.get_n_jobs() if n_jobs is None
+                       else config._check_n_jobs(n_jobs))
+        self.verbose = int(verbose) if verbose else 0
+
+    def __repr__(self):
+        return "%s(backend=%r, n_jobs=%r, verbose=%r)" % (
+            type(self).__name__, self.backend, self.n_jobs, self.verbose)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.clear()
+
+    def initialize(self, job, X, y=None, path=None, warm_start=False,
+                   return_preds=False, stack=False, split=False):
+        """Prepare the engine for a call.
+
+        Parameters
+        ----------
+        job : str
+            ``'fit'``, ``'predict'``, ``'transform'`` (or ``'evaluate'``).
+        X : array-like, scipy.sparse matrix, str or os.PathLike
+            Input data, or a file to load it from (``.npy``, ``.npz``,
+            ``.mmap``, text).
+        y : array-like, str or os.PathLike, optional
+            Targets; needed for ``'fit'``.
+        path : None, dict, str or os.PathLike, optional
+            Estimation cache. ``None``: a temporary one (in memory for
+            shared-memory backends). A dict (an empty one too) is used as the
+            in-memory cache; a directory as a persistent on-disk cache, which
+            is never deleted.
+        warm_start : bool
+            Keep the current cache (and sub-cache numbering), and reuse the
+            already prepared inputs when ``X`` and ``y`` are the very objects
+            of the previous call. The new ``job`` always applies and the
+            input restarts from ``X``. (ML-Ensemble instead kept the whole old
+            job, silently ignoring the new ``job``, ``X``, ``y`` and
+            ``path``.) Without a current job this is a plain initialization.
+        return_preds : bool or list of str
+            ``True``: return the last task's output; a list (or a single
+            str) of task names: return those tasks' outputs.
+        stack : bool, default False
+            Each task's output becomes the next task's input.
+        split : bool, default False
+            Each task gets a sub-cache of its own.
+
+        Returns
+        -------
+        out : dict
+            ``{}``, ``{'return_final': True}`` or ``{'return_final': False,
+            'return_names': [...]}``, for :meth:`ParallelProcessing.process`.
+        """
+        out = _check_return_preds(return_preds)
+        if warm_start and self.job is not None:
+            self._warm_initialize(job, X, y, path, stack, split)
+        else:
+            self._initialize(job=job, X=X, y=y, path=path, stack=stack,
+                             split=split)
+        return out
+
+    def _prepare(self, job, X, y):
+        """Load or memory-map X and y into ``job``."""
+        arrays = []
+        for name, arr in (("X", X), ("y", y)):
+            if arr is not None:
+                if self.__threading__:
+                    if _is_pathlike(arr):
+                        arr = _load(arr)
+                else:
+                    arr = _load_mmap(dump_array(arr, name, job.dir))
+            arrays.append(arr)
+        X, y = arrays
+        nx, ny = _n_rows(X), _n_rows(y)
+        if nx is not None and ny is not None and nx != ny:
+            raise ValueError("X and y have different numbers of rows: %d and %d"
+                             % (nx, ny))
+        job.predict_in, job.targets = X, y
+        job._origin = (X, y)
+
+    def _initialize(self, job, X, y=None, path=None, stack=False, split=False):
+        """Create a fresh :class:`Job` (see :meth:`initialize`)."""
+        if self.job is not None:
+            self.clear()
+        new = Job(job, stack=stack, split=split)
+        try:
+            _set_path(new, path, self.__threading__)
+            self._prepare(new, X, y)
+        except BaseException:
+            new.release()
+            raise
+        self.job = new
+        self.__initialized__ = 1
+        return self
+
+    def _warm_initialize(self, job, X, y, path, stack, split):
+        old = self.job
+        if path is not None and path is not old.dir and not (
+                _is_pathlike(path) and isinstance(old.dir, str)
+                and os.path.abspath(os.fspath(path)) == os.path.abspath(old.dir)):
+            raise ValueError("warm_start=True keeps the current cache; a "
+                             "different path needs warm_start=False")
+        new = Job(job, stack=stack, split=split, dir=old.dir, tmp=old.tmp)
+        new._n_dir = old._n_dir
+        X0, y0 = old._origin
+        X = X0 if X is None else X
+        y = y0 if y is None and job in ("fit", "evaluate") else y
+        if X is X0 and y is y0:
+            new.predict_in, new.targets = X0, y0
+            new._origin = (X0, y0)
+        else:
+            self._prepare(new, X, y)
+        if old.tmp is not None:
+            # The new job now owns the temporary directory.
+            old.tmp.detach()
+            new.tmp = weakref.finalize(new, _remove_tree, old.dir)
+            old.tmp = None
+        self.job = new
+        self.__initialized__ = 1
+
+    def clear(self):
+        """Drop the job and remove the temporary cache, if the engine made
+        one. A cache directory passed as ``path`` is left alone (ML-Ensemble
+        deleted it). Safe to call repeatedly."""
+        job, self.job = self.job, None
+        self.__initialized__ = 0
+        if job is not None:
+            job.release()
+
+
+def _check_return_preds(return_preds):
+    if return_preds is True or return_preds is False or isinstance(
+            return_preds, np.bool_):
+        return {"return_final": True} if return_preds else {}
+    if isinstance(return_preds, str):
+        return {"return_final": False, "return_names": [return_preds]}
+    if isinstance(return_preds, (list, tuple, set, frozenset)):
+        names = list(return_preds)
+        bad = [n for n in names if not isinstance(n, str)]
+        if bad:
+            raise TypeError("return_preds names must be str, got %r" % (bad,))
+        return {"return_final": False, "return_names": names}
+    raise TypeError("return_preds must be True, False or a list of task "
+                    "names, got %r" % (return_preds,))
+
+
+def _task_offset(task, job, n_in, n_out):
+    offset = getattr(task, "row_offset", None)
+    if callable(offset):
+        offset = offset(job)
+    if offset is None:
+        return n_in - n_out
+    if not isinstance(offset, (numbers.Integral, np.integer)) or isinstance(
+            offset, bool) or not 0 <= offset <= n_in - n_out:
+        raise ValueError("task %r: row_offset=%r does not fit %d output rows "
+                         "into %d input rows" % (getattr(task, "name", task),
+                                                 offset, n_out, n_in))
+    return int(offset)
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+###############################################################################
+class ParallelProcessing(BaseProcessor):
+    """Engine that runs the tasks of a caller, each in one flat pool.
+
+    Parameters
+    ----------
+    backend, n_jobs, verbose
+        See :class:`BaseProcessor` (given positionally as in ML-Ensemble).
+
+    Examples
+    --------
+    >>> with ParallelProcessing('threading', 2) as engine:  # doctest: +SKIP
+    ...     P = engine.stack(layers, 'fit', X, y, return_preds=True)
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+    def map(self, caller, job, X, y=None, path=None, return_preds=False,
+            warm_start=False, split=False, **kwargs):
+        """Run the tasks of ``caller`` independently on the same input.
+
+        All tasks share one sub-cache unless ``split=True``, so task names
+        must be unique. With ``task.shuffle`` set, every task sees the input
+        shuffled by its own ``random_state`` (ML-Ensemble reshuffled the
+        already shuffled input before each task).
+
+        Parameters
+        ----------
+        caller : iterable of tasks
+        job, X, y, path, return_preds, warm_start, split
+            See :meth:`BaseProcessor.initialize`.
+        **kwargs
+            Forwarded to every task in its ``args`` dict. The misspelling
+            ``wart_start`` of ML-Ensemble is still accepted (deprecated).
+
+        Returns
+        -------
+        None, the last task's output, or a list of outputs (see
+        ``return_preds``).
+        """
+        if "wart_start" in kwargs:
+            warnings.warn("'wart_start' is a misspelling kept for ML-Ensemble "
+                          "callers; use 'warm_start'", DeprecationWarning,
+                          stacklevel=2)
+            warm_start = bool(kwargs.pop("wart_start")) or warm_start
+        out = self.initialize(job=job, X=X, y=y, path=path,
+                              warm_start=warm_start, return_preds=return_preds,
+                              split=split, stack=False)
+        return self.process(caller=caller, out=out, **kwargs)
+
+    def stack(self, caller, job, X, y=None, path=None, return_preds=False,
+              warm_start=False, split=True, **kwargs):
+        """Run the tasks of ``caller`` in sequence, each on the previous
+        task's output (layers of an ensemble).
+
+        Each task gets its own sub-cache unless ``split=False``. Targets are
+        lined up with tasks that output fewer rows than they read.
+
+        Parameters and return value as in :meth:`map`.
+        """
+        out = self.initialize(job=job, X=X, y=y, path=path,
+                              warm_start=warm_start, return_preds=return_preds,
+                              split=split, stack=True)
+        return self.process(caller=caller, out=out, **kwargs)
+
+    def _parallel(self):
+        temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
+        # max_nbytes=None: joblib must not dump arrays on its own; the engine
+        # memory-maps what workers share, and joblib passes memmaps by
+        # reference.
+        return _LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
+                             verbose=self.verbose, temp_folder=temp_folder,
+                             max_nbytes=None)
+
+    def process(self, caller, out, **kwargs):
+        """Run every task of ``caller`` on the initialized job.
+
+        Parameters
+        ----------
+        caller : iterable of tasks
+            A single task without ``__iter__`` must be wrapped in a list.
+        out : dict
+            As returned by :meth:`BaseProcessor.initialize`.
+        **kwargs
+            Forwarded to every task in its ``args`` dict.
+
+        Returns
+        -------
+        None, an array (``return_final``; ``None`` if the caller had no task
+        or its last task has no output, where ML-Ensemble raised
+        UnboundLocalError or returned ``array(nan)``), or a list of arrays
+        (``return_names``), in the caller's row order (see
+        :meth:`get_preds`).
+
+        Notes
+        -----
+        If a task raises, the job is cleared (its temporary cache removed)
+        before the exception propagates, annotated with the task's name.
+        """
+        if self.job is None or not self.__initialized__:
+            raise ParallelProcessingError(
+                "The processor is not initialized: call map() or stack(), or "
+                "initialize() before process().")
+        return_names = list(out.get("return_names", []))
+        return_final = bool(out.get("return_final", False))
+        try:
+            tasks = iter(caller)
+        except TypeError:
+            self.clear()
+            raise TypeError("caller must be an iterable of tasks (a layer, a "
+                            "group or a list); wrap a single task in a list. "
+                            "Got %s" % type(caller).__name__) from None
+
+        self.job.kwargs = dict(kwargs)
+        preds = [] if return_names else None
+        found = set()
+        last = None
+        task = None
+        try:
+            with self._parallel() as parallel:
+                for task in tasks:
+                    last = task
+                    self.job.clear()
+                    self._partial_process(task, parallel)
+                    name = getattr(task, "name", None)
+                    if return_names and name in return_names:
+                        found.add(name)
+                        preds.append(self._collect(task))
+                    self.job.update()
+                    task = None
+        except BaseException as exc:
+            if task is not None:
+                _annotate(exc, "mlcore: raised by task %r during %r"
+                          % (getattr(task, "name", task), self.job.job
+                             if self.job is not None else "?"))
+            self.clear()
+            raise
+        if return_names and len(found) < len(set(return_names)):
+            warnings.warn("return_preds: no task named %s"
+                          % sorted(set(return_names) - found),
+                          ParallelProcessingWarning, stacklevel=2)
+        if return_final:
+            if last is None or self.job.predict_out is None:
+                return None
+            return self._collect(last)
+        return preds
+
+    def _collect(self, task):
+        if self.job.predict_out is None:
+            return None
+        return self.get_preds(dtype=_dtype(task))
+
+    def _partial_process(self, task, parallel, **kwargs):
+        """Run one task: shuffle, setup, output array, call, propagation."""
+        job = self.job
+        if not job.stack:
+            job.reset()
+        if job.job == "fit" and getattr(task, "shuffle", False):
+            job.shuffle(getattr(task, "random_state", None))
+        task.setup(job.predict_in, job.targets, job.job)
+        has_output = not getattr(task, "__no_output__", False)
+        if has_output:
+            self._gen_prediction_array(task, job.job, self.__threading__)
+        task(job.args(**kwargs), parallel=parallel)
+        if has_output and job.predict_out is not None:
+            n_in = _n_rows(job.predict_in)
+            n_out = job.predict_out.shape[0]
+            if n_in is not None:
+                job._offset = _task_offset(task, job.job, n_in, n_out)
+                if job._rows is not None:
+                    job._out_rows = job._rows[job._offset:job._offset + n_out]
+            if getattr(task, "n_feature_prop", 0):
+                self._propagate_features(task)
+
+    def _propagate_features(self, task):
+        """Copy ``task.propagate_features`` input columns into the first
+        columns of the output (a canonical CSR matrix for sparse input)."""
+        job = self.job
+        cols = np.asarray(task.propagate_features)
+        if cols.shape[0] != task.n_feature_prop:
+            raise ValueError("task %r: n_feature_prop=%d but %d "
+                             "propagate_features" % (task.name,
+                                                     task.n_feature_prop,
+                                                     cols.shape[0]))
+        offset = job._offset
+        if offset is None:
+            offset = job.predict_in.shape[0] - job.predict_out.shape[0]
+        if sp.issparse(job.predict_in):
+            job.predict_out = kernels.propagate_features_sparse(
+                job.predict_in, cols, offset, job.predict_out)
+        else:
+            kernels.propagate_features(job.predict_in, cols, offset,
+                                       job.predict_out)
+
+    def _gen_prediction_array(self, task, job, threading):
+        """Allocate the output array of ``task``: zeros in memory for
+        shared-memory backends, a memory-mapped ``.npy`` file in the cache
+        otherwise. The dtype is ``task.dtype``, or
+        :func:`mlcore.config.get_dtype` (ML-Ensemble allocated float64 but
+        returned float32)."""
+        shape = task.shape(job)
+        try:
+            shape = tuple(int(s) for s in shape)
+        except TypeError:
+            raise ValueError("task %r: shape(%r) must return a tuple of ints, "
+                             "got %r" % (task.name, job, shape)) from None
+        if any(s < 0 for s in shape):
+            raise ValueError("task %r: negative output shape %r"
+                             % (task.name, shape))
+        dtype = _dtype(task)
+        dtype = config.get_dtype() if dtype is None else np.dtype(dtype)
+        if threading:
+            self.job.predict_out = np.zeros(shape, dtype=dtype)
+            return
+        name = _SAFE_NAME.sub("_", str(task.name)) or "task"
+        f = os.path.join(self.job.dir, "%s_out_array.npy" % name)
+        k = 0
+        while os.path.exists(f):
+            k += 1
+            f = os.path.join(self.job.dir, "%s_out_array.%d.npy" % (name, k))
+        try:
+            self.job.predict_out = np.lib.format.open_memmap(
+                f, mode="w+", dtype=dtype, shape=shape)
+        except Exception as exc:
+            size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            raise OSError("Cannot create the prediction array of task %r, "
+                          "shape %r, dtype %s (%.1f MB) in %s: %s"
+                          % (task.name, shape, dtype, size / 2 ** 20,
+                             self.job.dir, exc)) from exc
+
+    def get_preds(self, dtype=None, order="C"):
+        """Return the current output array.
+
+        Parameters
+        ----------
+        dtype : numpy dtype, optional
+            Cast to this dtype; by default the output's own dtype.
+        order : {'C', 'F'}
+            Memory order of a dense result.
+
+        Returns
+        -------
+        P : ndarray or csr_matrix
+            An array that owns its memory (never a view onto the engine's
+            memory-mapped files, which ML-Ensemble returned). Rows come in
+            the order of the input ``X``: a shuffled fit's rows are put back
+            (ML-Ensemble returned them permuted). Sparse outputs are
+            canonical CSR.
+
+        Raises
+        ------
+        ParallelProcessingError
+            No output: the processor was never run, or was cleared.
+        """
+        job = self.job
+        if job is None or job.predict_out is None:
+            raise ParallelProcessingError(
+                "No prediction array: the processor has not run a task with "
+                "output, or it has been cleared.")
+        P = job.predict_out
+        rows = job._out_rows
+        if sp.issparse(P):
+            P = kernels.to_csr(P)
+            if rows is not None:
+                P = P[np.argsort(rows, kind="stable")]
+            if dtype is not None and P.dtype != np.dtype(dtype):
+                P = P.astype(dtype)
+            return P.copy() if P is job.predict_out else P
+        dtype = P.dtype if dtype is None else np.dtype(dtype)
+        if rows is not None:
+            order_idx = np.argsort(rows, kind="stable")
+            P = kernels.take_rows(P, order_idx)
+        if isinstance(P, np.memmap) or not P.flags.owndata \
+                or P is job.predict_out:
+            return np.array(P, dtype=dtype, order=order, copy=True)
+        return np.asarray(P, dtype=dtype, order=order)
+
+
+###############################################################################
+class ParallelEvaluation(BaseProcessor):
+    """Engine for cross-validated evaluation (``Evaluator``, ``Benchmark``).
+
+    Fits the caller's indexer and calls ``caller(parallel, args, case)``
+    once; the caller dispatches its own subtasks and collects results from
+    the cache. Use it as a context manager: it does not clear itself.
+
+    Parameters
+    ----------
+    backend, n_jobs, verbose
+        See :class:`BaseProcessor`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+    def process(self, caller, case, X, y, path=None, **kwargs):
+        """Evaluate ``caller`` on ``X``, ``y``.
+
+        Parameters
+        ----------
+        caller : object
+            Has an ``indexer`` and is callable as
+            ``caller(parallel, args, case)``.
+        case : str
+            ``'preprocess'``, ``'evaluate'`` or ``'preprocess-evaluate'``.
+        X, y : array-like
+        path : None, dict, str or os.PathLike, optional
+            Cache (see :meth:`BaseProcessor.initialize`).
+        **kwargs
+            Forwarded in the ``args`` dict.
+
+        Notes
+        -----
+        ``caller.shuffle`` and ``caller.random_state`` are honoured: the rows
+        are permuted before the indexer is fitted (ML-Ensemble ignored them,
+        so ``Evaluator(shuffle=True)`` never shuffled).
+        """
+        self._initialize(job="fit", X=X, y=y, path=path, split=False,
+                         stack=False)
+        self.job.kwargs = dict(kwargs)
+        try:
+            if getattr(caller, "shuffle", False):
+                self.job.shuffle(getattr(caller, "random_state", None))
+            temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
+            with _LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
+                               verbose=self.verbose, temp_folder=temp_folder,
+                               max_nbytes=None) as parallel:
+                caller.indexer.fit(self.job.predict_in, self.job.targets,
+                                   self.job.job)
+                caller(parallel, self.job.args(), case)
+        except BaseException:
+            self.clear()
+            raise
