@@ -948,14 +948,16 @@ class ParallelProcessing(BaseProcessor):
                 P = P[np.argsort(rows, kind="stable")]
             if dtype is not None and P.dtype != np.dtype(dtype):
                 P = P.astype(dtype)
-            return P.copy() if P is job.predict_out else P
+            return P
         dtype = P.dtype if dtype is None else np.dtype(dtype)
         if rows is not None:
             order_idx = np.argsort(rows, kind="stable")
             P = kernels.take_rows(P, order_idx)
-        if isinstance(P, np.memmap) or not P.flags.owndata \
-                or P is job.predict_out:
+        if isinstance(P, np.memmap) or not P.flags.owndata:
+            # Never hand out a view onto the engine's files or buffers.
             return np.array(P, dtype=dtype, order=order, copy=True)
+        # An in-memory output is not written again once its task is done,
+        # so it can be returned without a copy.
         return np.asarray(P, dtype=dtype, order=order)
 
 
