@@ -246,8 +246,8 @@ def _set_path(job, path, threading):
         if threading:
             job.dir = dict()
             return job
-        tmp = tempfile.mkdtemp(prefix=config.get_prefix(),
-                               dir=config.get_tmpdir())
+        tmp = os.path.abspath(tempfile.mkdtemp(prefix=config.get_prefix(),
+                                               dir=config.get_tmpdir()))
         job.dir = tmp
         job.tmp = weakref.finalize(job, _remove_tree, tmp)
         return job
