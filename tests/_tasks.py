@@ -1,0 +1,438 @@
+"""Small tasks that follow ML-Ensemble's task protocol, for the backend tests.
+
+They mimic ``mlens.parallel`` layers closely enough to exercise everything the
+engine does, while staying tiny:
+
+* ``setup(X, y, job)`` / ``shape(job)`` / ``__call__(args, parallel)``;
+* ``__call__`` dispatches subtasks through the ``parallel`` object it is
+  handed (joblib ``delayed``, mlcore's ``delayed(fn, check_pickle)``, or raw
+  ``(fn, args, kwargs)`` triples);
+* subtasks write predictions *in place* into ``args['main']['P']`` (rows and
+  columns chosen by the task) and return nothing;
+* fitted estimators travel through the cache ``args['dir']`` (pickle files in
+  a directory, or ``(name, estimator)`` tuples appended to an in-memory list)
+  and are collected by the task after the parallel call, like ML-Ensemble's
+  ``collect()``.
+
+Every subtask is a module-level function so that loky and multiprocessing can
+pickle it. Tasks record what the engine handed them (in the driver process),
+so tests can assert on it.
+"""
+import os
+import pickle
+import stat
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.linear_model import LinearRegression
+from sklearn.preprocessing import StandardScaler
+
+from mlcore.backend import delayed as mlcore_delayed
+
+RESERVED = ("job", "dir", "main", "auxiliary")
+
+
+class Boom(RuntimeError):
+    """Raised by :func:`failing_subtask` (module level: picklable)."""
+
+
+###############################################################################
+# Cache helpers: the same conventions as mlens' _base_functions.save/load
+
+def cache_save(cache, key, obj):
+    if isinstance(cache, str):
+        with open(os.path.join(cache, key + ".pkl"), "wb") as f:
+            pickle.dump(obj, f)
+    else:
+        cache.append((key, obj))
+
+
+def cache_load_all(cache, prefix):
+    """All cache entries whose key starts with ``prefix + '.'``."""
+    out = {}
+    if isinstance(cache, str):
+        for f in sorted(os.listdir(cache)):
+            if f.startswith(prefix + ".") and f.endswith(".pkl"):
+                with open(os.path.join(cache, f), "rb") as fh:
+                    out[f[:-4]] = pickle.load(fh)
+    else:
+        for key, obj in list(cache):
+            if key.startswith(prefix + "."):
+                out[key] = obj
+    return out
+
+
+def cache_load(cache, key):
+    if isinstance(cache, str):
+        with open(os.path.join(cache, key + ".pkl"), "rb") as fh:
+            return pickle.load(fh)
+    for k, obj in reversed(list(cache)):
+        if k == key:
+            return obj
+    raise KeyError(key)
+
+
+def fold_bounds(n, k):
+    """Contiguous folds, sized like sklearn.model_selection.KFold(k)."""
+    sizes = np.full(k, n // k, dtype=int)
+    sizes[: n % k] += 1
+    stops = np.cumsum(sizes)
+    return [(int(b - s), int(b)) for s, b in zip(sizes, stops)]
+
+
+def _copy(X):
+    if X is None:
+        return None
+    if sp.issparse(X):
+        return X.copy()
+    return np.array(X, copy=True)
+
+
+###############################################################################
+# Subtasks (run in the workers)
+
+def fit_subtask(X, y, P, train, test, out_rows, col, est, cache, key,
+                preprocess=None):
+    """Fit ``est`` on rows ``train``; predict rows ``test`` into
+    ``P[out_rows, col]``; store the fitted estimator in the cache."""
+    Xtr = X[train]
+    if preprocess is not None:
+        Xtr = cache_load(cache, preprocess).transform(Xtr)
+    est = clone(est).fit(Xtr, y[train])
+    if test is not None:
+        Xte = X[test]
+        if preprocess is not None:
+            Xte = cache_load(cache, preprocess).transform(Xte)
+        P[out_rows, col] = est.predict(Xte)
+    cache_save(cache, key, est)
+
+
+def predict_subtask(X, P, rows, out_rows, col, est, cache=None,
+                    preprocess=None):
+    Xte = X[rows]
+    if preprocess is not None:
+        Xte = cache_load(cache, preprocess).transform(Xte)
+    P[out_rows, col] = est.predict(Xte)
+
+
+def fit_scaler_subtask(X, cache, key):
+    cache_save(cache, key, StandardScaler().fit(X))
+
+
+def failing_subtask(i, fail_at):
+    if i == fail_at:
+        raise Boom("subtask %d failed" % i)
+    return i
+
+
+def eval_subtask(X, y, train, test, est, cache, key):
+    est = clone(est).fit(X[train], y[train])
+    err = float(np.mean((est.predict(X[test]) - y[test]) ** 2))
+    cache_save(cache, key, err)
+
+
+###############################################################################
+# Tasks
+
+def _describe_args(args):
+    """What the task saw in ``args`` (recorded in the driver)."""
+    d = args["dir"]
+    main = args["main"]
+    info = {
+        "job": args["job"],
+        "keys": sorted(args),
+        "main_keys": sorted(main),
+        "aux_keys": sorted(args["auxiliary"]),
+        "aux_P": args["auxiliary"]["P"],
+        "kwargs": {k: v for k, v in args.items() if k not in RESERVED},
+        "dir": d,
+        "dir_type": type(d),
+        "P_type": type(main["P"]),
+        "P_is_memmap": isinstance(main["P"], np.memmap),
+        "X_type": type(main["X"]),
+    }
+    if isinstance(d, str):
+        root = os.path.dirname(d)
+        info["dir_exists"] = os.path.isdir(d)
+        info["root"] = root
+        info["root_mode"] = stat.S_IMODE(os.stat(root).st_mode)
+    return info
+
+
+class _Base(object):
+    """Common protocol attributes."""
+
+    __no_output__ = False
+
+    def __init__(self, name, estimators=None, dtype=np.float64, shuffle=False,
+                 random_state=None, propagate_features=None, dispatch="joblib",
+                 preprocess=None):
+        self.name = name
+        self.estimators = list(estimators) if estimators is not None else [
+            ("lr", LinearRegression())]
+        if dtype is not None:
+            self.dtype = dtype
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.propagate_features = (list(propagate_features)
+                                   if propagate_features is not None else None)
+        self.n_feature_prop = (len(self.propagate_features)
+                               if self.propagate_features else 0)
+        self.dispatch = dispatch
+        self.preprocess = preprocess
+        self.seen = []    # what setup() received
+        self.calls = []   # what __call__ received
+        self.fitted_ = {}
+
+    def setup(self, X, y, job):
+        self.seen.append({"job": job, "X": _copy(X), "y": _copy(y),
+                          "X_type": type(X),
+                          "X_is_memmap": isinstance(X, np.memmap)})
+        self.n_samples = X.shape[0]
+
+    def _cols(self):
+        return [self.n_feature_prop + c for c in range(len(self.estimators))]
+
+    def _run(self, parallel, jobs):
+        """Dispatch ``(fn, args)`` pairs in the configured style."""
+        if self.dispatch == "joblib":
+            return parallel(joblib.delayed(fn)(*a) for fn, a in jobs)
+        if self.dispatch == "mlcore":
+            return parallel(mlcore_delayed(fn, check_pickle=False)(*a)
+                            for fn, a in jobs)
+        if self.dispatch == "triple":
+            return parallel((fn, a, {}) for fn, a in jobs)
+        raise ValueError(self.dispatch)
+
+    def collect(self, cache):
+        self.fitted_ = cache_load_all(cache, self.name)
+
+
+class FoldTask(_Base):
+    """A layer with ``FoldIndex(folds)``: fold learners write out-of-fold
+    predictions during fit; a full learner (index 0) predicts."""
+
+    def __init__(self, name, folds=3, **kwargs):
+        super().__init__(name, **kwargs)
+        self.folds = folds
+
+    def shape(self, job):
+        return (self.n_samples, self.n_feature_prop + len(self.estimators))
+
+    def __call__(self, args, parallel):
+        self.calls.append(_describe_args(args))
+        X, P, cache = args["main"]["X"], args["main"]["P"], args["dir"]
+        n = X.shape[0]
+        job = args["job"]
+        jobs = []
+        for col, (ename, est) in zip(self._cols(), self.estimators):
+            key = "%s.%s" % (self.name, ename)
+            if job == "fit":
+                y = args["main"]["y"]
+                jobs.append((fit_subtask, (X, y, P, np.arange(n), None, None,
+                                           col, est, cache, key + ".0",
+                                           self.preprocess)))
+                for j, (a, b) in enumerate(fold_bounds(n, self.folds), 1):
+                    train = np.r_[0:a, b:n]
+                    test = np.arange(a, b)
+                    jobs.append((fit_subtask, (X, y, P, train, test, test, col,
+                                               est, cache, "%s.%d" % (key, j),
+                                               self.preprocess)))
+            elif job == "predict":
+                jobs.append((predict_subtask, (
+                    X, P, np.arange(n), np.arange(n), col,
+                    self.fitted_[key + ".0"], cache, self.preprocess)))
+            elif job == "transform":
+                for j, (a, b) in enumerate(fold_bounds(n, self.folds), 1):
+                    rows = np.arange(a, b)
+                    jobs.append((predict_subtask, (
+                        X, P, rows, rows, col, self.fitted_["%s.%d" % (key, j)],
+                        cache, self.preprocess)))
+        self._run(parallel, jobs)
+        if job == "fit":
+            self.collect(cache)
+
+
+class BlendTask(_Base):
+    """A layer with ``BlendIndex(test_size, train_size)``: fitted on the
+    first ``train_size`` rows, it predicts the next ``test_size`` rows during
+    fit (its output has ``test_size`` rows) and all rows when predicting.
+
+    ``offset``: ``None`` (no ``row_offset``: the test rows must be the last
+    ones), ``'method'`` (``row_offset(job)``) or ``'int'`` (an int attribute
+    set by ``setup``).
+    """
+
+    def __init__(self, name, test_size, train_size=None, offset=None,
+                 **kwargs):
+        super().__init__(name, **kwargs)
+        self.test_size = test_size
+        self.train_size = train_size
+        self.offset = offset
+        if offset == "method":
+            self.row_offset = self._row_offset
+
+    def setup(self, X, y, job):
+        super().setup(X, y, job)
+        n = X.shape[0]
+        self.n_train = (n - self.test_size if self.train_size is None
+                        else self.train_size)
+        if self.offset == "int":
+            self.row_offset = self.n_train if job == "fit" else 0
+
+    def _row_offset(self, job):
+        return self.n_train if job == "fit" else 0
+
+    def shape(self, job):
+        rows = self.test_size if job == "fit" else self.n_samples
+        return (rows, self.n_feature_prop + len(self.estimators))
+
+    def __call__(self, args, parallel):
+        self.calls.append(_describe_args(args))
+        X, P, cache = args["main"]["X"], args["main"]["P"], args["dir"]
+        n = X.shape[0]
+        jobs = []
+        for col, (ename, est) in zip(self._cols(), self.estimators):
+            key = "%s.%s.0" % (self.name, ename)
+            if args["job"] == "fit":
+                train = np.arange(self.n_train)
+                test = np.arange(self.n_train, self.n_train + self.test_size)
+                jobs.append((fit_subtask, (X, args["main"]["y"], P, train, test,
+                                           np.arange(self.test_size), col, est,
+                                           cache, key)))
+            else:
+                jobs.append((predict_subtask, (X, P, np.arange(n),
+                                               np.arange(n), col,
+                                               self.fitted_[key])))
+        self._run(parallel, jobs)
+        if args["job"] == "fit":
+            self.collect(cache)
+
+
+class ScalerTask(_Base):
+    """A transformer: no output; fits a StandardScaler on
+    ``args['auxiliary']`` and leaves it in the (shared) sub-cache for the
+    learners. On predict it writes the fitted scaler back into the cache
+    (like mlens' ``Cache`` tasks)."""
+
+    __no_output__ = True
+
+    def __init__(self, name="sc"):
+        super().__init__(name, dtype=None)
+
+    def shape(self, job):
+        raise AssertionError("the engine asked a __no_output__ task for its "
+                             "shape")
+
+    def __call__(self, args, parallel):
+        self.calls.append(_describe_args(args))
+        aux = args["auxiliary"]
+        assert aux["P"] is None
+        key = self.name + ".scaler"
+        if args["job"] == "fit":
+            self._run(parallel, [(fit_scaler_subtask, (aux["X"], args["dir"],
+                                                       key))])
+            self.collect(args["dir"])
+        else:
+            cache_save(args["dir"], key, self.fitted_[key])
+
+
+class NoOutputTask(FoldTask):
+    """A fold layer flagged ``__no_output__``: it fits, but has no P."""
+
+    __no_output__ = True
+
+    def shape(self, job):
+        raise AssertionError("shape() of a __no_output__ task")
+
+    def __call__(self, args, parallel):
+        assert args["main"]["P"] is None
+        self.calls.append(_describe_args(args))
+        X, y, cache = args["main"]["X"], args["main"]["y"], args["dir"]
+        n = X.shape[0]
+        self._run(parallel, [(fit_subtask, (X, y, None, np.arange(n), None,
+                                            None, 0, LinearRegression(), cache,
+                                            self.name + ".lr.0"))])
+        self.collect(cache)
+
+
+class NoDtypeTask(FoldTask):
+    """A FoldTask without a ``dtype`` attribute at all."""
+
+    def __init__(self, name, **kwargs):
+        kwargs["dtype"] = None
+        super().__init__(name, **kwargs)
+        assert not hasattr(self, "dtype")
+
+
+class FailingTask(_Base):
+    """Dispatches four subtasks, the third of which raises :class:`Boom`.
+
+    Records the cache it was handed before failing."""
+
+    def __init__(self, name="boom", fail_at=2, **kwargs):
+        super().__init__(name, **kwargs)
+        self.fail_at = fail_at
+
+    def shape(self, job):
+        return (self.n_samples, 1)
+
+    def __call__(self, args, parallel):
+        self.calls.append(_describe_args(args))
+        self._run(parallel, [(failing_subtask, (i, self.fail_at))
+                             for i in range(4)])
+
+
+class Group(object):
+    """A caller that yields its tasks (like mlens' Group / Sequential)."""
+
+    def __init__(self, *tasks):
+        self.tasks = list(tasks)
+
+    def __iter__(self):
+        return iter(self.tasks)
+
+
+###############################################################################
+# ParallelEvaluation caller
+
+class RecordingIndexer(object):
+    def __init__(self, folds):
+        self.folds = folds
+        self.fitted = []
+
+    def fit(self, X, y, job):
+        self.fitted.append({"X": _copy(X), "y": _copy(y), "job": job})
+        self.n_samples = X.shape[0]
+        return self
+
+    def generate(self):
+        n = self.n_samples
+        for a, b in fold_bounds(n, self.folds):
+            yield np.r_[0:a, b:n], np.arange(a, b)
+
+
+class EvalCaller(object):
+    """Like mlens' Evaluator: ``caller(parallel, args, case)``."""
+
+    def __init__(self, folds=3, shuffle=False, random_state=None,
+                 est=None):
+        self.indexer = RecordingIndexer(folds)
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.est = LinearRegression() if est is None else est
+        self.calls = []
+
+    def __call__(self, parallel, args, case):
+        info = _describe_args(args)
+        info["case"] = case
+        info["main_P"] = args["main"]["P"]
+        self.calls.append(info)
+        X, y, cache = args["main"]["X"], args["main"]["y"], args["dir"]
+        parallel(joblib.delayed(eval_subtask)(X, y, tr, te, self.est, cache,
+                                              "eval.%d" % j)
+                 for j, (tr, te) in enumerate(self.indexer.generate()))
+        scores = cache_load_all(cache, "eval")
+        self.scores_ = [scores["eval.%d" % j] for j in range(len(scores))]
