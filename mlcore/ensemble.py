@@ -1,0 +1,659 @@
+"""The ensembles users call: SuperLearner, BlendEnsemble, Subsemble,
+SequentialEnsemble and TemporalEnsemble.
+
+Each is a scikit-learn estimator (``get_params``/``set_params``,
+``clone``, pickling, tags) built layer by layer with :meth:`add` and
+:meth:`add_meta`, as in ML-Ensemble. :meth:`fit` runs every layer through
+:class:`mlcore.backend.ParallelProcessing` in ``stack`` mode: each layer is
+one flat pool of (learner x fold) fits whose out-of-fold predictions become
+the next layer's input.
+
+Whether an ensemble is a classifier or a regressor follows its final (meta)
+estimator. Classifiers accept any labels (strings too): ``classes_`` holds
+them, base learners see them encoded as ``0..K-1``, and :meth:`predict_proba`
+works without any flag at :meth:`add` time.
+"""
+import copy
+import numbers
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import config
+from .backend import ParallelProcessing
+from .exceptions import LayerSpecificationError, NotFittedError
+from .index import (BlendIndex, ClusteredSubsetIndex, FoldIndex, FullIndex,
+                    INDEXERS, SubsetIndex, TemporalIndex, make_index)
+from .layer import FitContext, Layer, make_group
+from .metrics import Data, default_scorer
+
+try:
+    from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("mlcore.ensemble needs scikit-learn: pip install "
+                      "'mlcore[sklearn]'") from exc
+
+__all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
+           "SequentialEnsemble", "TemporalEnsemble"]
+
+_LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
+                 "raise_on_exception", "verbose")
+
+
+class LayerSpec(object):
+    """What :meth:`BaseEnsemble.add` records: an unfitted layer description.
+
+    Parameters
+    ----------
+    indexer : str, indexer or splitter
+        An INDEXERS name with ``indexer_kwargs``, or an indexer / splitter.
+    estimators, preprocessing : see :func:`mlcore.layer.make_group`
+    proba : bool
+    propagate_features : list of int or None
+    meta : bool
+    indexer_kwargs, layer_kwargs : dict
+    """
+
+    def __init__(self, indexer, estimators, preprocessing=None, proba=False,
+                 propagate_features=None, meta=False, indexer_kwargs=None,
+                 layer_kwargs=None):
+        self.indexer = indexer
+        self.estimators = estimators
+        self.preprocessing = preprocessing
+        self.proba = proba
+        self.propagate_features = propagate_features
+        self.meta = meta
+        self.indexer_kwargs = dict(indexer_kwargs or {})
+        self.layer_kwargs = dict(layer_kwargs or {})
+
+    def make_indexer(self):
+        if isinstance(self.indexer, str):
+            try:
+                cls = INDEXERS[self.indexer]
+            except KeyError:
+                raise LayerSpecificationError(
+                    "unknown layer class %r; use one of %s"
+                    % (self.indexer, sorted(INDEXERS))) from None
+            return cls(**self.indexer_kwargs)
+        return copy.deepcopy(make_index(self.indexer))
+
+    def final_estimator(self):
+        ests = self.estimators
+        if isinstance(ests, dict):
+            ests = [e for v in ests.values() for e in (v if isinstance(
+                v, (list, tuple)) else [v])]
+        if not isinstance(ests, (list, tuple)):
+            ests = [ests]
+        if len(ests) != 1:
+            return None
+        est = ests[0]
+        return est[1] if isinstance(est, tuple) else est
+
+    def __repr__(self):
+        return ("LayerSpec(indexer=%r, estimators=%r, preprocessing=%r, "
+                "proba=%r, propagate_features=%r, meta=%r)"
+                % (self.indexer, self.estimators, self.preprocessing,
+                   self.proba, self.propagate_features, self.meta))
+
+
+def _to_numpy(X):
+    """Column names from pandas, and an array scikit-learn accepts."""
+    names = getattr(X, "columns", None)
+    if names is not None:
+        names = np.asarray([str(c) for c in names], dtype=object)
+    return names
+
+
+class BaseEnsemble(BaseEstimator):
+    """Common machinery of the ensembles (not used directly).
+
+    Parameters
+    ----------
+    shuffle : bool
+        Shuffle the rows before fitting each layer.
+    random_state : int, RandomState or None
+        Seeds the shuffles and, when set, every base estimator's own
+        ``random_state`` that is left at None, so fits are reproducible.
+    scorer : callable, optional
+        ``scorer(y_true, y_pred)`` for the per-learner CV scores; by default
+        accuracy (classification) or R^2 (regression).
+    raise_on_exception : bool
+        Kept for ML-Ensemble compatibility; a failing learner always raises
+        :class:`mlcore.layer.LearnerError` naming learner and fold.
+    verbose : bool or int
+        Print progress to stderr.
+    n_jobs : int
+        Workers (``-1``: one per core).
+    backend : str, optional
+        ``'threading'`` (default), ``'loky'``, ``'sequential'``,
+        ``'multiprocessing'``.
+    layers : list of LayerSpec, optional
+        Filled by :meth:`add`.
+    """
+
+    def __init__(self, shuffle=False, random_state=None, scorer=None,
+                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 backend=None, layers=None):
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.scorer = scorer
+        self.raise_on_exception = raise_on_exception
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self.layers = layers
+
+    # -- building -----------------------------------------------------------
+    def _indexer_for(self, kwargs):
+        """(indexer name or object, indexer kwargs) for a new layer."""
+        raise NotImplementedError
+
+    def add(self, estimators, preprocessing=None, proba=False, meta=False,
+            propagate_features=None, **kwargs):
+        """Append a layer.
+
+        Parameters
+        ----------
+        estimators : estimator, list or dict
+            Base estimators (or ``(name, estimator)`` pairs); a dict maps
+            preprocessing case names to lists of estimators.
+        preprocessing : list or dict, optional
+            Transformers applied before the estimators; a dict of cases.
+        proba : bool
+            Pass class probabilities (not labels) to the next layer.
+        meta : bool
+            A meta layer: a single estimator fitted on all rows.
+        propagate_features : list of int, optional
+            Input columns passed on to the next layer.
+        **kwargs
+            Indexer arguments of this ensemble (e.g. ``folds``) and layer
+            overrides: ``dtype``, ``shuffle``, ``random_state``, ``scorer``.
+
+        Returns
+        -------
+        self
+        """
+        for bad in ("backend", "n_jobs"):
+            if bad in kwargs:
+                warnings.warn("%s is set on the ensemble, not per layer; "
+                              "ignored" % bad, UserWarning, stacklevel=2)
+                kwargs.pop(bad)
+        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
+                        if k in _LAYER_KWARGS}
+        if meta:
+            indexer, indexer_kwargs = "full", {}
+            kwargs.clear()
+        else:
+            indexer, indexer_kwargs = self._indexer_for(kwargs)
+        if kwargs:
+            raise TypeError("add() got unexpected arguments %s" % sorted(kwargs))
+        spec = LayerSpec(indexer, estimators, preprocessing, proba,
+                         propagate_features, meta, indexer_kwargs, layer_kwargs)
+        if self.layers is None:
+            self.layers = []
+        self.layers.append(spec)
+        return self
+
+    def add_meta(self, estimator, **kwargs):
+        """Append the meta layer: one estimator fitted on all rows of the
+        previous layer's out-of-fold predictions."""
+        return self.add(estimator, meta=True, **kwargs)
+
+    def replace(self, idx, estimators, preprocessing=None, **kwargs):
+        """Replace layer ``idx`` (0-based) with a new one built like
+        :meth:`add`."""
+        layers = list(self.layers or [])
+        if not -len(layers) <= idx < len(layers):
+            raise IndexError("no layer %r (the ensemble has %d)"
+                             % (idx, len(layers)))
+        saved = self.layers
+        self.layers = []
+        try:
+            self.add(estimators, preprocessing, **kwargs)
+            spec = self.layers[0]
+        finally:
+            self.layers = saved
+        self.layers[idx] = spec
+        return self
+
+    def remove(self, idx):
+        """Remove layer ``idx`` (0-based)."""
+        if not self.layers or not -len(self.layers) <= idx < len(self.layers):
+            raise IndexError("no layer %r" % (idx,))
+        del self.layers[idx]
+        return self
+
+    # -- scikit-learn plumbing ----------------------------------------------
+    def _final_estimator(self):
+        if not self.layers:
+            return None
+        return self.layers[-1].final_estimator()
+
+    def _is_classifier(self):
+        est = self._final_estimator()
+        return est is not None and is_classifier(est)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        from sklearn.utils import ClassifierTags, RegressorTags
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        est = self._final_estimator()
+        if est is not None and is_classifier(est):
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        elif est is not None and is_regressor(est):
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    def __getattr__(self, name):
+        # layer_1, layer_2, ... : the fitted layers (ML-Ensemble's names).
+        if name.startswith("layer_") and name[6:].isdigit():
+            layers = self.__dict__.get("layers_")
+            k = int(name[6:])
+            if layers is not None and 1 <= k <= len(layers):
+                return layers[k - 1]
+        raise AttributeError("%r object has no attribute %r"
+                             % (type(self).__name__, name))
+
+    # -- fitting ------------------------------------------------------------
+    def _log(self, msg):
+        if self.verbose:
+            print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
+
+    def _validate_X(self, X, reset):
+        return validate_data(self, X, reset=reset,
+                             accept_sparse=["csr", "csc", "coo"],
+                             dtype=[np.float64, np.float32])
+
+    def _build_layers(self, n_classes):
+        if not self.layers:
+            raise LayerSpecificationError(
+                "the ensemble has no layers: call add() first")
+        rng = np.random.RandomState(self.random_state) \
+            if not isinstance(self.random_state, np.random.RandomState) \
+            else self.random_state
+        built = []
+        classes = None if n_classes is None else np.arange(n_classes)
+        classification = n_classes is not None
+        for i, spec in enumerate(self.layers):
+            kw = dict(spec.layer_kwargs)
+            seed = int(rng.randint(0, 2 ** 31 - 1))
+            shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
+            random_state = kw.get("random_state", seed)
+            scorer = default_scorer(classification,
+                                    kw.get("scorer", self.scorer))
+            estimators = _clone_estimators(spec.estimators, self.random_state,
+                                           rng)
+            proba = bool(spec.proba) and classification
+            group = make_group(spec.make_indexer(), estimators,
+                               _clone_estimators(spec.preprocessing, None, rng),
+                               learner_kwargs={"proba": proba})
+            layer = Layer("layer-%d" % (i + 1), [group],
+                          propagate_features=spec.propagate_features,
+                          shuffle=shuffle, random_state=random_state,
+                          dtype=kw.get("dtype", np.float64), scorer=scorer,
+                          classes=classes)
+            built.append(layer)
+        return built
+
+    def _engine(self):
+        backend = self.backend if self.backend is not None else \
+            config.get_backend()
+        return ParallelProcessing(backend, self.n_jobs, 0)
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Fit every layer.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            pandas DataFrames are accepted (``feature_names_in_``).
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like, optional
+            Routed to every base estimator's ``fit``.
+        groups : array-like, optional
+            Routed to splitters that take groups (e.g. ``GroupKFold``).
+
+        Returns
+        -------
+        self
+        """
+        t0 = time.perf_counter()
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
+                             dtype=[np.float64, np.float32], y_numeric=False,
+                             multi_output=False)
+        if sp.issparse(X):
+            X = X.tocsr()
+        y = np.asarray(y)
+        if self._is_classifier():
+            from sklearn.utils.multiclass import check_classification_targets
+            check_classification_targets(y)
+            self.classes_, y_fit = np.unique(y, return_inverse=True)
+            n_classes = len(self.classes_)
+        else:
+            y_fit = y.astype(np.float64) if y.dtype.kind in "biu" else y
+            n_classes = None
+        n = X.shape[0]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (n,):
+                raise ValueError("sample_weight has shape %r, expected (%d,)"
+                                 % (sample_weight.shape, n))
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape[0] != n:
+                raise ValueError("groups has %d entries, X has %d rows"
+                                 % (groups.shape[0], n))
+        layers = self._build_layers(n_classes)
+        ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
+                         n=n)
+        for layer in layers:
+            layer.context = ctx
+        self._log("fitting %d layer(s) on %d rows x %d features"
+                  % (len(layers), n, X.shape[1]))
+        names = [layer.name for layer in layers]
+        try:
+            with self._engine() as engine:
+                preds = engine.stack(_Progress(layers, self._log), "fit", X,
+                                     y_fit, return_preds=names)
+        finally:
+            for layer in layers:
+                layer.context = None
+        self.layers_ = layers
+        self.oof_predictions_ = dict(zip(names, preds))
+        self.fit_time_ = time.perf_counter() - t0
+        self._log("fit done in %.2f s" % self.fit_time_)
+        return self
+
+    def _run(self, X, job, proba=False):
+        check_is_fitted(self, "layers_")
+        X = self._validate_X(X, reset=False)
+        if sp.issparse(X):
+            X = X.tocsr()
+        final = self.layers_[-1]
+        final.proba_override = True if proba else None
+        try:
+            with self._engine() as engine:
+                P = engine.stack(self.layers_, job, X, return_preds=True)
+        finally:
+            final.proba_override = None
+        return P
+
+    def _decode(self, P):
+        if sp.issparse(P):
+            P = P.toarray()
+        if P.ndim == 2 and P.shape[1] == 1:
+            P = P[:, 0]
+        if getattr(self, "classes_", None) is not None and P.ndim == 1:
+            idx = np.clip(np.rint(P).astype(np.int64), 0,
+                          len(self.classes_) - 1)
+            return self.classes_[idx]
+        return P
+
+    def predict(self, X):
+        """Predict with the full (refitted) learners of every layer."""
+        final = self.layers_[-1] if hasattr(self, "layers_") else None
+        P = self._run(X, "predict")
+        if final is not None and getattr(self, "classes_", None) is not None \
+                and any(lr.proba for lr in final.learners) and P.shape[1] == len(self.classes_):
+            return self.classes_[np.asarray(P).argmax(axis=1)]
+        return self._decode(P)
+
+    def _has_proba(self):
+        return self._is_classifier()
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities of the meta estimator, columns in the order
+        of ``classes_``."""
+        P = self._run(X, "predict", proba=True)
+        return np.asarray(P.toarray() if sp.issparse(P) else P)
+
+    def transform(self, X):
+        """Replay the fit-time (out-of-fold) predictions of the final layer
+        for the training data."""
+        return self._run(X, "transform")
+
+    def fit_transform(self, X, y, **fit_params):
+        """Fit, then return the final layer's out-of-fold predictions."""
+        self.fit(X, y, **fit_params)
+        return self.oof_predictions_[self.layers_[-1].name]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R^2 (regressors) on ``X``, ``y``."""
+        from sklearn.metrics import accuracy_score, r2_score
+        p = self.predict(X)
+        if self._is_classifier():
+            return accuracy_score(y, p, sample_weight=sample_weight)
+        return r2_score(y, p, sample_weight=sample_weight)
+
+    @property
+    def data(self):
+        """Per-learner CV score and fit/predict times (mean and std over
+        folds) of every layer, as a printable :class:`mlcore.metrics.Data`."""
+        check_is_fitted(self, "layers_")
+        out = Data()
+        for layer in self.layers_:
+            for key, row in layer.data().items():
+                out["%s/%s" % (layer.name, key)] = row
+        return out
+
+
+class _Progress(object):
+    """Iterate over layers, logging each one as the engine reaches it."""
+
+    def __init__(self, layers, log):
+        self.layers, self.log = layers, log
+
+    def __iter__(self):
+        for i, layer in enumerate(self.layers):
+            self.log("layer %d/%d (%s): %d learner(s)"
+                     % (i + 1, len(self.layers), layer.name,
+                        len(layer.learners)))
+            yield layer
+
+
+def _clone_estimators(spec, random_state, rng):
+    """Deep-clone estimators (any nesting of lists, dicts and (name, est)
+    pairs); seed unset random_states when the ensemble has one."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {k: _clone_estimators(v, random_state, rng)
+                for k, v in spec.items()}
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return (spec[0], _clone_estimators(spec[1], random_state, rng))
+    if isinstance(spec, (list, tuple)):
+        return [_clone_estimators(e, random_state, rng) for e in spec]
+    est = clone(spec)
+    if random_state is not None and hasattr(est, "get_params"):
+        params = est.get_params(deep=True)
+        seeds = {k: int(rng.randint(0, 2 ** 31 - 1)) for k, v in
+                 sorted(params.items())
+                 if (k == "random_state" or k.endswith("__random_state"))
+                 and v is None}
+        if seeds:
+            est.set_params(**seeds)
+    return est
+
+
+###############################################################################
+class SuperLearner(BaseEnsemble):
+    """Stacked ensemble with K-fold out-of-fold predictions.
+
+    Parameters
+    ----------
+    folds : int or scikit-learn splitter
+        Folds of every layer (``add(..., folds=)`` per layer). Any splitter
+        that partitions the rows works (``StratifiedKFold``, ``GroupKFold``
+        with ``groups`` given to :meth:`fit`, ``KFold(shuffle=True)``).
+    shuffle, random_state, scorer, raise_on_exception, verbose, n_jobs,
+    backend, layers
+        See :class:`BaseEnsemble`.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> ens = SuperLearner(folds=5)
+    >>> ens = ens.add([LogisticRegression(), GaussianNB()], proba=True)
+    >>> ens = ens.add_meta(LogisticRegression())
+    """
+
+    def __init__(self, folds=2, shuffle=False, random_state=None, scorer=None,
+                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 backend=None, layers=None):
+        super().__init__(shuffle=shuffle, random_state=random_state,
+                         scorer=scorer, raise_on_exception=raise_on_exception,
+                         verbose=verbose, n_jobs=n_jobs, backend=backend,
+                         layers=layers)
+        self.folds = folds
+
+    def _indexer_for(self, kwargs):
+        folds = kwargs.pop("folds", self.folds)
+        if isinstance(folds, (numbers.Integral, np.integer)):
+            return "stack", {"n_splits": int(folds)}
+        return folds, {}
+
+
+class BlendEnsemble(BaseEnsemble):
+    """Blended ensemble: each layer is fitted on the first rows and predicts
+    the last ``test_size`` rows, which feed the next layer.
+
+    Parameters
+    ----------
+    test_size : float or int
+        Holdout fraction (or row count) per layer (``add(..., test_size=)``).
+    """
+
+    def __init__(self, test_size=0.5, shuffle=False, random_state=None,
+                 scorer=None, raise_on_exception=True, verbose=False,
+                 n_jobs=-1, backend=None, layers=None):
+        super().__init__(shuffle=shuffle, random_state=random_state,
+                         scorer=scorer, raise_on_exception=raise_on_exception,
+                         verbose=verbose, n_jobs=n_jobs, backend=backend,
+                         layers=layers)
+        self.test_size = test_size
+
+    def _indexer_for(self, kwargs):
+        return "blend", {"test_size": kwargs.pop("test_size", self.test_size),
+                         "train_size": kwargs.pop("train_size", None)}
+
+
+class Subsemble(BaseEnsemble):
+    """Subsemble: learners fitted per partition of the rows, with K-fold
+    out-of-fold predictions for every partition.
+
+    Parameters
+    ----------
+    partitions : int
+    partition_estimator : estimator, optional
+        Clusters the rows into partitions (``ClusteredSubsetIndex``);
+        contiguous partitions when None.
+    folds : int
+    """
+
+    def __init__(self, partitions=2, partition_estimator=None, folds=2,
+                 shuffle=False, random_state=None, scorer=None,
+                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 backend=None, layers=None):
+        super().__init__(shuffle=shuffle, random_state=random_state,
+                         scorer=scorer, raise_on_exception=raise_on_exception,
+                         verbose=verbose, n_jobs=n_jobs, backend=backend,
+                         layers=layers)
+        self.partitions = partitions
+        self.partition_estimator = partition_estimator
+        self.folds = folds
+
+    def _indexer_for(self, kwargs):
+        partitions = kwargs.pop("partitions", self.partitions)
+        folds = kwargs.pop("folds", self.folds)
+        est = kwargs.pop("partition_estimator", self.partition_estimator)
+        if est is None:
+            return "subsemble", {"partitions": partitions, "n_splits": folds}
+        extra = {k: kwargs.pop(k) for k in ("fit_estimator", "attr",
+                                            "partition_on") if k in kwargs}
+        return "clusteredsubsemble", dict(estimator=clone(est),
+                                          partitions=partitions,
+                                          n_splits=folds, **extra)
+
+
+class TemporalEnsemble(BaseEnsemble):
+    """Ensemble for time series: each fold is fitted on the past and predicts
+    the next ``step_size`` rows. Shuffling is always off.
+
+    Parameters
+    ----------
+    step_size : int
+    burn_in : int, optional
+        Rows before the first prediction (default ``step_size``).
+    window : int, optional
+        Rows of history per fit (default: all).
+    lag : int
+        Rows skipped between the training window and the predicted rows.
+    """
+
+    def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
+                 scorer=None, raise_on_exception=True, verbose=False,
+                 n_jobs=-1, backend=None, layers=None, random_state=None):
+        super().__init__(shuffle=False, random_state=random_state,
+                         scorer=scorer, raise_on_exception=raise_on_exception,
+                         verbose=verbose, n_jobs=n_jobs, backend=backend,
+                         layers=layers)
+        self.step_size = step_size
+        self.burn_in = burn_in
+        self.window = window
+        self.lag = lag
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.pop("shuffle", None)
+        return params
+
+    def _indexer_for(self, kwargs):
+        return "temporal", {k: kwargs.pop(k, getattr(self, k)) for k in
+                            ("step_size", "burn_in", "window", "lag")}
+
+    def add(self, estimators, preprocessing=None, proba=False, meta=False,
+            propagate_features=None, **kwargs):
+        kwargs["shuffle"] = False
+        return super().add(estimators, preprocessing, proba, meta,
+                           propagate_features, **kwargs)
+
+
+class SequentialEnsemble(BaseEnsemble):
+    """An ensemble whose layers each pick their own kind.
+
+    ``add(cls, estimators, preprocessing=None, **kwargs)`` with ``cls`` one
+    of ``'stack'``, ``'blend'``, ``'subsemble'``, ``'clusteredsubsemble'``,
+    ``'full'``, ``'temporal'``; indexer arguments (``n_splits``/``folds``,
+    ``test_size``, ``partitions``, ...) go with it.
+    """
+
+    def add(self, cls, estimators, preprocessing=None, proba=False,
+            meta=False, propagate_features=None, **kwargs):
+        if cls not in INDEXERS:
+            raise LayerSpecificationError("unknown layer class %r; use one of "
+                                          "%s" % (cls, sorted(INDEXERS)))
+        self._next_cls = cls
+        try:
+            return super().add(estimators, preprocessing, proba, meta,
+                               propagate_features, **kwargs)
+        finally:
+            del self._next_cls
+
+    def _indexer_for(self, kwargs):
+        cls = self._next_cls
+        if "folds" in kwargs:
+            kwargs["n_splits"] = kwargs.pop("folds")
+        import inspect
+        accepted = inspect.signature(INDEXERS[cls]).parameters
+        ikw = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted}
+        return cls, ikw

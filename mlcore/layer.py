@@ -1,0 +1,649 @@
+"""The task graph: learners, preprocessing cases, groups and layers.
+
+A :class:`Layer` is the task that :class:`mlcore.backend.ParallelProcessing`
+runs. It owns one or more :class:`Group` objects, each an indexer (how the
+rows are split into folds) with the :class:`Learner` objects and the
+preprocessing cases (:class:`Transformer`) fitted on those folds.
+
+Calling a layer runs two flat pools through the engine's ``parallel``:
+
+1. every (preprocessing case x split) fit, when the layer has preprocessing;
+2. every (learner x split) fit, full refits included, each writing its
+   out-of-fold predictions in place into the layer's output array ``P``.
+
+Subtasks are module-level functions (picklable for process backends). They
+store fitted objects in the estimation cache and return a small
+:class:`SubResult` (timings, score); with ``handback=True`` they return the
+fitted estimator and the prediction block instead of writing them, for
+engines with no shared memory.
+"""
+import numbers
+import os
+import pickle
+import time
+import warnings
+from collections import namedtuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from .backend import delayed
+from .exceptions import LayerSpecificationError, NotFittedError
+from .index import make_index
+
+__all__ = ["Learner", "Transformer", "Group", "make_group", "Layer",
+           "LearnerError", "SubResult"]
+
+
+class LearnerError(RuntimeError):
+    """A learner or preprocessing pipeline failed on one fold.
+
+    The message names the learner, the partition and fold, the job and the
+    original exception, which is also chained as ``__cause__``.
+    """
+
+
+SubResult = namedtuple(
+    "SubResult", "key kind name partition fold fit_time predict_time score "
+                 "estimator prediction")
+
+
+###############################################################################
+# Estimation cache: a directory (process backends) or a list (in memory)
+
+def _cache_save(cache, key, obj):
+    if isinstance(cache, str):
+        path = os.path.join(cache, key + ".pkl")
+        tmp = path + ".part"
+        with open(tmp, "wb") as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)  # readers never see a half-written file
+    else:
+        cache.append((key, obj))  # list.append is atomic under the GIL
+
+
+def _cache_load(cache, key):
+    if isinstance(cache, str):
+        path = os.path.join(cache, key + ".pkl")
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    for k, obj in reversed(cache):
+        if k == key:
+            return obj
+    raise KeyError(key)
+
+
+###############################################################################
+# Subtasks
+
+def _take(X, rows):
+    """Rows of X (dense, sparse or None); a slice is a free view."""
+    if X is None or rows is None:
+        return X
+    return X[rows]
+
+
+def _apply_pipeline(steps, X):
+    for step in steps:
+        X = step.transform(X)
+    return X
+
+
+def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
+                  fit_params, handback):
+    """Fit a preprocessing case on the training rows of one split."""
+    from sklearn.base import clone
+    t0 = time.perf_counter()
+    try:
+        Xt, yt = _take(X, train), _take(y, train)
+        fitted = []
+        for step in steps:
+            step = clone(step)
+            if hasattr(step, "fit_transform"):
+                Xt = step.fit_transform(Xt, yt)
+            else:
+                Xt = step.fit(Xt, yt).transform(Xt)
+            fitted.append(step)
+    except Exception as exc:
+        raise LearnerError(
+            "preprocessing case %r failed on partition %d, fold %d during fit: "
+            "%s: %s" % (case, partition, fold, type(exc).__name__, exc)) from exc
+    fit_time = time.perf_counter() - t0
+    if not handback:
+        _cache_save(cache, key, fitted)
+        fitted = None
+    return SubResult(key, "transformer", case, partition, fold, fit_time, 0.0,
+                     None, fitted, None)
+
+
+def _predict_block(est, X, proba, classes):
+    """Predictions of ``est`` for ``X``: one column, or one per class."""
+    if not proba:
+        return np.asarray(est.predict(X), dtype=np.float64).reshape(
+            X.shape[0], -1)
+    p = est.predict_proba(X)
+    est_classes = getattr(est, "classes_", None)
+    if est_classes is None or classes is None or (
+            len(est_classes) == len(classes)
+            and np.array_equal(est_classes, classes)):
+        return p
+    # A fold that lacked some classes: put each column where it belongs.
+    out = np.zeros((p.shape[0], len(classes)), dtype=p.dtype)
+    out[:, np.searchsorted(classes, est_classes)] = p
+    return out
+
+
+def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
+                 out_rows, col, proba, classes, scorer, fit_params, cache,
+                 partition, fold, handback):
+    """Fit a learner on the training rows of one split, predict its test
+    rows and write them in place into ``P[out_rows, col:col+width]``."""
+    from sklearn.base import clone
+    est = clone(estimator)
+    stage = "fit"
+    try:
+        t0 = time.perf_counter()
+        if isinstance(pipeline, str):
+            pipeline = _cache_load(cache, pipeline)
+        Xtr = _take(X, train)
+        if pipeline:
+            Xtr = _apply_pipeline(pipeline, Xtr)
+        params = {k: _take(v, train) for k, v in (fit_params or {}).items()}
+        est.fit(Xtr, _take(y, train), **params)
+        fit_time = time.perf_counter() - t0
+        pred, score, predict_time = None, None, 0.0
+        if test is not None:
+            stage = "predict"
+            t1 = time.perf_counter()
+            Xte = _take(X, test)
+            if pipeline:
+                Xte = _apply_pipeline(pipeline, Xte)
+            pred = _predict_block(est, Xte, proba, classes)
+            predict_time = time.perf_counter() - t1
+            if scorer is not None and y is not None:
+                score = scorer(_take(y, test), pred)
+            if not handback:
+                P[out_rows, col:col + pred.shape[1]] = pred
+                pred = None
+    except Exception as exc:
+        raise LearnerError(
+            "learner %r failed on partition %d, fold %d during %s: %s: %s"
+            % (name, partition, fold, stage, type(exc).__name__, exc)) from exc
+    if not handback:
+        _cache_save(cache, key, est)
+        est = None
+    return SubResult(key, "learner", name, partition, fold, fit_time,
+                     predict_time, score, est, pred)
+
+
+def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
+                     proba, classes, partition, fold, job, handback):
+    """Predict with a fitted learner and write into ``P``."""
+    try:
+        t0 = time.perf_counter()
+        Xte = _take(X, rows)
+        if pipeline:
+            Xte = _apply_pipeline(pipeline, Xte)
+        pred = _predict_block(est, Xte, proba, classes)
+        predict_time = time.perf_counter() - t0
+    except Exception as exc:
+        raise LearnerError(
+            "learner %r failed on partition %d, fold %d during %s: %s: %s"
+            % (name, partition, fold, job, type(exc).__name__, exc)) from exc
+    if not handback:
+        P[out_rows, col:col + pred.shape[1]] = pred
+        pred = None
+    return SubResult(key, "learner", name, partition, fold, 0.0,
+                     predict_time, None, None, pred)
+
+
+###############################################################################
+# Configuration objects
+
+def _check_name(name, what):
+    if not isinstance(name, str) or not name or "." in name or os.sep in name:
+        raise LayerSpecificationError(
+            "%s name must be a non-empty str without '.' or path separators, "
+            "got %r" % (what, name))
+    return name
+
+
+class Transformer(object):
+    """A preprocessing case: transformers applied in order, fitted once per
+    split and shared by every learner of the case.
+
+    Parameters
+    ----------
+    steps : list of transformers
+        scikit-learn style objects with ``fit``/``transform``.
+    name : str
+        Case name.
+    """
+
+    def __init__(self, steps, name):
+        if not isinstance(steps, (list, tuple)):
+            steps = [steps]
+        for step in steps:
+            if not hasattr(step, "transform"):
+                raise LayerSpecificationError(
+                    "preprocessing step %r has no transform method" % (step,))
+        self.steps = list(steps)
+        self.name = _check_name(name, "preprocessing case")
+
+    def __repr__(self):
+        return "Transformer(%r, steps=%r)" % (self.name, self.steps)
+
+
+class Learner(object):
+    """A base estimator of a layer.
+
+    Parameters
+    ----------
+    estimator : estimator
+        scikit-learn style object; cloned for every split.
+    name : str
+    preprocess : str, optional
+        Name of the preprocessing case whose output it is fitted on.
+    proba : bool
+        Output class probabilities (one column per class) instead of
+        predictions.
+    """
+
+    def __init__(self, estimator, name, preprocess=None, proba=False):
+        if not hasattr(estimator, "fit"):
+            raise LayerSpecificationError("%r has no fit method" % (estimator,))
+        self.estimator = estimator
+        self.name = _check_name(name, "learner")
+        self.preprocess = preprocess
+        self.proba = bool(proba)
+
+    @property
+    def key(self):
+        return self.name if self.preprocess is None else "%s__%s" % (
+            self.preprocess, self.name)
+
+    def __repr__(self):
+        return "Learner(%r, %r, preprocess=%r, proba=%r)" % (
+            self.name, self.estimator, self.preprocess, self.proba)
+
+
+class Group(object):
+    """An indexer with the learners and preprocessing cases fitted on its
+    splits.
+
+    Parameters
+    ----------
+    indexer : indexer, int or scikit-learn splitter
+        See :func:`mlcore.index.make_index`.
+    learners : list of Learner
+    transformers : list of Transformer, optional
+    name : str, optional
+    """
+
+    def __init__(self, indexer, learners, transformers=None, name=None):
+        self.indexer = make_index(indexer)
+        self.learners = list(learners)
+        self.transformers = list(transformers or [])
+        self.name = name
+        cases = {t.name for t in self.transformers}
+        for lr in self.learners:
+            if lr.preprocess is not None and lr.preprocess not in cases:
+                raise LayerSpecificationError(
+                    "learner %r uses preprocessing case %r, which the group "
+                    "does not define (cases: %s)"
+                    % (lr.name, lr.preprocess, sorted(cases)))
+
+    def __repr__(self):
+        return "Group(%r, learners=%r, transformers=%r)" % (
+            self.indexer, self.learners, self.transformers)
+
+
+def _named(estimators, what):
+    """[(name, est)] from a list of estimators or (name, est) pairs; names
+    default to the lower-cased class name, numbered when repeated."""
+    if estimators is None:
+        return []
+    if not isinstance(estimators, (list, tuple)):
+        estimators = [estimators]
+    out, seen = [], {}
+    for item in estimators:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, est = item
+        else:
+            est = item
+            base = type(est).__name__.lower()
+            seen[base] = seen.get(base, 0) + 1
+            name = base if seen[base] == 1 else "%s-%d" % (base, seen[base])
+        out.append((name, est))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise LayerSpecificationError("duplicate %s names: %s" % (what, names))
+    return out
+
+
+def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
+               transformer_kwargs=None, name=None):
+    """Build a :class:`Group` from estimators and preprocessing.
+
+    Parameters
+    ----------
+    indexer : indexer, int or scikit-learn splitter
+    estimators : estimator, list, or dict
+        A list of estimators (or ``(name, estimator)`` pairs); or a dict
+        mapping preprocessing case names to such lists.
+    preprocessing : list or dict, optional
+        A list of transformers (one case, applied to every learner), or a
+        dict mapping case names to lists of transformers.
+    learner_kwargs : dict, optional
+        Passed to every :class:`Learner` (e.g. ``proba=True``).
+    transformer_kwargs : dict, optional
+        Accepted for ML-Ensemble compatibility; unused.
+    name : str, optional
+    """
+    learner_kwargs = dict(learner_kwargs or {})
+    transformers = []
+    if isinstance(preprocessing, dict):
+        for case, steps in preprocessing.items():
+            transformers.append(Transformer(steps, case))
+    elif preprocessing:
+        transformers.append(Transformer(preprocessing, "pr"))
+    learners = []
+    if isinstance(estimators, dict):
+        for case, ests in estimators.items():
+            case = None if case in (None, "", "no") else case
+            if case is not None and not isinstance(preprocessing, dict):
+                raise LayerSpecificationError(
+                    "estimators map to preprocessing case %r, but "
+                    "preprocessing is not a dict of cases" % case)
+            for est_name, est in _named(ests, "estimator"):
+                learners.append(Learner(est, est_name, preprocess=case,
+                                        **learner_kwargs))
+    else:
+        case = transformers[0].name if transformers else None
+        if isinstance(preprocessing, dict):
+            raise LayerSpecificationError(
+                "with a dict of preprocessing cases, estimators must be a dict "
+                "mapping case names to estimators")
+        for est_name, est in _named(estimators, "estimator"):
+            learners.append(Learner(est, est_name, preprocess=case,
+                                    **learner_kwargs))
+    if not learners:
+        raise LayerSpecificationError("a group needs at least one estimator")
+    return Group(indexer, learners, transformers, name=name)
+
+
+###############################################################################
+class FitContext(object):
+    """Row bookkeeping shared by the layers of one ensemble call.
+
+    ``params`` holds fit parameters aligned with the ensemble's input rows
+    (``sample_weight``, ``groups``); ``rows`` maps the current layer's input
+    rows to those rows (None: identity). Each layer updates ``rows`` for the
+    next one when it shuffles or outputs fewer rows.
+    """
+
+    def __init__(self, params=None, n=None):
+        self.params = {k: v for k, v in (params or {}).items() if v is not None}
+        self.rows = None
+        self.n = n
+
+    def take(self, name):
+        value = self.params.get(name)
+        if value is None or self.rows is None:
+            return value
+        return value[self.rows]
+
+
+class Layer(object):
+    """One layer of an ensemble: the task the backend runs.
+
+    Parameters
+    ----------
+    name : str
+    groups : list of Group
+    propagate_features : list of int, optional
+        Input columns copied into the first columns of the output.
+    shuffle : bool
+        Shuffle the rows before fitting (the backend permutes them).
+    random_state : int, optional
+        Seed of the shuffle.
+    dtype : numpy dtype
+        dtype of the output array.
+    scorer : callable, optional
+        ``scorer(y_true, y_pred)`` for the fold predictions.
+    classes : ndarray, optional
+        Class labels (encoded) for probability outputs; set by the ensemble.
+
+    Attributes (after fit)
+    ----------------------
+    estimators_ : dict
+        ``{(learner key, partition, fold): fitted estimator}``.
+    pipelines_ : dict
+        ``{(case, partition, fold): [fitted transformers]}``.
+    splits_ : dict
+        ``{group index: [Split]}``: the folds, generated once at fit.
+    scores_, fit_times_, predict_times_ : dict
+        ``{learner key: [per split values]}``.
+    """
+
+    __no_output__ = False
+
+    def __init__(self, name, groups=None, propagate_features=None,
+                 shuffle=False, random_state=None, dtype=np.float64,
+                 scorer=None, classes=None, verbose=0):
+        self.name = _check_name(name, "layer")
+        self.groups = list(groups or [])
+        self.propagate_features = (None if propagate_features is None
+                                   else list(propagate_features))
+        self.shuffle = bool(shuffle)
+        self.random_state = random_state
+        self.dtype = np.dtype(dtype)
+        self.scorer = scorer
+        self.classes = classes
+        self.verbose = verbose
+        self.context = None
+        self.proba_override = None
+        self.handback = False
+
+    # -- protocol -----------------------------------------------------------
+    @property
+    def n_feature_prop(self):
+        return 0 if not self.propagate_features else len(self.propagate_features)
+
+    @property
+    def learners(self):
+        return [lr for g in self.groups for lr in g.learners]
+
+    def _proba(self, learner):
+        if self.proba_override is not None:
+            return self.proba_override
+        return learner.proba
+
+    def _width(self, learner, partitions):
+        mult = len(self.classes) if self._proba(learner) else 1
+        return partitions * mult
+
+    def setup(self, X, y, job):
+        """Fit the indexers (fit) and assign output columns."""
+        if not self.groups:
+            raise LayerSpecificationError("layer %r has no estimators" % self.name)
+        n = X.shape[0]
+        ctx = self.context
+        if job == "fit":
+            if self.shuffle and ctx is not None and ctx.params:
+                if not isinstance(self.random_state, (numbers.Integral, np.integer)):
+                    raise LayerSpecificationError(
+                        "shuffle with fit parameters needs an int random_state")
+                perm = np.random.RandomState(self.random_state).permutation(n)
+                ctx.rows = perm if ctx.rows is None else ctx.rows[perm]
+            groups = ctx.take("groups") if ctx is not None else None
+            self.splits_ = {}
+            offsets, n_test = set(), set()
+            for g_idx, group in enumerate(self.groups):
+                group.indexer.fit(X, y, job="fit", groups=groups)
+                self.splits_[g_idx] = list(group.indexer.generate())
+                offsets.add(group.indexer.row_offset)
+                n_test.add(group.indexer.n_test_samples)
+            if len(offsets) != 1 or len(n_test) != 1:
+                raise LayerSpecificationError(
+                    "the groups of layer %r predict different rows at fit "
+                    "time (row offsets %s, rows %s): use one indexer per layer"
+                    % (self.name, sorted(offsets), sorted(n_test)))
+            self._fit_offset = offsets.pop()
+            self._fit_rows = n_test.pop()
+            self._n_fit = n
+        elif not hasattr(self, "splits_"):
+            raise NotFittedError("layer %r is not fitted" % self.name)
+        if job == "transform" and n != self._n_fit:
+            raise ValueError("transform replays the fit-time predictions: X "
+                             "must be the training data (%d rows), got %d rows"
+                             % (self._n_fit, n))
+        self._n_in = n
+        self._job = job
+        col = self.n_feature_prop
+        self.columns_ = {}
+        for g_idx, group in enumerate(self.groups):
+            partitions = group.indexer.partitions
+            for lr in group.learners:
+                self.columns_[lr.key] = col
+                col += self._width(lr, partitions)
+        self._n_cols = col
+
+    def shape(self, job):
+        rows = self._n_in if job == "predict" else self._fit_rows
+        return (rows, self._n_cols)
+
+    def row_offset(self, job):
+        return 0 if job == "predict" else self._fit_offset
+
+    # -- running ------------------------------------------------------------
+    def __call__(self, args, parallel):
+        job = args["job"]
+        if job == "fit":
+            return self._fit(args, parallel)
+        return self._predict(args, parallel, job)
+
+    def _fit(self, args, parallel):
+        main = args["main"]
+        X, y, P, cache = main["X"], main["y"], main["P"], args["dir"]
+        ctx = self.context
+        params = {}
+        if ctx is not None and "sample_weight" in ctx.params:
+            params["sample_weight"] = ctx.take("sample_weight")
+        handback = self.handback
+        offset = self._fit_offset
+        # Phase 1: every (preprocessing case x split) fit.
+        jobs = []
+        for g_idx, group in enumerate(self.groups):
+            for tr in group.transformers:
+                for s in self.splits_[g_idx]:
+                    key = "%s.%s.__pipe__.%d.%d" % (self.name, tr.name,
+                                                   s.partition, s.fold)
+                    jobs.append(delayed(_fit_pipeline)(
+                        key, tr.name, tr.steps, X, y, s.train, s.partition,
+                        s.fold, cache, None, handback))
+        self.pipelines_ = {}
+        for res in (parallel(jobs) if jobs else []):
+            fitted = res.estimator if handback else _cache_load(cache, res.key)
+            self.pipelines_[(res.name, res.partition, res.fold)] = fitted
+        # Phase 2: every (learner x split) fit, full refits included.
+        jobs, targets = [], []
+        for g_idx, group in enumerate(self.groups):
+            for lr in group.learners:
+                col0 = self.columns_[lr.key]
+                width = self._width(lr, 1)
+                for s in self.splits_[g_idx]:
+                    key = "%s.%s.%d.%d" % (self.name, lr.key, s.partition, s.fold)
+                    pipe = None
+                    if lr.preprocess is not None:
+                        pipe = self.pipelines_[(lr.preprocess, s.partition, s.fold)]
+                    out_rows = None
+                    if s.test is not None:
+                        out_rows = _shift(s.test, offset)
+                    col = col0 + s.partition * width
+                    targets.append((out_rows, col))
+                    jobs.append(delayed(_fit_learner)(
+                        key, lr.key, lr.estimator, pipe, X, y, s.train, s.test,
+                        P, out_rows, col,
+                        self._proba(lr), self.classes, self.scorer, params,
+                        cache, s.partition, s.fold, handback))
+        results = parallel(jobs)
+        self.estimators_ = {}
+        self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
+        for res, (out_rows, col) in zip(results, targets):
+            est = res.estimator if handback else _cache_load(cache, res.key)
+            self.estimators_[(res.name, res.partition, res.fold)] = est
+            if handback and res.prediction is not None:
+                P[out_rows, col:col + res.prediction.shape[1]] = res.prediction
+            self.fit_times_.setdefault(res.name, []).append(res.fit_time)
+            if res.fold != 0 or res.score is not None:
+                self.predict_times_.setdefault(res.name, []).append(res.predict_time)
+            if res.score is not None:
+                self.scores_.setdefault(res.name, []).append(res.score)
+        if ctx is not None:
+            rows = ctx.rows
+            n_out = self._fit_rows
+            if rows is None and (offset or n_out != self._n_in):
+                rows = np.arange(ctx.n if ctx.n is not None else self._n_in)
+            if rows is not None:
+                ctx.rows = rows[offset:offset + n_out]
+
+    def _predict(self, args, parallel, job):
+        main = args["main"]
+        X, P = main["X"], main["P"]
+        handback = self.handback
+        offset = 0 if job == "predict" else self._fit_offset
+        jobs, targets = [], []
+        for g_idx, group in enumerate(self.groups):
+            for lr in group.learners:
+                col0 = self.columns_[lr.key]
+                width = self._width(lr, 1)
+                for s in self.splits_[g_idx]:
+                    if job == "predict":
+                        if s.fold != 0:
+                            continue
+                        rows, out_rows = None, slice(None)
+                    else:
+                        if s.test is None:
+                            continue
+                        rows, out_rows = s.test, _shift(s.test, offset)
+                    pipe = None
+                    if lr.preprocess is not None:
+                        pipe = self.pipelines_[(lr.preprocess, s.partition, s.fold)]
+                    est = self.estimators_[(lr.key, s.partition, s.fold)]
+                    key = "%s.%s.%d.%d" % (self.name, lr.key, s.partition, s.fold)
+                    col = col0 + s.partition * width
+                    targets.append((out_rows, col))
+                    jobs.append(delayed(_predict_learner)(
+                        key, lr.key, est, pipe, X, rows, P, out_rows,
+                        col, self._proba(lr),
+                        self.classes, s.partition, s.fold, job, handback))
+        results = parallel(jobs)
+        if handback:
+            for res, (out_rows, col) in zip(results, targets):
+                P[out_rows, col:col + res.prediction.shape[1]] = res.prediction
+
+    # -- reporting ----------------------------------------------------------
+    def data(self):
+        """Per-learner CV score and fit/predict times (mean, std)."""
+        rows = {}
+        for lr in self.learners:
+            entry = {}
+            for label, values in (("score", self.scores_.get(lr.key)),
+                                  ("fit_time", self.fit_times_.get(lr.key)),
+                                  ("predict_time",
+                                   self.predict_times_.get(lr.key))):
+                if values:
+                    entry[label + "-m"] = float(np.mean(values))
+                    entry[label + "-s"] = float(np.std(values))
+            rows[lr.key] = entry
+        return rows
+
+
+def _shift(rows, offset):
+    """Output rows of input rows ``rows`` (a slice or an index array)."""
+    if not offset:
+        return rows
+    if isinstance(rows, slice):
+        return slice(rows.start - offset, rows.stop - offset)
+    return rows - offset

@@ -1,0 +1,78 @@
+"""Scores and result tables."""
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["Data", "default_scorer", "rmse"]
+
+
+def rmse(y, p):
+    """Root mean squared error."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def _accuracy(y, labels):
+    return float(np.mean(np.asarray(y).ravel() == np.asarray(labels).ravel()))
+
+
+def _r2(y, p):
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    if ss_tot == 0:
+        return 0.0
+    return float(1.0 - np.sum((y - p) ** 2) / ss_tot)
+
+
+class default_scorer(object):
+    """Score a prediction block of a learner.
+
+    Accuracy for classifiers (class of the highest probability, or the
+    predicted label), R^2 for regressors. A user scorer ``f(y, p)`` is
+    wrapped so that it receives 1-D predictions for one-column blocks.
+    """
+
+    def __init__(self, classification, scorer=None):
+        self.classification = classification
+        self.scorer = scorer
+
+    def __call__(self, y, block):
+        block = np.asarray(block)
+        p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
+        if self.scorer is not None:
+            return float(self.scorer(y, p))
+        if self.classification:
+            labels = p.argmax(axis=1) if p.ndim == 2 else np.rint(p)
+            return _accuracy(y, labels)
+        return _r2(y, p)
+
+
+class Data(OrderedDict):
+    """A table of per-learner results that prints itself.
+
+    Keys are row names (``layer/learner``); values are dicts of column ->
+    value.
+    """
+
+    def __str__(self):
+        if not self:
+            return "(empty)"
+        cols = []
+        for row in self.values():
+            for c in row:
+                if c not in cols:
+                    cols.append(c)
+        width = max(len(str(k)) for k in self) + 2
+        cw = [max(10, len(c) + 2) for c in cols]
+        head = " " * width + "".join(c.rjust(w) for c, w in zip(cols, cw))
+        lines = [head]
+        for name, row in self.items():
+            cells = "".join(
+                ("%.4f" % row[c] if isinstance(row.get(c), float)
+                 else str(row.get(c, ""))).rjust(w) for c, w in zip(cols, cw))
+            lines.append(str(name).ljust(width) + cells)
+        return "\n".join(lines)
+
+    __repr__ = __str__
