@@ -306,7 +306,7 @@ class Job(object):
 
     __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
                  "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
-                 "_offset", "_out_rows", "__weakref__")
+                 "_offset", "_out_rows", "_last_y", "__weakref__")
 
     def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
                  targets=None, predict_out=None):
@@ -326,6 +326,7 @@ class Job(object):
         self._rows = None      # original row of each current input row
         self._offset = None    # input row of output row 0, for the last task
         self._out_rows = None  # original row of each output row
+        self._last_y = None    # targets of an earlier fit, kept by warm starts
 
     def clear(self):
         """Forget the output of the previous task."""
@@ -384,6 +385,10 @@ class Job(object):
         A new ``task_<k>`` sub-cache when ``split`` is set, else the current
         one: a directory for an on-disk cache, a list for an in-memory one.
         """
+        if self.dir is None:
+            raise ParallelProcessingError(
+                "The job has no estimation cache: give Job a dir (a directory "
+                "path or a dict), or let a processor initialize it.")
         name = "task_%d" % self._n_dir
         if self.split:
             self._n_dir += 1
@@ -431,7 +436,7 @@ class Job(object):
         cache directory."""
         self.predict_in = self.targets = self.predict_out = None
         self._origin = (None, None)
-        self._rows = self._out_rows = None
+        self._rows = self._out_rows = self._last_y = None
         if self.tmp is not None:
             self.tmp()  # a weakref.finalize runs at most once
 
@@ -621,7 +626,12 @@ class BaseProcessor(ABC):
                              "different path needs warm_start=False")
         new = Job(job, stack=stack, split=split, dir=old.dir, tmp=old.tmp)
         new._n_dir = old._n_dir
+        new._last_y = old._origin[1] if old._origin[1] is not None \
+            else old._last_y
         X0, y0 = old._origin
+        if y0 is None:
+            # A warm predict/transform in between keeps the fit's targets.
+            y0 = old._last_y
         X = X0 if X is None else X
         y = y0 if y is None and job in ("fit", "evaluate") else y
         if X is X0 and y is y0:
