@@ -1,0 +1,802 @@
+"""Model selection: cross-validated randomized search over estimators and
+preprocessing cases, run on :class:`mlcore.backend.ParallelEvaluation`.
+
+The successor of ``mlens.model_selection``. :class:`Evaluator` scores every
+``(preprocessing case, estimator, parameter draw)`` on the folds of an
+indexer; :class:`Benchmark` (and :func:`benchmark`) does the same with
+default parameters only.
+
+How a fit runs
+--------------
+1. The driver validates the specification and draws the parameters (seeded
+   from ``random_state``, so a fixed seed gives the same draws).
+2. :meth:`ParallelEvaluation.process` permutes the rows when ``shuffle`` is
+   set (``check_random_state(random_state).permutation(n)``), fits the
+   evaluator's indexer on the permuted data and calls
+   ``evaluator(parallel, args, case)``.
+3. Phase 1, one flat pool: every ``(case, fold)`` preprocessing pipeline is
+   fitted once on the fold's training rows and stored in the estimation cache
+   ``args['dir']`` (a list in memory, or pickle files in a directory for
+   process backends).
+4. Phase 2, one flat pool: every ``(case, estimator, draw, fold)`` fit loads
+   its fold's fitted pipeline from the cache, fits a clone of the estimator
+   with the draw's parameters on the transformed training rows and scores the
+   test and training rows.
+
+Subtasks are module-level functions, so process backends (``'loky'``,
+``'multiprocessing'``) can pickle them; the inputs reach those workers as
+memory-mapped files.
+
+Differences from ML-Ensemble
+----------------------------
+* ``shuffle`` and ``random_state`` are honoured (ML-Ensemble's engine
+  ignored them, so the default ``shuffle=True`` never shuffled).
+* ``scorer`` may be a plain function ``f(y_true, y_pred)``, a scikit-learn
+  scorer object (``sklearn.metrics.make_scorer``/``get_scorer``) or a scorer
+  name (ML-Ensemble accepted only its vendored ``make_scorer``).
+* Any scikit-learn splitter can be the ``cv``, including ones whose test sets
+  overlap or leave rows out (``ShuffleSplit``, ``RepeatedKFold``).
+* A failing fit either raises an error naming the estimator, draw and fold,
+  or, with ``error_score`` set, records ``error_score`` with a warning.
+"""
+import numbers
+import re
+import sys
+import time
+import warnings
+import zlib
+
+import numpy as np
+import scipy.sparse as sp
+
+from .backend import ParallelEvaluation, delayed, dump_array, _load_mmap
+from .exceptions import LayerSpecificationError
+from .index import BaseIndex, SplitterIndex, Split, _compact, make_index
+from .layer import LearnerError, _cache_load, _cache_save, _check_name, _named
+from .metrics import Data
+
+__all__ = ["Evaluator", "Benchmark", "benchmark"]
+
+try:  # scikit-learn is needed to fit, but not to import this module
+    from sklearn.exceptions import FitFailedWarning
+except ImportError:  # pragma: no cover
+    class FitFailedWarning(RuntimeWarning):
+        """An estimator failed to fit on a fold; error_score was recorded."""
+
+_LOSS_NAME = re.compile(r"(error|loss|rmse|mse|mae|mape|wape|deviance)",
+                        re.IGNORECASE)
+
+_FIELDS = ("test_score", "train_score", "fit_time", "pred_time")
+
+
+###############################################################################
+# Scorers
+
+def _is_estimator_scorer(scorer):
+    """True for scorer objects called as ``scorer(estimator, X, y)``."""
+    try:
+        from sklearn.metrics._scorer import _BaseScorer
+    except ImportError:  # pragma: no cover
+        _BaseScorer = ()
+    if _BaseScorer and isinstance(scorer, _BaseScorer):
+        return True
+    # ML-Ensemble's vendored _PredictScorer/_ProbaScorer and look-alikes
+    return hasattr(scorer, "_score_func") and hasattr(scorer, "_sign")
+
+
+def _check_scorer(scorer, greater_is_better):
+    """Return ``(scorer, kind, greater_is_better)``.
+
+    ``kind`` is ``'estimator'`` for ``scorer(estimator, X, y)`` objects and
+    ``'function'`` for ``f(y_true, y_pred)``.
+    """
+    if isinstance(scorer, str):
+        from sklearn.metrics import get_scorer
+        scorer = get_scorer(scorer)
+    if _is_estimator_scorer(scorer):
+        if greater_is_better is False:
+            raise ValueError(
+                "scikit-learn scorer objects are always 'greater is better' "
+                "(losses are negated by make_scorer(greater_is_better=False)); "
+                "leave greater_is_better as None or True with %r" % (scorer,))
+        return scorer, "estimator", True
+    if not callable(scorer):
+        raise TypeError("scorer must be a function f(y_true, y_pred), a "
+                        "scikit-learn scorer object or a scorer name, got %r"
+                        % (scorer,))
+    if greater_is_better is None:
+        name = getattr(scorer, "__name__", type(scorer).__name__)
+        greater_is_better = not _LOSS_NAME.search(name)
+    return scorer, "function", bool(greater_is_better)
+
+
+def _score(scorer, kind, est, X, y):
+    if kind == "estimator":
+        return float(scorer(est, X, y))
+    return float(scorer(y, est.predict(X)))
+
+
+###############################################################################
+# Aggregation metrics
+
+_SUFFIX = {"mean": "m", "nanmean": "m", "std": "s", "nanstd": "s"}
+
+
+def _check_metrics(metrics):
+    """Return ``[(suffix, function)]``: by default mean (``-m``) and standard
+    deviation (``-s``)."""
+    if metrics is None:
+        return [("m", np.mean), ("s", np.std)]
+    if isinstance(metrics, dict):
+        items = list(metrics.items())
+    else:
+        if callable(metrics):
+            metrics = [metrics]
+        items = []
+        for fn in metrics:
+            name = getattr(fn, "__name__", None)
+            if not name:
+                raise ValueError("metric %r has no __name__; pass a dict "
+                                 "{suffix: function}" % (fn,))
+            items.append((_SUFFIX.get(name, name), fn))
+    out, seen = [], set()
+    for suffix, fn in items:
+        if not isinstance(suffix, str) or not suffix:
+            raise ValueError("metric suffixes must be non-empty str, got %r"
+                             % (suffix,))
+        if not callable(fn):
+            raise TypeError("metric %r is not callable" % (fn,))
+        if suffix in seen:
+            raise ValueError("duplicate metric suffix %r" % suffix)
+        seen.add(suffix)
+        out.append((suffix, fn))
+    if not out:
+        raise ValueError("metrics is empty")
+    return out
+
+
+###############################################################################
+# Indexing helpers
+
+class _EvalSplitterIndex(SplitterIndex):
+    """:class:`SplitterIndex` for evaluation: every split of the splitter is
+    kept, even when test sets overlap (``ShuffleSplit``, ``RepeatedKFold``)
+    or leave rows out, since evaluation writes no out-of-fold predictions."""
+
+    def _make_splits(self, X, y, groups, n):
+        cv = self.cv
+        if not callable(getattr(cv, "split", None)):
+            raise ValueError("cv must have a split(X, y, groups) method, got "
+                             "%r" % (cv,))
+        groups = self.groups if groups is None else groups
+        pairs = list(cv.split(X, y) if groups is None
+                     else cv.split(X, y, groups))
+        if not pairs:
+            raise ValueError("%r produced no splits" % (cv,))
+        splits = []
+        for j, pair in enumerate(pairs):
+            try:
+                train, test = pair
+            except (TypeError, ValueError):
+                raise ValueError("split %d of %r is not a (train, test) pair"
+                                 % (j, cv)) from None
+            train = np.sort(self._as_index(train, n, "train", j))
+            test = np.unique(self._as_index(test, n, "test", j))
+            if np.intersect1d(train, test).size:
+                raise ValueError("the train and test sets of split %d of %r "
+                                 "share rows" % (j, cv))
+            splits.append(Split(0, j + 1, _compact(train), _compact(test)))
+        return splits, n, 0, 1, len(pairs)
+
+
+def _make_eval_index(cv):
+    if (not isinstance(cv, (BaseIndex, type)) and cv is not None
+            and not isinstance(cv, (numbers.Integral, str))
+            and callable(getattr(cv, "split", None))):
+        return _EvalSplitterIndex(cv)
+    return make_index(cv)
+
+
+def _rows(X, rows):
+    """Rows of X (ndarray, sparse matrix or DataFrame)."""
+    if hasattr(X, "iloc"):
+        return X.iloc[rows]
+    return X[rows]
+
+
+def _is_mapped(a):
+    if a is None:
+        return True
+    if sp.issparse(a):
+        return isinstance(getattr(a, "data", None), np.memmap)
+    return isinstance(a, np.memmap)
+
+
+def _share(a, name, cache):
+    """For an on-disk cache, put an in-memory array (the shuffled input)
+    into the cache as a memory-mapped file, so that process workers get it by
+    reference instead of by pickling it once per subtask."""
+    if not isinstance(cache, str) or _is_mapped(a):
+        return a
+    if not (isinstance(a, np.ndarray) or sp.issparse(a)):
+        return a
+    return _load_mmap(dump_array(a, name, cache))
+
+
+def _scalar(value):
+    """A numpy scalar (or 0-d array) as the equivalent Python scalar."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray)
+                                         and value.ndim == 0):
+        return value.item()
+    return value
+
+
+def _fmt_exc(exc):
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+###############################################################################
+# Subtasks (module level, so that process backends can pickle them)
+
+def _fit_preprocessing(key, case, steps, X, y, train, fold, cache, catch):
+    """Fit the steps of a preprocessing case on the training rows of one fold
+    and store the fitted steps in the cache under ``key``.
+
+    Returns ``(case, fold, fit_time, error)``; ``error`` is None unless the
+    fit failed and ``catch`` is set.
+    """
+    from sklearn.base import clone
+    t0 = time.perf_counter()
+    try:
+        Xt, yt = _rows(X, train), _rows(y, train)
+        fitted = []
+        last = len(steps) - 1
+        for i, step in enumerate(steps):
+            step = clone(step)
+            if i == last:
+                step.fit(Xt, yt)
+            elif hasattr(step, "fit_transform"):
+                Xt = step.fit_transform(Xt, yt)
+            else:
+                Xt = step.fit(Xt, yt).transform(Xt)
+            fitted.append(step)
+        _cache_save(cache, key, fitted)
+    except Exception as exc:
+        msg = ("preprocessing case %r failed on fold %d during fit: %s"
+               % (case, fold, _fmt_exc(exc)))
+        if catch:
+            return case, fold, time.perf_counter() - t0, msg
+        raise LearnerError(msg) from exc
+    return case, fold, time.perf_counter() - t0, None
+
+
+def _evaluate_draw(name, draw, fold, estimator, params, pipe_key, cache, X, y,
+                   train, test, scorer, kind, catch):
+    """Fit one draw of an estimator on one fold and score it.
+
+    Returns ``(name, draw, fold, test_score, train_score, fit_time,
+    pred_time, error)``. ``fit_time`` is the estimator's fit,
+    ``pred_time`` the scoring of the test rows (prediction included);
+    applying the already fitted preprocessing is in neither.
+    """
+    from sklearn.base import clone
+    stage = "preprocessing"
+    fit_time = pred_time = np.nan
+    try:
+        Xtr, ytr = _rows(X, train), _rows(y, train)
+        Xte, yte = _rows(X, test), _rows(y, test)
+        if pipe_key is not None:
+            for step in _cache_load(cache, pipe_key):
+                Xtr = step.transform(Xtr)
+                Xte = step.transform(Xte)
+        stage = "fit"
+        est = clone(estimator)
+        if params:
+            est.set_params(**params)
+        t0 = time.perf_counter()
+        est.fit(Xtr, ytr)
+        fit_time = time.perf_counter() - t0
+        stage = "scoring of the test rows"
+        t0 = time.perf_counter()
+        test_score = _score(scorer, kind, est, Xte, yte)
+        pred_time = time.perf_counter() - t0
+        stage = "scoring of the training rows"
+        train_score = _score(scorer, kind, est, Xtr, ytr)
+    except Exception as exc:
+        msg = ("estimator %r failed on draw %d (params %r), fold %d, during "
+               "%s: %s" % (name, draw, params, fold, stage, _fmt_exc(exc)))
+        if catch:
+            return name, draw, fold, None, None, fit_time, pred_time, msg
+        raise LearnerError(msg) from exc
+    return (name, draw, fold, test_score, train_score, fit_time, pred_time,
+            None)
+
+
+###############################################################################
+class Evaluator(object):
+    """Cross-validated randomized search over estimators and preprocessing
+    cases.
+
+    Parameters
+    ----------
+    scorer : callable or str
+        A function ``f(y_true, y_pred)`` applied to ``estimator.predict``; a
+        scikit-learn scorer object (``sklearn.metrics.make_scorer``,
+        ``get_scorer``), called as ``scorer(estimator, X, y)``; or a
+        scikit-learn scorer name such as ``'accuracy'``.
+    cv : int, indexer or scikit-learn splitter, default=2
+        An int ``k`` gives ``FoldIndex(k)`` (contiguous folds like
+        ``KFold(k)`` on the rows as the evaluator sees them, i.e. after the
+        shuffle); an indexer of :mod:`mlcore.index` is used as is (its splits
+        with test rows are the folds); any object with a ``split`` method
+        (``KFold``, ``StratifiedKFold``, ``ShuffleSplit``, ...) is used as
+        is, overlapping test sets included.
+    shuffle : bool, default=True
+        Permute the rows before splitting, with
+        ``check_random_state(random_state).permutation(n)`` (done by
+        :class:`~mlcore.backend.ParallelEvaluation`).
+    random_state : int, RandomState or None
+        Seed of the shuffle and of the parameter draws. A fixed int gives
+        the same folds and draws on every fit.
+    error_score : float or None, default=None
+        None: a failing fit raises :class:`mlcore.layer.LearnerError` naming
+        the estimator, the draw and the fold. Otherwise the failed fold is
+        recorded with this test and train score (times NaN) and a
+        ``FitFailedWarning`` is issued.
+    metrics : None, list of callables or dict, default=None
+        Aggregates of the per-fold values: by default ``np.mean`` (column
+        suffix ``-m``) and ``np.std`` (``-s``). A list of functions uses
+        their names as suffixes (``mean`` -> ``m``, ``std`` -> ``s``); a dict
+        maps suffixes to functions. The best draw is always chosen by the
+        mean test score.
+    verbose : bool or int, default=False
+        Print progress to stdout; ``>= 10`` also makes joblib verbose.
+    backend : str, optional
+        Joblib backend (``'threading'`` by default, from
+        :func:`mlcore.config.get_backend`; ``'loky'``, ``'multiprocessing'``,
+        ``'sequential'``).
+    n_jobs : int, default=-1
+        Number of workers.
+    greater_is_better : bool or None, default=None
+        Whether a higher score is better, used to pick the best draw. For
+        scikit-learn scorer objects always True (they negate losses). For a
+        plain function None means True unless its name contains ``error``,
+        ``loss``, ``rmse``, ``mse``, ``mae``, ``mape``, ``wape`` or
+        ``deviance``; set it to be explicit.
+
+    Attributes (after fit)
+    ----------------------
+    results : mlcore.metrics.Data
+        One row per ``'case.est'`` (``'est'`` without preprocessing): the
+        best draw's ``test_score-m``, ``test_score-s``, ``train_score-m``,
+        ``train_score-s``, ``fit_time-m``, ``fit_time-s``, ``pred_time-m``,
+        ``pred_time-s`` (one column per metric suffix) and ``params``.
+    cv_results_ : list of dict
+        One record per ``(name, draw)``: ``name``, ``case``, ``estimator``,
+        ``draw``, ``params``, per-fold lists ``test_score``,
+        ``train_score``, ``fit_time``, ``pred_time``, their aggregates
+        (``test_score-m``, ...), ``errors`` (per-fold error messages or
+        None) and ``rank`` (1 = best draw of that name).
+    best_params_ : dict
+        ``{name: params of the best draw}``.
+    best_draw_ : dict
+        ``{name: index of the best draw}``.
+    params_ : dict
+        ``{name: [params of each draw]}``, the drawn parameters.
+    preprocess_times_ : dict
+        ``{case: [fit time per fold]}``.
+    indexer : BaseIndex
+        The indexer, fitted on the (shuffled) rows.
+    greater_is_better_ : bool
+        The direction used to pick the best draw.
+
+    Examples
+    --------
+    >>> from scipy.stats import uniform
+    >>> from sklearn.linear_model import Ridge
+    >>> ev = Evaluator('r2', cv=3, random_state=0)          # doctest: +SKIP
+    >>> ev.fit(X, y, [Ridge()], {'ridge': {'alpha': uniform(0, 10)}},
+    ...        n_iter=5)                                     # doctest: +SKIP
+    >>> ev.results                                           # doctest: +SKIP
+    """
+
+    def __init__(self, scorer, cv=2, shuffle=True, random_state=None,
+                 error_score=None, metrics=None, verbose=False, backend=None,
+                 n_jobs=-1, greater_is_better=None):
+        self.scorer = scorer
+        self.cv = cv
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.error_score = error_score
+        self.metrics = metrics
+        self.verbose = verbose
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.greater_is_better = greater_is_better
+
+    def __repr__(self):
+        return ("%s(scorer=%r, cv=%r, shuffle=%r, random_state=%r, "
+                "error_score=%r, backend=%r, n_jobs=%r)"
+                % (type(self).__name__, self.scorer, self.cv, self.shuffle,
+                   self.random_state, self.error_score, self.backend,
+                   self.n_jobs))
+
+    # ------------------------------------------------------------------ API
+
+    def fit(self, X, y, estimators, param_dicts=None, n_iter=2,
+            preprocessing=None):
+        """Run the search.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        estimators : estimator, list or dict
+            Estimators or ``(name, estimator)`` pairs (unnamed ones are
+            named after their lower-cased class, numbered when repeated). A
+            list is evaluated on every preprocessing case (on the raw data
+            without preprocessing). A dict maps case names to such lists;
+            the key None (or ``''``/``'no'``) means no preprocessing.
+        param_dicts : dict, optional
+            ``{'est': {param: spec}}`` (every case) or
+            ``{'case.est': {param: spec}}`` (one case; takes precedence). A
+            spec is a distribution with ``rvs`` (``scipy.stats``), sampled
+            with ``spec.rvs(random_state=rng)``, or a list/tuple sampled
+            uniformly. An estimator without a parameter dict is evaluated
+            once, with its own parameters.
+        n_iter : int, default=2
+            Draws per estimator that has a parameter dict.
+        preprocessing : transformer, list or dict, optional
+            A list of transformers (one case, named ``'pr'``), or a dict
+            mapping case names to lists of transformers. Each case is fitted
+            once per fold and shared by every estimator and draw.
+
+        Returns
+        -------
+        self
+        """
+        if X is None or y is None:
+            raise ValueError("Evaluator.fit needs X and y")
+        if not hasattr(X, "shape"):
+            X = np.asarray(X)
+        if not hasattr(y, "shape"):
+            y = np.asarray(y)
+        n_iter = self._check_n_iter(n_iter)
+        self.scorer_, self._kind, self.greater_is_better_ = _check_scorer(
+            self.scorer, self.greater_is_better)
+        self._metrics = _check_metrics(self.metrics)
+        cases, entries = _format_instances(estimators, preprocessing)
+        self.params_ = self._draw(entries, param_dicts, n_iter)
+        self._cases = cases
+        self._entries = entries
+        self._pipe_errors = {}
+        self.indexer = _make_eval_index(self.cv)
+        job = "preprocess-evaluate" if cases else "evaluate"
+        verbose = int(self.verbose) if self.verbose else 0
+        t0 = time.perf_counter()
+        with ParallelEvaluation(self.backend, self.n_jobs,
+                                verbose if verbose >= 10 else 0) as engine:
+            engine.process(self, job, X, y)
+        self._collect()
+        if verbose:
+            print("%s: %d fits done in %.2fs"
+                  % (type(self).__name__,
+                     sum(len(r["test_score"]) for r in self.cv_results_),
+                     time.perf_counter() - t0), file=sys.stdout, flush=True)
+        return self
+
+    # ------------------------------------------------ ParallelEvaluation call
+
+    def __call__(self, parallel, args, case):
+        """Run the subtasks in the engine's pool (see the module notes).
+
+        ``case`` is ``'preprocess'`` (phase 1), ``'evaluate'`` (phase 2; any
+        preprocessing must already be in the cache) or
+        ``'preprocess-evaluate'`` (both).
+        """
+        if case not in ("preprocess", "evaluate", "preprocess-evaluate"):
+            raise ValueError("unknown case %r: use 'preprocess', 'evaluate' or "
+                             "'preprocess-evaluate'" % (case,))
+        cache = args["dir"]
+        X = _share(args["main"]["X"], "X_eval", cache)
+        y = _share(args["main"]["y"], "y_eval", cache)
+        splits = self.indexer.fold_fits()
+        self.n_folds_ = len(splits)
+        catch = self.error_score is not None
+        verbose = bool(self.verbose)
+
+        if "preprocess" in case:
+            self._pipe_errors = {}
+            self.preprocess_times_ = {c: [None] * len(splits)
+                                      for c in self._cases}
+            jobs = [delayed(_fit_preprocessing)(
+                        _pipe_key(c, i), c, steps, X, y, s.train, i, cache,
+                        catch)
+                    for c, steps in self._cases.items()
+                    for i, s in enumerate(splits)]
+            if verbose:
+                print("%s: fitting %d preprocessing pipelines"
+                      % (type(self).__name__, len(jobs)), flush=True)
+            for c, i, t, err in (parallel(jobs) if jobs else []):
+                self.preprocess_times_[c][i] = t
+                if err is not None:
+                    self._pipe_errors[(c, i)] = err
+        if "evaluate" not in case:
+            return
+
+        pipe_errors = getattr(self, "_pipe_errors", {})
+        jobs, self._raw = [], []
+        for name, c, est_name, est in self._entries:
+            for d, params in enumerate(self.params_[name]):
+                for i, s in enumerate(splits):
+                    if c is not None and (c, i) in pipe_errors:
+                        self._raw.append((name, d, i, None, None, np.nan,
+                                          np.nan, pipe_errors[(c, i)]))
+                        continue
+                    jobs.append(delayed(_evaluate_draw)(
+                        name, d, i, est, params,
+                        None if c is None else _pipe_key(c, i), cache, X, y,
+                        s.train, s.test, self.scorer_, self._kind, catch))
+        if verbose:
+            print("%s: fitting %d estimator draws x folds"
+                  % (type(self).__name__, len(jobs)), flush=True)
+        self._raw.extend(parallel(jobs) if jobs else [])
+
+    # ------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check_n_iter(n_iter):
+        if not isinstance(n_iter, numbers.Integral) or isinstance(n_iter, bool) \
+                or n_iter < 1:
+            raise ValueError("n_iter must be an int >= 1, got %r" % (n_iter,))
+        return int(n_iter)
+
+    def _base_seed(self):
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.randint(0, 2 ** 31 - 1))
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2 ** 31 - 1))
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
+            return int(rs) & 0xFFFFFFFF
+        raise ValueError("random_state must be None, an int or a "
+                         "numpy.random.RandomState, got %r" % (rs,))
+
+    def _draw(self, entries, param_dicts, n_iter):
+        """Draw the parameters of every estimator: ``{name: [params]}``.
+
+        Each name gets its own stream seeded by ``(seed, crc32(name))``, so
+        its draws do not depend on the other estimators.
+        """
+        param_dicts = dict(param_dicts or {})
+        names = {e[0] for e in entries} | {e[2] for e in entries}
+        unknown = sorted(set(param_dicts) - names)
+        if unknown:
+            raise ValueError("param_dicts keys %s match no estimator; keys are "
+                             "'est' or 'case.est' among %s"
+                             % (unknown, sorted(names)))
+        seed = self._base_seed()
+        out = {}
+        for name, case, est_name, est in entries:
+            spec = param_dicts.get(name, param_dicts.get(est_name))
+            if not spec:
+                out[name] = [{}]
+                continue
+            if not isinstance(spec, dict):
+                raise TypeError("param_dicts[%r] must be a dict of parameter "
+                                "-> distribution or list, got %r"
+                                % (name, spec))
+            valid = set(est.get_params(deep=True))
+            bad = sorted(set(spec) - valid)
+            if bad:
+                raise ValueError("invalid parameters %s for estimator %r (%s)"
+                                 % (bad, name, type(est).__name__))
+            rng = np.random.RandomState([seed, zlib.crc32(name.encode())])
+            draws = []
+            for _ in range(n_iter):
+                params = {}
+                for param in sorted(spec):
+                    dist = spec[param]
+                    if hasattr(dist, "rvs"):
+                        value = dist.rvs(random_state=rng)
+                    elif isinstance(dist, (list, tuple, np.ndarray)):
+                        if len(dist) == 0:
+                            raise ValueError("param_dicts[%r][%r] is empty"
+                                             % (name, param))
+                        value = dist[rng.randint(len(dist))]
+                    else:
+                        raise TypeError(
+                            "param_dicts[%r][%r] must be a distribution with "
+                            "rvs or a list of values, got %r (wrap a fixed "
+                            "value in a list)" % (name, param, dist))
+                    params[param] = _scalar(value)
+                draws.append(params)
+            out[name] = draws
+        return out
+
+    def _collect(self):
+        """Build cv_results_, results, best_params_ from the raw results."""
+        n_folds = self.n_folds_
+        table = {}
+        for name, case, est_name, est in self._entries:
+            for d, params in enumerate(self.params_[name]):
+                table[(name, d)] = {
+                    "name": name, "case": case, "estimator": est_name,
+                    "draw": d, "params": params,
+                    "test_score": [None] * n_folds,
+                    "train_score": [None] * n_folds,
+                    "fit_time": [None] * n_folds,
+                    "pred_time": [None] * n_folds,
+                    "errors": [None] * n_folds}
+        for name, d, i, te, tr, ft, pt, err in self._raw:
+            rec = table[(name, d)]
+            if err is not None:
+                warnings.warn("%s; recording error_score=%r"
+                              % (err, self.error_score), FitFailedWarning,
+                              stacklevel=3)
+                te = tr = self.error_score
+                rec["errors"][i] = err
+            rec["test_score"][i] = te
+            rec["train_score"][i] = tr
+            rec["fit_time"][i] = ft
+            rec["pred_time"][i] = pt
+        self._raw = None
+        records = list(table.values())
+        for rec in records:
+            for field in _FIELDS:
+                values = np.asarray(rec[field], dtype=np.float64)
+                for suffix, fn in self._metrics:
+                    rec["%s-%s" % (field, suffix)] = float(fn(values))
+            rec["_mean"] = float(np.mean(np.asarray(rec["test_score"],
+                                                    dtype=np.float64)))
+        self.cv_results_ = records
+        self.results = Data()
+        self.best_params_, self.best_draw_ = {}, {}
+        sign = 1.0 if self.greater_is_better_ else -1.0
+        for name, case, est_name, est in self._entries:
+            recs = [r for r in records if r["name"] == name]
+            # NaN (a failed draw with error_score=nan) ranks last; ties keep
+            # the earlier draw.
+            keys = [(-sign * r["_mean"]) if not np.isnan(r["_mean"])
+                    else np.inf for r in recs]
+            order = sorted(range(len(recs)), key=lambda j: (keys[j], j))
+            for rank, j in enumerate(order, 1):
+                recs[j]["rank"] = rank
+            best = recs[order[0]]
+            row = {}
+            for field in _FIELDS:
+                for suffix, _ in self._metrics:
+                    col = "%s-%s" % (field, suffix)
+                    row[col] = best[col]
+            row["params"] = best["params"]
+            self.results[name] = row
+            self.best_params_[name] = best["params"]
+            self.best_draw_[name] = best["draw"]
+        for rec in records:
+            del rec["_mean"]
+
+
+def _pipe_key(case, fold):
+    return "__pipe__.%s.%d" % (case, fold)
+
+
+def _format_instances(estimators, preprocessing):
+    """Return ``(cases, entries)``: ``cases`` an ordered dict case -> list
+    of transformers, ``entries`` a list of ``(name, case, est_name,
+    estimator)`` with ``name = 'case.est'`` (``'est'`` without a case)."""
+    cases = {}
+    if preprocessing is not None:
+        if isinstance(preprocessing, dict):
+            items = list(preprocessing.items())
+        else:
+            items = [("pr", preprocessing)]
+        for case, steps in items:
+            _check_name(case, "preprocessing case")
+            if steps is None:
+                steps = []
+            elif not isinstance(steps, (list, tuple)):
+                steps = [steps]
+            for step in steps:
+                if not (hasattr(step, "fit") and hasattr(step, "transform")):
+                    raise LayerSpecificationError(
+                        "preprocessing step %r of case %r needs fit and "
+                        "transform methods" % (step, case))
+            cases[case] = list(steps)
+
+    def _estimators(ests):
+        out = _named(ests, "estimator")
+        for est_name, est in out:
+            _check_name(est_name, "estimator")
+            if not hasattr(est, "fit"):
+                raise LayerSpecificationError("estimator %r has no fit method"
+                                              % (est,))
+        return out
+
+    entries = []
+    if isinstance(estimators, dict):
+        for case, ests in estimators.items():
+            if case in (None, "", "no"):
+                case = None
+            elif case not in cases:
+                raise LayerSpecificationError(
+                    "estimators refer to preprocessing case %r, which is not "
+                    "defined (cases: %s)" % (case, sorted(cases)))
+            for est_name, est in _estimators(ests):
+                name = est_name if case is None else "%s.%s" % (case, est_name)
+                entries.append((name, case, est_name, est))
+    else:
+        named = _estimators(estimators)
+        for case in (list(cases) or [None]):
+            for est_name, est in named:
+                name = est_name if case is None else "%s.%s" % (case, est_name)
+                entries.append((name, case, est_name, est))
+    if not entries:
+        raise LayerSpecificationError("no estimators to evaluate")
+    names = [e[0] for e in entries]
+    if len(set(names)) != len(names):
+        raise LayerSpecificationError("duplicate estimator names: %s" % names)
+    # Cases no estimator uses are not fitted.
+    used = {e[1] for e in entries}
+    cases = {c: s for c, s in cases.items() if c in used}
+    return cases, entries
+
+
+###############################################################################
+class Benchmark(object):
+    """Cross-validated scores of estimators with their own parameters, over
+    preprocessing cases (an :class:`Evaluator` without a search).
+
+    Parameters
+    ----------
+    verbose : bool or int, default=False
+    shuffle : bool, default=False
+    random_state : int, RandomState or None
+    metrics : see :class:`Evaluator`
+    backend : str, optional
+    n_jobs : int, default=-1
+
+    Attributes (after fit)
+    ----------------------
+    results : mlcore.metrics.Data
+        One row per ``'case.est'``, as :attr:`Evaluator.results`.
+    evaluator_ : Evaluator
+        The evaluator that ran.
+    """
+
+    def __init__(self, verbose=False, shuffle=False, random_state=None,
+                 metrics=None, backend=None, n_jobs=-1):
+        self.verbose = verbose
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.metrics = metrics
+        self.backend = backend
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, scorer, cv, estimators, preprocessing=None,
+            error_score=None):
+        """Score every estimator on every preprocessing case.
+
+        Parameters are those of :class:`Evaluator` and
+        :meth:`Evaluator.fit`. Returns self.
+        """
+        ev = Evaluator(scorer, cv=cv, shuffle=self.shuffle,
+                       random_state=self.random_state, error_score=error_score,
+                       metrics=self.metrics, verbose=self.verbose,
+                       backend=self.backend, n_jobs=self.n_jobs)
+        ev.fit(X, y, estimators, param_dicts=None, n_iter=1,
+               preprocessing=preprocessing)
+        self.evaluator_ = ev
+        self.results = ev.results
+        return self
+
+
+def benchmark(X, y, scorer, cv, estimators, preprocessing=None,
+              error_score=None, **kwargs):
+    """Run a :class:`Benchmark` and return its ``results`` table.
+
+    ``kwargs`` go to :class:`Benchmark` (``verbose``, ``shuffle``,
+    ``random_state``, ``metrics``, ``backend``, ``n_jobs``).
+    """
+    return Benchmark(**kwargs).fit(X, y, scorer, cv, estimators,
+                                   preprocessing=preprocessing,
+                                   error_score=error_score).results
