@@ -306,7 +306,7 @@ class Job(object):
 
     __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
                  "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
-                 "_offset", "_out_rows", "_last_y", "__weakref__")
+                 "_offset", "_out_rows", "_last_y", "_n_shared", "__weakref__")
 
     def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
                  targets=None, predict_out=None):
@@ -327,6 +327,7 @@ class Job(object):
         self._offset = None    # input row of output row 0, for the last task
         self._out_rows = None  # original row of each output row
         self._last_y = None    # targets of an earlier fit, kept by warm starts
+        self._n_shared = 0     # inputs re-memory-mapped after shuffles
 
     def clear(self):
         """Forget the output of the previous task."""
@@ -647,6 +648,20 @@ class BaseProcessor(ABC):
         self.job = new
         self.__initialized__ = 1
 
+    def _share_inputs(self):
+        """Memory-map the current input and targets again after a shuffle,
+        so process workers keep receiving them by reference, not by value."""
+        job = self.job
+        if self.__threading__ or not isinstance(job.dir, str):
+            return
+        job._n_shared += 1
+        for attr, name in (("predict_in", "X"), ("targets", "y")):
+            arr = getattr(job, attr)
+            if arr is not None and not isinstance(arr, np.memmap):
+                f = dump_array(arr, "%s_shuffled_%d" % (name, job._n_shared),
+                               job.dir)
+                setattr(job, attr, _load_mmap(f))
+
     def clear(self):
         """Drop the job and remove the temporary cache, if the engine made
         one. A cache directory passed as ``path`` is left alone (ML-Ensemble
@@ -850,6 +865,7 @@ class ParallelProcessing(BaseProcessor):
             job.reset()
         if job.job == "fit" and getattr(task, "shuffle", False):
             job.shuffle(getattr(task, "random_state", None))
+            self._share_inputs()
         task.setup(job.predict_in, job.targets, job.job)
         has_output = not getattr(task, "__no_output__", False)
         if has_output:
@@ -1016,6 +1032,7 @@ class ParallelEvaluation(BaseProcessor):
         try:
             if getattr(caller, "shuffle", False):
                 self.job.shuffle(getattr(caller, "random_state", None))
+                self._share_inputs()
             temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
             with _LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
                                verbose=self.verbose, temp_folder=temp_folder,

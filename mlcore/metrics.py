@@ -65,14 +65,20 @@ class Data(OrderedDict):
                 if c not in cols:
                     cols.append(c)
         width = max(len(str(k)) for k in self) + 2
-        cw = [max(10, len(c) + 2) for c in cols]
+
+        def cell(v):
+            return "%.4f" % v if isinstance(v, float) else str(
+                "" if v is None else v)
+
+        cells = {name: [cell(row.get(c)) for c in cols]
+                 for name, row in self.items()}
+        cw = [max([10, len(c) + 2] + [len(cells[n][i]) + 2 for n in cells])
+              for i, c in enumerate(cols)]
         head = " " * width + "".join(c.rjust(w) for c, w in zip(cols, cw))
         lines = [head]
-        for name, row in self.items():
-            cells = "".join(
-                ("%.4f" % row[c] if isinstance(row.get(c), float)
-                 else str(row.get(c, ""))).rjust(w) for c, w in zip(cols, cw))
-            lines.append(str(name).ljust(width) + cells)
+        for name in self:
+            lines.append(str(name).ljust(width) + "".join(
+                v.rjust(w) for v, w in zip(cells[name], cw)))
         return "\n".join(lines)
 
     __repr__ = __str__
