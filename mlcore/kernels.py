@@ -171,6 +171,13 @@ def take_rows(X, indices, out=None):
     else:
         _check_out(out, shape, X.dtype)
         _check_no_overlap(X, out, "X", "out")
+    return _take_valid_rows(X, idx, out)
+
+
+def _take_valid_rows(X, idx, out):
+    """take_rows once everything is validated: idx is a C-contiguous int32
+    or int64 array of indices in [0, n), out has the right shape and dtype
+    and does not overlap X."""
     if idx.shape[0] == 0 or out.size == 0:
         return out
     if _compiled_float(X.dtype):
@@ -211,11 +218,19 @@ def shuffle_rows(X, y=None, random_state=None):
             raise ValueError("X and y have different numbers of rows: %d and "
                              "%d" % (n, y.shape[0]))
     perm = check_random_state(random_state).permutation(n)
+    # A permutation of range(n) needs no bounds check; make sure it is an
+    # int32/int64 array (it is intp) before the unchecked gather.
+    idx = perm
+    if idx.dtype not in _INDEX or not idx.dtype.isnative \
+            or not idx.flags.c_contiguous:
+        idx = _check_index(perm, n)
     if sp.issparse(X):
-        X_perm = to_csr(X)[perm]
+        X_perm = to_csr(X)[idx]
     else:
-        X_perm = take_rows(X, perm)
-    y_perm = None if y is None else take_rows(y, perm)
+        X_perm = _take_valid_rows(X, idx, np.empty((n,) + X.shape[1:],
+                                                   dtype=X.dtype))
+    y_perm = None if y is None else _take_valid_rows(
+        y, idx, np.empty((n,) + y.shape[1:], dtype=y.dtype))
     return X_perm, y_perm, perm
 
 
@@ -331,12 +346,22 @@ def propagate_features_sparse(P_in, columns, row_offset, P_out):
     as_array = _is_sparray(P_in) or _is_sparray(P_out)
     csr = sp.csr_array if as_array else sp.csr_matrix
     A = to_csr(P_in)
-    B = to_csr(P_out) if sp.issparse(P_out) else P_out
+    if sp.issparse(P_out):
+        B = to_csr(P_out)
+    else:
+        B = P_out
+        if not B.dtype.isnative:  # scipy.sparse rejects these: convert
+            B = B.astype(B.dtype.newbyteorder("="))
+            dtype = np.result_type(P_in.dtype, B.dtype)
     compiled = getattr(_kernels, "csr_hstack", None)
     if (compiled is not None and _compiled_float(dtype)
             and _compiled_float(A.dtype) and _compiled_float(B.dtype)):
         data, indices, indptr = compiled(A, cols, row_offset, B, dtype)
-        return csr((data, indices, indptr), shape=P_out.shape)
+        out = csr((data, indices, indptr), shape=P_out.shape)
+        # Canonical by construction (tests check it independently); saying
+        # so spares later to_csr calls an O(nnz) check.
+        out.has_canonical_format = True
+        return out
     left = A[row_offset:row_offset + n][:, cols]
     right = B[:, k:]
     out = sp.hstack([left, right], format="csr", dtype=dtype)

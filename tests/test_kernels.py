@@ -681,6 +681,14 @@ def test_propagate_features_sparse_fallback_dtypes():
         got = K.propagate_features_sparse(P_in, [4, 0, 0], 5, P_out)
         assert_csr_equal(got, scipy_reference(P_in, [4, 0, 0], 5, P_out),
                          sp.csr_matrix)
+    # scipy.sparse rejects non-native byte order; mlcore converts it first.
+    P_out = rng.standard_normal((15, 5))
+    P_out[P_out < 0] = 0
+    for dt in (">f8", ">f4"):
+        got = K.propagate_features_sparse(A, [4, 0, 0], 5, P_out.astype(dt))
+        ref = scipy_reference(A, [4, 0, 0], 5,
+                              P_out.astype(np.dtype(dt).newbyteorder("=")))
+        assert_csr_equal(got, ref, sp.csr_matrix)
 
 
 def test_propagate_features_sparse_int64_indices_when_needed():
