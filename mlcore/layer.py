@@ -32,7 +32,8 @@ from .exceptions import LayerSpecificationError, NotFittedError
 from .index import make_index
 
 __all__ = ["Learner", "Transformer", "Group", "make_group", "Layer",
-           "LearnerError", "SubResult"]
+           "LearnerError", "LearnerValueError", "LearnerTypeError",
+           "SubResult"]
 
 
 class LearnerError(RuntimeError):
@@ -40,7 +41,70 @@ class LearnerError(RuntimeError):
 
     The message names the learner, the partition and fold, the job and the
     original exception, which is also chained as ``__cause__``.
+
+    When the original exception is a ``ValueError`` or a ``TypeError`` (bad
+    data or parameters, as scikit-learn estimators raise them), the error
+    raised is :class:`LearnerValueError` or :class:`LearnerTypeError`, which
+    are both a ``LearnerError`` and that built-in type, so that code catching
+    an estimator's ``ValueError`` keeps working around an ensemble.
+
+    Attributes
+    ----------
+    original : BaseException or None
+        The original exception. joblib replaces ``__cause__`` of errors
+        raised in its workers (threads too) with a remote traceback; the
+        layer puts ``original`` back as ``__cause__`` when the error reaches
+        it (with the remote traceback, if any, as the original's cause).
     """
+
+    original = None
+
+    def __reduce__(self):
+        # Process backends pickle the error: keep the original exception if
+        # it pickles, else drop it rather than fail to report the error.
+        state = dict(self.__dict__)
+        if state.get("original") is not None:
+            try:
+                pickle.dumps(state["original"])
+            except Exception:
+                state["original"] = None
+        return (type(self), self.args, state)
+
+
+class LearnerValueError(LearnerError, ValueError):
+    """A :class:`LearnerError` caused by a ``ValueError``."""
+
+
+class LearnerTypeError(LearnerError, TypeError):
+    """A :class:`LearnerError` caused by a ``TypeError``."""
+
+
+def _learner_error(message, exc):
+    """The LearnerError for ``exc``, of the family of the original type."""
+    if isinstance(exc, ValueError):
+        err = LearnerValueError(message)
+    elif isinstance(exc, TypeError):
+        err = LearnerTypeError(message)
+    else:
+        err = LearnerError(message)
+    err.original = exc
+    return err
+
+
+def _run_jobs(parallel, jobs):
+    """``parallel(jobs)``, with the original exception of a LearnerError
+    restored as its ``__cause__`` (joblib replaces it)."""
+    try:
+        return parallel(jobs)
+    except LearnerError as exc:
+        original = exc.original
+        if original is not None and exc.__cause__ is not original:
+            remote = exc.__cause__
+            if remote is not None and original.__cause__ is None and \
+                    original.__traceback__ is None:
+                original.__cause__ = remote  # keep the worker's traceback
+            exc.__cause__ = original
+        raise
 
 
 SubResult = namedtuple(
@@ -105,9 +169,10 @@ def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
                 Xt = step.fit(Xt, yt).transform(Xt)
             fitted.append(step)
     except Exception as exc:
-        raise LearnerError(
+        raise _learner_error(
             "preprocessing case %r failed on partition %d, fold %d during fit: "
-            "%s: %s" % (case, partition, fold, type(exc).__name__, exc)) from exc
+            "%s: %s" % (case, partition, fold, type(exc).__name__, exc),
+            exc) from exc
     fit_time = time.perf_counter() - t0
     if not handback:
         _cache_save(cache, key, fitted)
@@ -166,9 +231,10 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                 P[out_rows, col:col + pred.shape[1]] = pred
                 pred = None
     except Exception as exc:
-        raise LearnerError(
+        raise _learner_error(
             "learner %r failed on partition %d, fold %d during %s: %s: %s"
-            % (name, partition, fold, stage, type(exc).__name__, exc)) from exc
+            % (name, partition, fold, stage, type(exc).__name__, exc),
+            exc) from exc
     if not handback:
         _cache_save(cache, key, est)
         est = None
@@ -187,9 +253,10 @@ def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
         pred = _predict_block(est, Xte, proba, classes)
         predict_time = time.perf_counter() - t0
     except Exception as exc:
-        raise LearnerError(
+        raise _learner_error(
             "learner %r failed on partition %d, fold %d during %s: %s: %s"
-            % (name, partition, fold, job, type(exc).__name__, exc)) from exc
+            % (name, partition, fold, job, type(exc).__name__, exc),
+            exc) from exc
     if not handback:
         P[out_rows, col:col + pred.shape[1]] = pred
         pred = None
@@ -543,7 +610,7 @@ class Layer(object):
                         key, tr.name, tr.steps, X, y, s.train, s.partition,
                         s.fold, cache, None, handback))
         self.pipelines_ = {}
-        for res in (parallel(jobs) if jobs else []):
+        for res in (_run_jobs(parallel, jobs) if jobs else []):
             fitted = res.estimator if handback else _cache_load(cache, res.key)
             self.pipelines_[(res.name, res.partition, res.fold)] = fitted
         # Phase 2: every (learner x split) fit, full refits included.
@@ -567,7 +634,7 @@ class Layer(object):
                         P, out_rows, col,
                         self._proba(lr), self.classes, self.scorer, params,
                         cache, s.partition, s.fold, handback))
-        results = parallel(jobs)
+        results = _run_jobs(parallel, jobs)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
         for res, (out_rows, col) in zip(results, targets):
@@ -618,7 +685,7 @@ class Layer(object):
                         key, lr.key, est, pipe, X, rows, P, out_rows,
                         col, self._proba(lr),
                         self.classes, s.partition, s.fold, job, handback))
-        results = parallel(jobs)
+        results = _run_jobs(parallel, jobs)
         if handback:
             for res, (out_rows, col) in zip(results, targets):
                 P[out_rows, col:col + res.prediction.shape[1]] = res.prediction
