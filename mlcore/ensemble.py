@@ -649,10 +649,19 @@ class SequentialEnsemble(BaseEnsemble):
         finally:
             del self._next_cls
 
+    def add_meta(self, estimator, **kwargs):
+        """Append the meta layer (a ``'full'`` layer: one estimator fitted
+        on all rows of the previous layer's output)."""
+        return self.add("full", estimator, meta=True, **kwargs)
+
     def _indexer_for(self, kwargs):
         cls = self._next_cls
         if "folds" in kwargs:
             kwargs["n_splits"] = kwargs.pop("folds")
+        if cls == "stack" and "n_splits" in kwargs and not isinstance(
+                kwargs["n_splits"], (numbers.Integral, np.integer)):
+            # a scikit-learn splitter, as SuperLearner(folds=splitter)
+            return kwargs.pop("n_splits"), {}
         import inspect
         accepted = inspect.signature(INDEXERS[cls]).parameters
         ikw = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted}
