@@ -33,7 +33,8 @@ from .metrics import Data, default_scorer
 try:
     from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
     from sklearn.utils.metaestimators import available_if
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import (_check_sample_weight,
+                                          check_is_fitted, validate_data)
 except ImportError as exc:  # pragma: no cover
     raise ImportError("mlcore.ensemble needs scikit-learn: pip install "
                       "'mlcore[sklearn]'") from exc
@@ -241,7 +242,7 @@ class BaseEnsemble(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         from sklearn.utils import ClassifierTags, RegressorTags
-        tags.input_tags.sparse = True
+        tags.input_tags.sparse = self._sparse_refusal() is None
         tags.target_tags.required = True
         est = self._final_estimator()
         if est is not None and is_classifier(est):
@@ -253,6 +254,11 @@ class BaseEnsemble(BaseEstimator):
         return tags
 
     def __getattr__(self, name):
+        # A property that raised AttributeError (NotFittedError is one)
+        # lands here: let its own error through.
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property):
+            return prop.fget(self)
         # layer_1, layer_2, ... : the fitted layers (ML-Ensemble's names).
         if name.startswith("layer_") and name[6:].isdigit():
             layers = self.__dict__.get("layers_")
@@ -262,15 +268,47 @@ class BaseEnsemble(BaseEstimator):
         raise AttributeError("%r object has no attribute %r"
                              % (type(self).__name__, name))
 
+    def _sparse_refusal(self):
+        """None if sparse input can reach every estimator that would see it,
+        else the (layer number, estimator) that declares it cannot.
+
+        A layer's estimators see sparse data when the input is sparse and
+        every earlier layer propagates features (its output is then sparse
+        too). An estimator's scikit-learn tag ``input_tags.sparse`` decides
+        (see :func:`_accepts_sparse`); a learner with preprocessing is judged
+        by the first preprocessing step (which may densify).
+        """
+        for i, spec in enumerate(self.layers or []):
+            for est in _sparse_facing(spec):
+                if not _accepts_sparse(est):
+                    return i + 1, est
+            if not spec.propagate_features:
+                break
+        return None
+
+    def _check_sparse(self, X):
+        if not sp.issparse(X):
+            return
+        refusal = self._sparse_refusal()
+        if refusal is not None:
+            raise TypeError(
+                "Sparse data was passed to %s, but %r in layer %d does not "
+                "accept sparse input (its scikit-learn tag input_tags.sparse "
+                "is False). Convert X with .toarray(), or put a "
+                "preprocessing step that accepts sparse input first."
+                % (type(self).__name__, refusal[1], refusal[0]))
+
     # -- fitting ------------------------------------------------------------
     def _log(self, msg):
         if self.verbose:
             print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
 
     def _validate_X(self, X, reset):
-        return validate_data(self, X, reset=reset,
-                             accept_sparse=["csr", "csc", "coo"],
-                             dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=reset,
+                          accept_sparse=["csr", "csc", "coo"],
+                          dtype=[np.float64, np.float32])
+        self._check_sparse(X)
+        return _as_csr(X) if sp.issparse(X) else X
 
     def _build_layers(self, n_classes):
         if not self.layers:
@@ -326,26 +364,38 @@ class BaseEnsemble(BaseEstimator):
         self
         """
         t0 = time.perf_counter()
+        if not self.layers:
+            raise LayerSpecificationError(
+                "the ensemble has no layers: call add() first")
+        classifier = self._is_classifier()
+        # Out-of-fold predictions need at least two rows.
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
-                             dtype=[np.float64, np.float32], y_numeric=False,
-                             multi_output=False)
+                             dtype=[np.float64, np.float32],
+                             y_numeric=not classifier, multi_output=False,
+                             ensure_min_samples=2)
+        self._check_sparse(X)
         if sp.issparse(X):
-            X = X.tocsr()
+            X = _as_csr(X)
         y = np.asarray(y)
-        if self._is_classifier():
+        for attr in ("classes_", "layers_", "oof_predictions_"):
+            self.__dict__.pop(attr, None)  # no stale state after a failed fit
+        if classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
-            self.classes_, y_fit = np.unique(y, return_inverse=True)
-            n_classes = len(self.classes_)
+            classes, y_fit = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    "%s is a classifier and needs samples of at least 2 "
+                    "classes in y; got 1 class: %r"
+                    % (type(self).__name__, classes[0]))
+            n_classes = len(classes)
         else:
             y_fit = y.astype(np.float64) if y.dtype.kind in "biu" else y
             n_classes = None
         n = X.shape[0]
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (n,):
-                raise ValueError("sample_weight has shape %r, expected (%d,)"
-                                 % (sample_weight.shape, n))
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64)
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape[0] != n:
@@ -366,6 +416,8 @@ class BaseEnsemble(BaseEstimator):
         finally:
             for layer in layers:
                 layer.context = None
+        if classifier:
+            self.classes_ = classes
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
         self.fit_time_ = time.perf_counter() - t0
@@ -375,8 +427,6 @@ class BaseEnsemble(BaseEstimator):
     def _run(self, X, job, proba=False):
         check_is_fitted(self, "layers_")
         X = self._validate_X(X, reset=False)
-        if sp.issparse(X):
-            X = X.tocsr()
         final = self.layers_[-1]
         final.proba_override = True if proba else None
         try:
@@ -407,7 +457,8 @@ class BaseEnsemble(BaseEstimator):
         return self._decode(P)
 
     def _has_proba(self):
-        return self._is_classifier()
+        return self._is_classifier() and hasattr(self._final_estimator(),
+                                                 "predict_proba")
 
     @available_if(_has_proba)
     def predict_proba(self, X):
@@ -444,6 +495,81 @@ class BaseEnsemble(BaseEstimator):
             for key, row in layer.data().items():
                 out["%s/%s" % (layer.name, key)] = row
         return out
+
+
+def _as_csr(X):
+    """X as CSR; int64 index arrays are narrowed to int32 when the matrix
+    fits (many estimators, trees among them, refuse int64-indexed sparse
+    input; scipy produces it for some constructions)."""
+    X = X.tocsr()
+    limit = np.iinfo(np.int32).max
+    if (X.indices.dtype != np.int32 or X.indptr.dtype != np.int32) and \
+            X.nnz <= limit and max(X.shape) <= limit:
+        X = type(X)((X.data, X.indices.astype(np.int32),
+                     X.indptr.astype(np.int32)), shape=X.shape)
+    return X
+
+
+def _accepts_sparse(est):
+    """Whether ``est`` declares that it accepts sparse input.
+
+    scikit-learn's ``input_tags.sparse`` decides for scikit-learn's own
+    estimators and for classes that define their own tags. An object with
+    no tags, or with only the default tags inherited from ``BaseEstimator``
+    (which say False without meaning it), is let through: if it cannot take
+    sparse data, its fit fails with a LearnerTypeError naming it.
+    """
+    if not hasattr(est, "__sklearn_tags__"):
+        return True
+    try:
+        from sklearn.utils import get_tags
+        if get_tags(est).input_tags.sparse:
+            return True
+    except Exception:  # pragma: no cover - broken third-party tags
+        return True
+    cls = type(est)
+    if cls.__module__.startswith("sklearn."):
+        return False
+    return not any("__sklearn_tags__" in vars(k)
+                   and not k.__module__.startswith("sklearn.")
+                   for k in cls.__mro__)
+
+
+def _flat_estimators(spec):
+    if spec is None:
+        return []
+    if isinstance(spec, dict):
+        return [e for v in spec.values() for e in _flat_estimators(v)]
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return [spec[1]]
+    if isinstance(spec, (list, tuple)):
+        return [e for v in spec for e in _flat_estimators(v)]
+    return [spec]
+
+
+def _sparse_facing(spec):
+    """The estimators of a layer spec that see the layer's input as it is:
+    the first step of each preprocessing case, the learners without
+    preprocessing, and a partition estimator."""
+    out = []
+    pre = spec.preprocessing
+    ests = spec.estimators
+    if isinstance(pre, dict):
+        for steps in pre.values():
+            steps = _flat_estimators(steps)
+            out.extend(steps[:1])
+        if isinstance(ests, dict):
+            for case, group in ests.items():
+                if case in (None, "", "no") or case not in pre:
+                    out.extend(_flat_estimators(group))
+    elif pre:
+        out.extend(_flat_estimators(pre)[:1])
+    else:
+        out.extend(_flat_estimators(ests))
+    part = spec.indexer_kwargs.get("estimator")
+    if part is not None:
+        out.append(part)
+    return out
 
 
 class _Progress(object):
