@@ -11,7 +11,9 @@ the next layer's input.
 Whether an ensemble is a classifier or a regressor follows its final (meta)
 estimator. Classifiers accept any labels (strings too): ``classes_`` holds
 them, base learners see them encoded as ``0..K-1``, and :meth:`predict_proba`
-works without any flag at :meth:`add` time.
+works without any flag at :meth:`add` time. Labels are handled the same way
+by an ensemble without a meta layer whose last layer holds only classifiers
+(a transformer of class probabilities, e.g. the first step of a Pipeline).
 """
 import copy
 import numbers
@@ -239,10 +241,24 @@ class BaseEnsemble(BaseEstimator):
         est = self._final_estimator()
         return est is not None and is_classifier(est)
 
+    def _classification(self):
+        """Whether y holds class labels (encoded for the learners, kept in
+        ``classes_``): the final estimator is a classifier, or every
+        estimator of the last layer is (an ensemble without a meta layer,
+        used as a transformer, e.g. as a Pipeline step)."""
+        if self._is_classifier():
+            return True
+        ests = _flat_estimators(self.layers[-1].estimators) \
+            if self.layers else []
+        return bool(ests) and all(is_classifier(e) for e in ests)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        from sklearn.utils import ClassifierTags, RegressorTags
+        from sklearn.utils import (ClassifierTags, RegressorTags,
+                                   TransformerTags)
         tags.input_tags.sparse = self._sparse_refusal() is None
+        # transform/fit_transform return the out-of-fold predictions
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         tags.target_tags.required = True
         est = self._final_estimator()
         if est is not None and is_classifier(est):
@@ -367,7 +383,7 @@ class BaseEnsemble(BaseEstimator):
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
-        classifier = self._is_classifier()
+        classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
@@ -420,6 +436,7 @@ class BaseEnsemble(BaseEstimator):
             self.classes_ = classes
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
+        self._train_id = _fingerprint(X)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
         return self
@@ -427,6 +444,9 @@ class BaseEnsemble(BaseEstimator):
     def _run(self, X, job, proba=False):
         check_is_fitted(self, "layers_")
         X = self._validate_X(X, reset=False)
+        if job == "transform" and _fingerprint(X) != getattr(
+                self, "_train_id", None):
+            job = "predict"  # new data: predictions of the full fits
         final = self.layers_[-1]
         final.proba_override = True if proba else None
         try:
@@ -468,8 +488,16 @@ class BaseEnsemble(BaseEstimator):
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
     def transform(self, X):
-        """Replay the fit-time (out-of-fold) predictions of the final layer
-        for the training data."""
+        """Output of the final layer.
+
+        For the training data (recognised by a fingerprint of the validated
+        ``X`` taken at fit), the fit-time out-of-fold predictions are
+        replayed, so ``fit(X, y).transform(X)`` equals ``fit_transform(X,
+        y)`` (for a blend or temporal layer, only the rows it predicted).
+        For any other data, the predictions of the full fits, as at predict
+        time (one row per row of ``X``), so that an ensemble works as a step
+        of a scikit-learn ``Pipeline``.
+        """
         return self._run(X, "transform")
 
     def fit_transform(self, X, y, **fit_params):
@@ -508,6 +536,28 @@ def _as_csr(X):
         X = type(X)((X.data, X.indices.astype(np.int32),
                      X.indptr.astype(np.int32)), shape=X.shape)
     return X
+
+
+def _fingerprint(X):
+    """A digest of a validated ``X`` (dense array or CSR matrix): shape,
+    dtype and every value. Tells the training data from other data."""
+    import hashlib
+    h = hashlib.blake2b(digest_size=20)
+    if sp.issparse(X):
+        parts = [("csr", X.data), ("ind", X.indices), ("ptr", X.indptr)]
+    else:
+        parts = [("dense", X)]
+    h.update(repr((X.shape, str(X.dtype))).encode())
+    for tag, arr in parts:
+        h.update(tag.encode())
+        arr = np.asarray(arr)
+        if arr.ndim == 2 and arr.shape[0]:
+            step = max(1, (1 << 23) // max(1, arr.shape[1] * arr.itemsize))
+            for start in range(0, arr.shape[0], step):  # bounded copies
+                h.update(np.ascontiguousarray(arr[start:start + step]).data)
+        else:
+            h.update(np.ascontiguousarray(arr).data)
+    return h.digest()
 
 
 def _accepts_sparse(est):
