@@ -447,14 +447,13 @@ class BaseEnsemble(BaseEstimator):
         if job == "transform" and _fingerprint(X) != getattr(
                 self, "_train_id", None):
             job = "predict"  # new data: predictions of the full fits
-        final = self.layers_[-1]
-        final.proba_override = True if proba else None
-        try:
-            with self._engine() as engine:
-                P = engine.stack(self.layers_, job, X, return_preds=True)
-        finally:
-            final.proba_override = None
-        return P
+        # Shallow copies: setup() records per-call state on the layer (rows,
+        # columns, the proba override), so calls from several threads on one
+        # fitted ensemble must not share it. The fitted estimators are shared.
+        layers = [copy.copy(layer) for layer in self.layers_]
+        layers[-1].proba_override = True if proba else None
+        with self._engine() as engine:
+            return engine.stack(layers, job, X, return_preds=True)
 
     def _decode(self, P):
         if sp.issparse(P):
