@@ -25,14 +25,32 @@ How a call runs
 
 Memory model
 ------------
-Backends that share memory with the caller (``'threading'``, the default,
-and ``'sequential'``) use the inputs as they are, allocate ``P`` in memory and
-keep the cache in a ``dict``. Every other backend (``'loky'``,
-``'multiprocessing'``, or anything registered with joblib) gets inputs
-memory-mapped once into a private temporary directory (``.npy`` files for
-dense arrays, memory-mapped component arrays for sparse ones) and a
-memory-mapped ``P`` that workers write into; joblib sends memory-mapped
-arrays to workers by reference.
+Backends fall into three kinds (:attr:`BaseProcessor.memory`):
+
+``'shared'``
+    Backends that share memory with the caller (``'threading'``, the
+    default, and ``'sequential'``) use the inputs as they are, allocate ``P``
+    in memory and keep the cache in a ``dict``.
+``'local'``
+    Process pools on this machine (``'loky'``, ``'multiprocessing'``) get
+    inputs memory-mapped once into a private temporary directory (``.npy``
+    files for dense arrays, memory-mapped component arrays for sparse ones)
+    and a memory-mapped ``P`` that workers write into; joblib sends
+    memory-mapped arrays to workers by reference.
+``'distributed'``
+    Everything else: ``'dask'``, ``'ray'`` and any other backend registered
+    with joblib whose class is not one of joblib's local ones (a subclass
+    counts as distributed). Workers may share neither memory nor a
+    filesystem with the driver, so :class:`ParallelProcessing` writes
+    nothing to disk: inputs stay in the driver's memory, ``P`` is an
+    in-memory array, the cache is a ``dict`` (a directory ``path`` is
+    refused), and every task runs in *hand-back* mode (see below): its
+    subtasks return fitted estimators and prediction blocks, which the task
+    writes into ``P`` in the driver. With dask, each task's input and
+    targets are scattered once (broadcast to every worker) before its
+    subtasks are submitted, so they are not sent with every subtask.
+    (:class:`ParallelEvaluation` keeps the ``'local'`` model on such
+    backends: it needs a filesystem shared with the workers.)
 
 The temporary directory is created with mode 0700 under
 :func:`mlcore.config.get_tmpdir` and removed by :meth:`BaseProcessor.clear`,
@@ -47,11 +65,26 @@ giving the input row that row 0 of its output ``P`` corresponds to. It
 defaults to ``n_in - n_out`` (the output covers the *last* rows, as
 ML-Ensemble assumed); a blend layer whose test rows are not the last rows
 uses it so that propagated features and targets line up.
+
+Hand-back: a task that defines a ``handback`` attribute (as
+:class:`mlcore.layer.Layer` does) can run on a distributed backend. There
+the engine puts ``args['handback'] = True``: the task must not rely on its
+subtasks writing into ``P`` or the cache, but have them *return* their
+results and write them into ``args['main']['P']`` itself. Without the
+attribute a task on a distributed backend raises ParallelProcessingError
+(its writes would land in worker copies and be lost). On other backends
+``args`` has no ``'handback'`` key and the original protocol applies.
+
+Which backend runs when ``backend=None``: an active
+``joblib.parallel_config(backend=...)`` (or ``parallel_backend``) context,
+else :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, default
+``'threading'``). A backend given explicitly always wins.
 """
 import numbers
 import os
 import re
 import shutil
+import sys
 import tempfile
 import warnings
 import weakref
@@ -93,25 +126,113 @@ def delayed(function, check_pickle=None):
     return joblib.delayed(function)
 
 
-def _backend_shares_memory(backend):
-    """Validate a backend name (or joblib backend instance) and tell whether
-    its workers share the caller's memory."""
+def _backend_kind(backend):
+    """Validate a backend name (or joblib backend instance) and classify it:
+    ``'shared'`` (workers share the caller's memory: threading,
+    sequential), ``'local'`` (joblib's own process pools on this machine:
+    loky, multiprocessing) or ``'distributed'`` (anything else: dask, ray,
+    other registered backends, subclasses of joblib's pools). See the memory
+    model in the module docstring."""
     from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
 
     if isinstance(backend, str):
         if backend in BACKENDS:
-            return bool(getattr(BACKENDS[backend], "supports_sharedmem", False))
-        if backend in EXTERNAL_BACKENDS:
-            return False
-        raise ValueError(
-            "Unknown backend %r. Use 'threading', 'loky', 'multiprocessing' "
-            "or 'sequential', or register your own with "
-            "joblib.register_parallel_backend. Known: %s"
-            % (backend, ", ".join(sorted(set(BACKENDS) | set(EXTERNAL_BACKENDS)))))
-    if hasattr(backend, "effective_n_jobs") and hasattr(backend, "apply_async"):
-        return bool(getattr(backend, "supports_sharedmem", False))
-    raise ValueError("backend must be a backend name (str) or a joblib "
-                     "ParallelBackendBase instance, got %r" % (backend,))
+            cls = BACKENDS[backend]
+        elif backend in EXTERNAL_BACKENDS:
+            return "distributed"
+        else:
+            raise ValueError(
+                "Unknown backend %r. Use 'threading', 'loky', "
+                "'multiprocessing' or 'sequential', 'dask' (with a "
+                "distributed.Client), or register your own with "
+                "joblib.register_parallel_backend. Known: %s"
+                % (backend, ", ".join(sorted(set(BACKENDS)
+                                             | set(EXTERNAL_BACKENDS)))))
+    elif hasattr(backend, "effective_n_jobs") and hasattr(backend,
+                                                         "apply_async"):
+        cls = type(backend)
+    else:
+        raise ValueError("backend must be a backend name (str) or a joblib "
+                         "ParallelBackendBase instance, got %r" % (backend,))
+    if getattr(cls, "supports_sharedmem", False):
+        return "shared"
+    from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
+    if cls is LokyBackend or cls is MultiprocessingBackend:
+        return "local"
+    return "distributed"
+
+
+def _backend_shares_memory(backend):
+    """Validate a backend name (or joblib backend instance) and tell whether
+    its workers share the caller's memory."""
+    return _backend_kind(backend) == "shared"
+
+
+def _active_joblib_backend():
+    """The backend instance of an active ``joblib.parallel_config`` (or
+    ``parallel_backend``) context that sets a backend, else None."""
+    try:
+        from joblib.parallel import _backend, default_parallel_config
+    except ImportError:  # pragma: no cover - a joblib without the config
+        return None
+    cfg = getattr(_backend, "config", None)
+    if not isinstance(cfg, dict):
+        return None
+    backend = cfg.get("backend")
+    if backend is None or backend is default_parallel_config.get("backend"):
+        return None
+    return backend
+
+
+def _dask_backend_class(backend):
+    """joblib's DaskDistributedBackend class if ``backend`` is ``'dask'`` or
+    an instance of it, else None."""
+    if isinstance(backend, str):
+        if backend != "dask":
+            return None
+        from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
+        if "dask" not in BACKENDS:
+            try:
+                EXTERNAL_BACKENDS["dask"]()
+            except ImportError as exc:
+                raise ImportError("backend='dask' needs dask.distributed: "
+                                  "pip install 'mlcore[dask]'") from exc
+        return BACKENDS["dask"]
+    mod = sys.modules.get("joblib._dask")
+    cls = getattr(mod, "DaskDistributedBackend", None)
+    if cls is not None and isinstance(backend, cls):
+        return cls
+    return None
+
+
+def _joblib_backend(backend, scatter=None):
+    """The backend to hand to joblib's ``Parallel`` for ``backend``.
+
+    For dask (``'dask'`` or a ``DaskDistributedBackend``, e.g. the one of an
+    active ``parallel_config``): a fresh ``DaskDistributedBackend`` on the
+    same client (the default client for ``'dask'``), with the same submit
+    arguments and worker timeout, that broadcasts the arrays of ``scatter``
+    to every worker once; joblib then passes each of them to subtasks as its
+    future. (``Parallel(backend='dask')`` itself fails in joblib 1.6: it
+    hands ``nesting_level`` on to ``client.submit``.) Any other backend is
+    returned as it is.
+    """
+    cls = _dask_backend_class(backend)
+    if cls is None:
+        return backend
+    kwargs = {}
+    if isinstance(backend, cls):
+        kwargs.update(getattr(backend, "submit_kwargs", None) or {})
+        kwargs["client"] = backend.client
+        kwargs["wait_for_workers_timeout"] = getattr(
+            backend, "wait_for_workers_timeout", 10)
+    kwargs.pop("nesting_level", None)
+    seen, arrays = set(), []
+    for a in scatter or ():
+        if a is not None and id(a) not in seen:
+            seen.add(id(a))
+            arrays.append(a)
+    return cls(scatter=arrays or None, **kwargs)
 
 
 def _is_pathlike(obj):
@@ -234,14 +355,21 @@ def _remove_tree(path):
                       "by hand." % (path, errors[:1]), ParallelProcessingWarning)
 
 
-def _set_path(job, path, threading):
+def _set_path(job, path, threading, distributed=False):
     """Choose the estimation cache of ``job``.
 
-    ``path=None`` gives a ``dict`` for shared-memory backends and a fresh
-    private temporary directory otherwise. A ``dict`` (also an empty one) is
-    used as the in-memory cache. A ``str``/``os.PathLike`` is used as a
-    persistent on-disk cache (created if missing) and is never deleted.
+    ``path=None`` gives a ``dict`` for in-memory engines (``threading``:
+    shared-memory backends, and distributed ones in hand-back mode) and a
+    fresh private temporary directory otherwise. A ``dict`` (also an empty
+    one) is used as the in-memory cache. A ``str``/``os.PathLike`` is used
+    as a persistent on-disk cache (created if missing) and is never
+    deleted; ``distributed`` engines refuse one (nothing goes to disk).
     """
+    if distributed and _is_pathlike(path):
+        raise ValueError(
+            "A distributed backend keeps no cache on disk (its workers may "
+            "not share a filesystem with this process): pass path=None or a "
+            "dict, got path=%r" % (os.fspath(path),))
     if path is None:
         if threading:
             job.dir = dict()
@@ -448,18 +576,45 @@ class _LazyParallel(object):
 
     Tasks that never dispatch subtasks (a meta layer fitted in the driver,
     a task with nothing to do) then cost no pool start-up.
+
+    The backend is resolved by :func:`_joblib_backend` when the ``Parallel``
+    starts: for dask, with the arrays given to :meth:`scatter` broadcast to
+    the workers.
     """
 
     def __init__(self, **params):
         self._params = params
         self._parallel = None
+        self._scatter = ()
+
+    def scatter(self, arrays):
+        """Make ``arrays`` (a task's input and targets; ``None`` entries are
+        skipped) the data that a dask backend scatters once to every worker.
+        A change of arrays closes the current ``Parallel``, so the next use
+        starts one that scatters the new arrays (cheap for dask: the client
+        and its workers stay up). No effect on the other backends."""
+        arrays = tuple(a for a in arrays if a is not None)
+        if len(arrays) == len(self._scatter) and all(
+                a is b for a, b in zip(arrays, self._scatter)):
+            return
+        self._scatter = arrays
+        if _dask_backend_class(self._params.get("backend")) is not None:
+            self._close(None, None, None)
 
     def _get(self):
         if self._parallel is None:
-            parallel = Parallel(**self._params)
+            params = dict(self._params)
+            params["backend"] = _joblib_backend(params.get("backend"),
+                                                self._scatter)
+            parallel = Parallel(**params)
             parallel.__enter__()
             self._parallel = parallel
         return self._parallel
+
+    def _close(self, *exc):
+        parallel, self._parallel = self._parallel, None
+        if parallel is not None:
+            parallel.__exit__(*exc)
 
     def __call__(self, iterable):
         return self._get()(iterable)
@@ -473,9 +628,7 @@ class _LazyParallel(object):
         return self
 
     def __exit__(self, *exc):
-        parallel, self._parallel = self._parallel, None
-        if parallel is not None:
-            parallel.__exit__(*exc)
+        self._close(*exc)
         return False
 
 
@@ -493,12 +646,16 @@ class BaseProcessor(ABC):
     Parameters
     ----------
     backend : str or joblib backend, optional
-        ``'threading'`` (default, from :func:`mlcore.config.get_backend`),
-        ``'loky'``, ``'multiprocessing'``, ``'sequential'``, or any backend
-        registered with joblib.
+        ``'threading'``, ``'loky'``, ``'multiprocessing'``, ``'sequential'``,
+        ``'dask'`` (needs a ``distributed.Client``), or any backend
+        registered with joblib (``'ray'`` after
+        ``ray.util.joblib.register_ray()``), or a joblib backend instance.
+        ``None``: the backend of an active ``joblib.parallel_config``
+        context, else :func:`mlcore.config.get_backend` (``'threading'``).
     n_jobs : int, optional
         Number of workers; ``-1`` (default) for one per core. ``0`` raises
-        ValueError (ML-Ensemble silently turned it into ``-1``).
+        ValueError (ML-Ensemble silently turned it into ``-1``). A dask
+        backend uses every worker thread of the cluster.
     verbose : bool or int, optional
         Verbosity of joblib's ``Parallel``.
 
@@ -506,6 +663,9 @@ class BaseProcessor(ABC):
     ----------
     job : Job or None
         The current job, ``None`` when not initialized.
+    memory : str
+        ``'shared'``, ``'local'`` or ``'distributed'``: the memory model of
+        the backend (see the module docstring).
     __threading__ : bool
         True when the backend shares memory with the caller (``'threading'``
         and ``'sequential'``); ML-Ensemble set it for ``'threading'`` only and
@@ -517,12 +677,19 @@ class BaseProcessor(ABC):
     instantiate :class:`ParallelProcessing` or :class:`ParallelEvaluation`.
     """
 
+    # Whether distributed backends run in hand-back mode (in memory, nothing
+    # on disk); ParallelEvaluation's callers need a shared cache directory.
+    _supports_handback = False
+
     @abstractmethod
     def __init__(self, backend=None, n_jobs=None, verbose=None):
         self.job = None
         self.__initialized__ = 0
+        if backend is None:
+            backend = _active_joblib_backend()
         self.backend = config.get_backend() if backend is None else backend
-        self.__threading__ = _backend_shares_memory(self.backend)
+        self.memory = _backend_kind(self.backend)
+        self.__threading__ = self.memory == "shared"
         self.n_jobs = (config.get_n_jobs() if n_jobs is None
                        else config._check_n_jobs(n_jobs))
         self.verbose = int(verbose) if verbose else 0
@@ -530,6 +697,16 @@ class BaseProcessor(ABC):
     def __repr__(self):
         return "%s(backend=%r, n_jobs=%r, verbose=%r)" % (
             type(self).__name__, self.backend, self.n_jobs, self.verbose)
+
+    @property
+    def _handback(self):
+        """Tasks hand their results back (distributed backend)."""
+        return self.memory == "distributed" and self._supports_handback
+
+    @property
+    def _in_memory(self):
+        """Inputs, ``P`` and the cache live in this process's memory."""
+        return self.__threading__ or self._handback
 
     def __enter__(self):
         return self
@@ -585,11 +762,12 @@ class BaseProcessor(ABC):
         return out
 
     def _prepare(self, job, X, y):
-        """Load or memory-map X and y into ``job``."""
+        """Load or memory-map X and y into ``job`` (in-memory engines: load
+        only; a distributed backend gets them scattered by the engine)."""
         arrays = []
         for name, arr in (("X", X), ("y", y)):
             if arr is not None:
-                if self.__threading__:
+                if self._in_memory:
                     if _is_pathlike(arr):
                         arr = _load(arr)
                 else:
@@ -609,7 +787,7 @@ class BaseProcessor(ABC):
             self.clear()
         new = Job(job, stack=stack, split=split)
         try:
-            _set_path(new, path, self.__threading__)
+            _set_path(new, path, self._in_memory, self._handback)
             self._prepare(new, X, y)
         except BaseException:
             new.release()
@@ -718,7 +896,12 @@ class ParallelProcessing(BaseProcessor):
     --------
     >>> with ParallelProcessing('threading', 2) as engine:  # doctest: +SKIP
     ...     P = engine.stack(layers, 'fit', X, y, return_preds=True)
+
+    On a distributed backend (``'dask'``, ``'ray'``, ...) tasks run in
+    hand-back mode with nothing on disk (see the module docstring).
     """
+
+    _supports_handback = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -866,10 +1049,25 @@ class ParallelProcessing(BaseProcessor):
         if job.job == "fit" and getattr(task, "shuffle", False):
             job.shuffle(getattr(task, "random_state", None))
             self._share_inputs()
+        handback = self._handback
+        if handback and not hasattr(task, "handback"):
+            raise ParallelProcessingError(
+                "task %r cannot run on the distributed backend %r: its "
+                "subtasks would write predictions and fitted estimators into "
+                "worker copies of P and of the cache, which never come back. "
+                "Tasks that support hand-back (mlcore layers) define a "
+                "'handback' attribute; otherwise use 'threading', 'loky' or "
+                "'multiprocessing'." % (getattr(task, "name", task),
+                                        self.backend))
         task.setup(job.predict_in, job.targets, job.job)
         has_output = not getattr(task, "__no_output__", False)
         if has_output:
-            self._gen_prediction_array(task, job.job, self.__threading__)
+            self._gen_prediction_array(task, job.job, self._in_memory)
+        if handback:
+            kwargs = dict(kwargs, handback=True)
+            scatter = getattr(parallel, "scatter", None)
+            if scatter is not None:  # X and y go to the workers once
+                scatter((job.predict_in, job.targets))
         task(job.args(**kwargs), parallel=parallel)
         if has_output and job.predict_out is not None:
             n_in = _n_rows(job.predict_in)
@@ -903,8 +1101,9 @@ class ParallelProcessing(BaseProcessor):
 
     def _gen_prediction_array(self, task, job, threading):
         """Allocate the output array of ``task``: zeros in memory for
-        shared-memory backends, a memory-mapped ``.npy`` file in the cache
-        otherwise. The dtype is ``task.dtype``, or
+        shared-memory backends and hand-back mode (``threading`` true), a
+        memory-mapped ``.npy`` file in the cache otherwise. The dtype is
+        ``task.dtype``, or
         :func:`mlcore.config.get_dtype` (ML-Ensemble allocated float64 but
         returned float32)."""
         shape = task.shape(job)

@@ -134,7 +134,11 @@ class BaseEnsemble(BaseEstimator):
         Workers (``-1``: one per core).
     backend : str, optional
         ``'threading'`` (default), ``'loky'``, ``'sequential'``,
-        ``'multiprocessing'``.
+        ``'multiprocessing'``, ``'dask'`` (with a ``distributed.Client``;
+        nothing is written to disk, see README "Running on a dask
+        cluster"), or any joblib backend. ``None``: the backend of an active
+        ``joblib.parallel_config`` context, else
+        :func:`mlcore.config.get_backend`.
     layers : list of LayerSpec, optional
         Filled by :meth:`add`.
     """
@@ -358,9 +362,9 @@ class BaseEnsemble(BaseEstimator):
         return built
 
     def _engine(self):
-        backend = self.backend if self.backend is not None else \
-            config.get_backend()
-        return ParallelProcessing(backend, self.n_jobs, 0)
+        # backend=None: the backend of an active joblib.parallel_config
+        # context, else mlcore.config.get_backend() (see mlcore.backend).
+        return ParallelProcessing(self.backend, self.n_jobs, 0)
 
     def fit(self, X, y, sample_weight=None, groups=None):
         """Fit every layer.

@@ -140,8 +140,27 @@ def _cache_load(cache, key):
 ###############################################################################
 # Subtasks
 
+def _aligned(X):
+    """``X``, or a copy of it if its data is not aligned to its item size.
+
+    A distributed backend (dask) can deserialize an array at any byte offset
+    of a message buffer. numpy and BLAS run other loops on unaligned data,
+    which round differently, so without the copy a fit on a worker could
+    differ in the last bits from the same fit in this process.
+    """
+    if isinstance(X, np.ndarray):
+        return X if X.flags.aligned else np.array(X, order="K")
+    if sp.issparse(X) and not all(
+            a.flags.aligned for a in (getattr(X, name, None) for name in
+                                      ("data", "indices", "indptr"))
+            if isinstance(a, np.ndarray)):
+        return X.copy()
+    return X
+
+
 def _take(X, rows):
     """Rows of X (dense, sparse or None); a slice is a free view."""
+    X = _aligned(X)
     if X is None or rows is None:
         return X
     return X[rows]
@@ -597,7 +616,10 @@ class Layer(object):
         params = {}
         if ctx is not None and "sample_weight" in ctx.params:
             params["sample_weight"] = ctx.take("sample_weight")
-        handback = self.handback
+        # The engine asks for hand-back on a distributed backend. Hand-back
+        # subtasks get neither P nor the cache: they return their results.
+        handback = self.handback or bool(args.get("handback", False))
+        P_sub, cache_sub = (None, None) if handback else (P, cache)
         offset = self._fit_offset
         # Phase 1: every (preprocessing case x split) fit.
         jobs = []
@@ -608,7 +630,7 @@ class Layer(object):
                                                    s.partition, s.fold)
                     jobs.append(delayed(_fit_pipeline)(
                         key, tr.name, tr.steps, X, y, s.train, s.partition,
-                        s.fold, cache, None, handback))
+                        s.fold, cache_sub, None, handback))
         self.pipelines_ = {}
         for res in (_run_jobs(parallel, jobs) if jobs else []):
             fitted = res.estimator if handback else _cache_load(cache, res.key)
@@ -631,9 +653,9 @@ class Layer(object):
                     targets.append((out_rows, col))
                     jobs.append(delayed(_fit_learner)(
                         key, lr.key, lr.estimator, pipe, X, y, s.train, s.test,
-                        P, out_rows, col,
+                        P_sub, out_rows, col,
                         self._proba(lr), self.classes, self.scorer, params,
-                        cache, s.partition, s.fold, handback))
+                        cache_sub, s.partition, s.fold, handback))
         results = _run_jobs(parallel, jobs)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
@@ -658,7 +680,8 @@ class Layer(object):
     def _predict(self, args, parallel, job):
         main = args["main"]
         X, P = main["X"], main["P"]
-        handback = self.handback
+        handback = self.handback or bool(args.get("handback", False))
+        P_sub = None if handback else P
         offset = 0 if job == "predict" else self._fit_offset
         jobs, targets = [], []
         for g_idx, group in enumerate(self.groups):
@@ -682,7 +705,7 @@ class Layer(object):
                     col = col0 + s.partition * width
                     targets.append((out_rows, col))
                     jobs.append(delayed(_predict_learner)(
-                        key, lr.key, est, pipe, X, rows, P, out_rows,
+                        key, lr.key, est, pipe, X, rows, P_sub, out_rows,
                         col, self._proba(lr),
                         self.classes, s.partition, s.fold, job, handback))
         results = _run_jobs(parallel, jobs)
