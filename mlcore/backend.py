@@ -329,12 +329,12 @@ def dump_array(array, name, path):
     path = os.fspath(path)
     if isinstance(array, np.ndarray) and not array.dtype.hasobject:
         f = os.path.join(path, "%s.npy" % name)
-        if os.path.exists(f):
+        if os.path.lexists(f):  # also a dangling symlink: never write through it
             os.unlink(f)
         np.save(f, array, allow_pickle=False)
         return f
     f = os.path.join(path, "%s.pkl" % name)
-    if os.path.exists(f):
+    if os.path.lexists(f):
         os.unlink(f)
     joblib.dump(array, f)
     return f
@@ -353,6 +353,14 @@ def _remove_tree(path):
     if os.path.exists(path):
         warnings.warn("Could not remove the cache directory %s: %s. Remove it "
                       "by hand." % (path, errors[:1]), ParallelProcessingWarning)
+
+
+def _remove_own_tree(path, pid):
+    """Finalizer of an engine-made cache: only the process that made it
+    removes it (a forked child exiting must not delete its parent's live
+    cache)."""
+    if os.getpid() == pid:
+        _remove_tree(path)
 
 
 def _set_path(job, path, threading, distributed=False):
@@ -377,7 +385,7 @@ def _set_path(job, path, threading, distributed=False):
         tmp = os.path.abspath(tempfile.mkdtemp(prefix=config.get_prefix(),
                                                dir=config.get_tmpdir()))
         job.dir = tmp
-        job.tmp = weakref.finalize(job, _remove_tree, tmp)
+        job.tmp = weakref.finalize(job, _remove_own_tree, tmp, os.getpid())
         return job
     if isinstance(path, dict):
         if not threading:
@@ -392,6 +400,7 @@ def _set_path(job, path, threading, distributed=False):
         if not path:
             raise ValueError("path is an empty string; pass None for a "
                              "temporary cache")
+        path = os.path.abspath(path)  # workers may run in another directory
         os.makedirs(path, exist_ok=True)
         job.dir = path
         return job
@@ -821,7 +830,8 @@ class BaseProcessor(ABC):
         if old.tmp is not None:
             # The new job now owns the temporary directory.
             old.tmp.detach()
-            new.tmp = weakref.finalize(new, _remove_tree, old.dir)
+            new.tmp = weakref.finalize(new, _remove_own_tree, old.dir,
+                                       os.getpid())
             old.tmp = None
         self.job = new
         self.__initialized__ = 1
@@ -1123,7 +1133,7 @@ class ParallelProcessing(BaseProcessor):
         name = _SAFE_NAME.sub("_", str(task.name)) or "task"
         f = os.path.join(self.job.dir, "%s_out_array.npy" % name)
         k = 0
-        while os.path.exists(f):
+        while os.path.lexists(f):
             k += 1
             f = os.path.join(self.job.dir, "%s_out_array.%d.npy" % (name, k))
         try:

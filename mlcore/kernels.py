@@ -87,6 +87,8 @@ def _check_index(indices, n, name="indices"):
             raise IndexError("%s contains index %d, out of bounds for an axis "
                              "of length %d" % (name, bad, n))
         if lo < 0:
+            if idx.dtype == np.int32 and n > np.iinfo(np.int32).max:
+                idx = idx.astype(np.int64)  # idx + n would overflow int32
             idx = np.where(idx < 0, idx + n, idx).astype(idx.dtype, copy=False)
     return np.ascontiguousarray(idx)
 
@@ -420,6 +422,9 @@ def rebase(targets, n_rows, offset=None):
             raise ValueError("cannot rebase %d targets onto %d rows"
                              % (n, n_rows))
         return targets[n - n_rows:]
+    if not isinstance(offset, (numbers.Integral, np.integer)) \
+            or isinstance(offset, bool):
+        raise TypeError("offset must be an int, got %r" % (offset,))
     offset = int(offset)
     if n_rows < 0 or offset < 0 or offset + n_rows > n:
         raise ValueError("rows [%d, %d) are out of range for %d targets"
