@@ -357,6 +357,22 @@ def nbytes(a):
 ###############################################################################
 # Child process: one engine (or the ideal / reference) on one workload
 
+def tree_cpu():
+    """CPU seconds (user + sys) of this process, its live descendants (loky
+    workers) and its reaped children."""
+    import psutil
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+    for p in psutil.Process().children(recursive=True):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _pss_self():
     import psutil
     p = psutil.Process()
@@ -436,28 +452,37 @@ def _oof_block(est, X, proba):
 
 
 def run_ideal(wl, X, y, Xh, yh, cores, inner):
-    """Every (learner x fold) and full fit, and the meta fit, serially."""
+    """Every (learner x fold) and full fit, and the meta fit, serially.
+
+    Each task is timed on its own, wall (perf_counter) and CPU
+    (process_time, one thread: BLAS/OpenMP pinned to 1); slicing the fold
+    rows is not counted. With ``inner > 1`` the loop runs ``inner - 1``
+    times and the median sums are used."""
     from sklearn.model_selection import KFold
     splits = list(KFold(N_FOLDS).split(np.zeros(X.shape[0])))
-    sums, tasks, oof = [], None, None
-    for _ in range(max(inner - 1, 1) if inner > 1 else 1):
-        t_tasks, blocks = [], []
+    sums, cpus, tasks, oof = [], [], None, None
+
+    def timed(fn):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - t0, time.process_time() - c0
+
+    for _ in range(max(inner - 1, 1)):
+        t_tasks, blocks, cpu = [], [], 0.0
         for name, est0 in wl.learners():
             cols = []
             for j, (tr, te) in enumerate(splits):
                 Xtr, ytr, Xte = X[tr], y[tr], X[te]
                 est = clone(est0)
-                t0 = time.perf_counter()
-                est.fit(Xtr, ytr)
-                t1 = time.perf_counter()
-                pred = _oof_block(est, Xte, wl.proba)
-                t2 = time.perf_counter()
-                t_tasks.append(("%s.fold%d" % (name, j + 1), t2 - t0))
+                pred, t, c = timed(lambda: _oof_block(est.fit(Xtr, ytr), Xte,
+                                                      wl.proba))
+                t_tasks.append(("%s.fold%d" % (name, j + 1), t))
+                cpu += c
                 cols.append((te, pred))
             est = clone(est0)
-            t0 = time.perf_counter()
-            est.fit(X, y)
-            t_tasks.append(("%s.full" % name, time.perf_counter() - t0))
+            _, t, c = timed(lambda: est.fit(X, y))
+            t_tasks.append(("%s.full" % name, t))
+            cpu += c
             block = np.zeros((X.shape[0], cols[0][1].shape[1]))
             for te, pred in cols:
                 block[te] = pred
@@ -469,15 +494,17 @@ def run_ideal(wl, X, y, Xh, yh, cores, inner):
         else:
             Z = S
         meta = wl.meta()
-        t0 = time.perf_counter()
-        meta.fit(Z, y)
-        t_tasks.append(("meta", time.perf_counter() - t0))
+        _, t, c = timed(lambda: meta.fit(Z, y))
+        t_tasks.append(("meta", t))
+        cpu += c
         sums.append(sum(t for _, t in t_tasks))
+        cpus.append(cpu)
         tasks, oof = t_tasks, S
     total = float(np.median(sums))
     longest = max(t for n, t in tasks if n != "meta")
     meta_t = dict(tasks)["meta"]
     return {"fit_times": [total / cores], "serial": total,
+            "cpu_times": [float(np.median(cpus))],
             "lb": max(total / cores, longest + meta_t),
             "longest": max(tasks, key=lambda t: t[1] if t[0] != "meta"
                            else -1), "n_tasks": len(tasks)}, oof
@@ -529,11 +556,14 @@ def child_main(spec):
         est = build_engine(engine, wl, n_jobs, X.shape[1])
         out["baseline_pss"] = _pss_self()
         out["t_start"] = time.time()
-        times = []
+        times, cpus = [], []
         for _ in range(inner):
+            c0 = tree_cpu()
             t0 = time.perf_counter()
             est.fit(X, y)
             times.append(time.perf_counter() - t0)
+            cpus.append(tree_cpu() - c0)
+        out["cpu_times"] = cpus
         out["t_end"] = time.time()
         out["fit_times"] = times
         t0 = time.perf_counter()
@@ -703,6 +733,7 @@ def summarize(wname, wl, runs, engines, cores, n_jobs, budget_info):
                                       "x mlcore"))
     if warm:
         hdr += " %8s %8s %8s" % ("warm s", "x ideal", "x mlcore")
+    hdr += " %7s %6s %5s" % ("cpu s", "x cpu", "util")
     hdr += " %8s %9s %8s %9s %9s  %s" % ("pred s", "peak MB", "dfit MB",
                                          "maxrssMB", "holdout", "check")
     print(hdr)
@@ -737,6 +768,15 @@ def summarize(wname, wl, runs, engines, cores, n_jobs, budget_info):
             row["x_ideal_w"] = ratios(warm_fn, ideal_rs)
             row["x_mlcore_w"] = ratios(warm_fn, base) if e != "ideal" \
                 else None
+        row["cpu"] = med([r["cpu_times"][0] for r in good
+                          if r.get("cpu_times")])
+        ideal_cpu = med([r["cpu_times"][0] for r in ideal_runs
+                         if r.get("cpu_times")])
+        row["x_cpu"] = row["cpu"] / ideal_cpu if row["cpu"] is not None \
+            and ideal_cpu else None
+        row["util"] = med([r["cpu_times"][0] / r["fit_times"][0]
+                           for r in good if r.get("cpu_times")
+                           and r["fit_times"][0] > 0 and e != "ideal"])
         row["pred"] = med([r.get("predict_time") for r in good])
         row["peak"] = med([r.get("peak_pss") for r in good])
         row["dfit"] = med([r["peak_pss"] - r["baseline_pss"] for r in good
@@ -757,6 +797,9 @@ def summarize(wname, wl, runs, engines, cores, n_jobs, budget_info):
             line += " %8s %7sx %7sx" % (fmt(row["warm"], "%.4f"),
                                         fmt(row["x_ideal_w"], "%.2f"),
                                         fmt(row["x_mlcore_w"], "%.2f"))
+        line += " %7s %5sx %5s" % (fmt(row["cpu"], "%.2f"),
+                                   fmt(row["x_cpu"], "%.2f"),
+                                   fmt(row["util"], "%.2f"))
         line += " %8s %9s %8s %9s %9s  %s" % (
             fmt(row["pred"]), fmt(row["peak"] and row["peak"] / MB, "%.0f"),
             fmt(row["dfit"] and row["dfit"] / MB, "%.0f"),
