@@ -91,11 +91,61 @@ def _learner_error(message, exc):
     return err
 
 
+_CONTROLLER = []
+
+
+def _thread_budget(parallel):
+    """``(threadpoolctl controller, n)``: the BLAS/OpenMP threads each worker
+    of ``parallel`` may use (``cores // workers``), when its workers are
+    threads of this process; ``(None, None)`` otherwise (one worker, or
+    process workers, which joblib's loky backend limits itself).
+
+    The controller is made once per process (7 ms each): libraries loaded
+    after the first multi-threaded call are not limited.
+    """
+    try:
+        backend = parallel._backend
+        if not getattr(backend, "uses_threads", False):
+            return None, None
+        workers = backend.effective_n_jobs(parallel.n_jobs)
+        if workers <= 1:
+            return None, None
+        if not _CONTROLLER:
+            from threadpoolctl import ThreadpoolController
+            _CONTROLLER.append(ThreadpoolController())
+        from joblib import cpu_count
+        return _CONTROLLER[0], max(1, cpu_count() // workers)
+    except Exception:  # no threadpoolctl, or a backend we cannot inspect
+        return None, None
+
+
+class _OpenMPLimited(object):
+    """A subtask run with at most ``n`` OpenMP threads: OpenMP's thread
+    count is a per-thread setting, so it is set in the worker thread."""
+
+    def __init__(self, func, controller, n):
+        self.func, self.controller, self.n = func, controller, n
+
+    def __call__(self, *args, **kwargs):
+        with self.controller.limit(limits=self.n, user_api="openmp"):
+            return self.func(*args, **kwargs)
+
+
 def _run_jobs(parallel, jobs):
     """``parallel(jobs)``, with the original exception of a LearnerError
-    restored as its ``__cause__`` (joblib replaces it)."""
+    restored as its ``__cause__`` (joblib replaces it).
+
+    With thread workers, BLAS (a process-wide setting) and OpenMP (set in
+    each worker) are limited to ``cores // workers`` threads during the
+    call, so that parallel learners do not oversubscribe the cores.
+    """
+    controller, n = _thread_budget(parallel)
     try:
-        return parallel(jobs)
+        if controller is None:
+            return parallel(jobs)
+        jobs = [(_OpenMPLimited(f, controller, n), a, k) for f, a, k in jobs]
+        with controller.limit(limits=n, user_api="blas"):
+            return parallel(jobs)
     except LearnerError as exc:
         original = exc.original
         if original is not None and exc.__cause__ is not original:
