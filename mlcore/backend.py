@@ -216,6 +216,13 @@ def _joblib_backend(backend, scatter=None):
     future. (``Parallel(backend='dask')`` itself fails in joblib 1.6: it
     hands ``nesting_level`` on to ``client.submit``.) Any other backend is
     returned as it is.
+
+    ``scatter`` not None (hand-back mode) also turns off joblib's automatic
+    scatter of other subtask arguments over 1 kB (fold indices, fitted
+    estimators): it puts them on one worker only, so a lost worker took
+    them along and the fit failed ("already forgotten") where dask would
+    otherwise reschedule the lost subtasks. They now travel with their
+    subtask; only the broadcast arrays are shared.
     """
     cls = _dask_backend_class(backend)
     if cls is None:
@@ -227,12 +234,46 @@ def _joblib_backend(backend, scatter=None):
         kwargs["wait_for_workers_timeout"] = getattr(
             backend, "wait_for_workers_timeout", 10)
     kwargs.pop("nesting_level", None)
+    if scatter is None:
+        return cls(**kwargs)
     seen, arrays = set(), []
-    for a in scatter or ():
+    for a in scatter:
         if a is not None and id(a) not in seen:
             seen.add(id(a))
             arrays.append(a)
-    return cls(scatter=arrays or None, **kwargs)
+    backend = _no_auto_scatter(cls)(**kwargs)
+    if arrays:
+        # hash=False: fresh keys. joblib scatters with content-hashed keys,
+        # and re-scattering data whose key the scheduler is still
+        # forgetting (the same X at predict as at fit) can hang replication.
+        futures = backend.client.scatter(arrays, broadcast=True, hash=False)
+        backend._scatter = arrays  # keeps the ids below valid
+        backend.data_futures = {id(a): f for a, f in zip(arrays, futures)}
+    return backend
+
+
+_NO_AUTO_SCATTER = {}
+
+
+def _no_auto_scatter(cls):
+    """A subclass of joblib's dask backend ``cls`` that scatters no subtask
+    argument on its own (joblib skips that when ``call_data_futures`` is
+    None) and only uses the futures in ``data_futures``."""
+    sub = _NO_AUTO_SCATTER.get(cls)
+    if sub is None:
+        def start_call(self):
+            cls.start_call(self)
+            self.call_data_futures = None
+
+        def stop_call(self):
+            self.call_data_futures = {}
+            cls.stop_call(self)
+
+        sub = type("HandbackDaskBackend", (cls,), {
+            "start_call": start_call, "stop_call": stop_call,
+            "__module__": __name__})
+        _NO_AUTO_SCATTER[cls] = sub
+    return sub
 
 
 def _is_pathlike(obj):
@@ -594,7 +635,7 @@ class _LazyParallel(object):
     def __init__(self, **params):
         self._params = params
         self._parallel = None
-        self._scatter = ()
+        self._scatter = None  # None: not in hand-back mode
 
     def scatter(self, arrays):
         """Make ``arrays`` (a task's input and targets; ``None`` entries are
@@ -603,8 +644,9 @@ class _LazyParallel(object):
         starts one that scatters the new arrays (cheap for dask: the client
         and its workers stay up). No effect on the other backends."""
         arrays = tuple(a for a in arrays if a is not None)
-        if len(arrays) == len(self._scatter) and all(
-                a is b for a, b in zip(arrays, self._scatter)):
+        if self._scatter is not None and len(arrays) == len(
+                self._scatter) and all(a is b for a, b in
+                                       zip(arrays, self._scatter)):
             return
         self._scatter = arrays
         if _dask_backend_class(self._params.get("backend")) is not None:
