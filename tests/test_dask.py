@@ -33,7 +33,8 @@ from sklearn.tree import DecisionTreeClassifier  # noqa: E402
 
 from mlcore import config  # noqa: E402
 from mlcore.backend import ParallelProcessing  # noqa: E402
-from mlcore.ensemble import BlendEnsemble, SuperLearner, Subsemble  # noqa: E402
+from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble,  # noqa: E402
+                             Subsemble, SuperLearner, TemporalEnsemble)
 from mlcore.exceptions import ParallelProcessingError  # noqa: E402
 from mlcore.layer import Layer, make_group  # noqa: E402
 
@@ -247,6 +248,52 @@ def test_task_without_handback_is_refused(client, no_disk):
         ParallelProcessing("dask", 2).map([Writer()], "fit", X, y)
 
 
+def test_temporal_and_sequential_ensembles(client, no_disk):
+    X, y = make_regression(60, 5, noise=1.0, random_state=0)
+    with _single_thread_blas():
+        fits = []
+        for backend in ("threading", "dask"):
+            t = TemporalEnsemble(step_size=5, burn_in=10, window=20,
+                                 backend=backend)
+            t.add([LinearRegression(), Ridge(alpha=2.0)])
+            t.add_meta(LinearRegression())
+            s = SequentialEnsemble(backend=backend, random_state=0)
+            s.add("stack", [Ridge(), LinearRegression()], folds=3)
+            s.add("blend", [Ridge(alpha=2.0)], test_size=0.4)
+            s.add("full", LinearRegression())
+            fits.append((t.fit(X, y), s.fit(X, y)))
+        for a, b in zip(*fits):
+            np.testing.assert_array_equal(a.predict(X), b.predict(X))
+            for name in a.oof_predictions_:
+                np.testing.assert_array_equal(a.oof_predictions_[name],
+                                              b.oof_predictions_[name])
+
+
+def test_evaluator_on_a_local_dask_cluster(client, tmp_path):
+    """ParallelEvaluation keeps its on-disk cache on dask (it works where
+    the workers see the driver's temporary directory, as on a LocalCluster)
+    and removes it."""
+    from mlcore.model_selection import Benchmark
+    X, y = make_regression(120, 5, noise=1.0, random_state=0)
+
+    def mse(a, b):
+        return float(np.mean((a - b) ** 2))
+
+    config.set_tmpdir(str(tmp_path))
+    try:
+        res = [Benchmark(backend=b, n_jobs=2).fit(
+            X, y, mse, 3, [Ridge(), LinearRegression()],
+            preprocessing={"sc": [StandardScaler()]}).results
+            for b in ("threading", "dask")]
+        assert _mlcore_dirs(str(tmp_path)) == set()
+    finally:
+        config.reset()
+    assert list(res[0]) == list(res[1])
+    for key in res[0]:
+        assert res[0][key]["test_score-m"] == pytest.approx(
+            res[1][key]["test_score-m"], rel=1e-12)
+
+
 ###############################################################################
 # Hand-back reproduces the in-place protocol without dask
 
@@ -311,6 +358,7 @@ def _slow_ensemble(backend):
     return ens
 
 
+@pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_worker_killed_mid_fit(no_disk):
     X, y = _data(200)
     with _single_thread_blas():
