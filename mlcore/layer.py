@@ -228,8 +228,20 @@ def _cache_save(cache, key, obj):
     if isinstance(cache, str):
         path = os.path.join(cache, key + ".pkl")
         tmp = path + ".part"
+        # cloudpickle (a joblib dependency; older joblib vendored it): a
+        # process worker must also be able to save an estimator whose class
+        # was defined in the caller's __main__ (a script, a notebook), which
+        # plain pickle refuses there; importable classes are pickled by
+        # reference, as pickle does.
+        try:
+            import cloudpickle as pickler
+        except ImportError:  # pragma: no cover
+            try:
+                from joblib.externals import cloudpickle as pickler
+            except ImportError:
+                pickler = pickle
         with open(tmp, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)  # readers never see a half-written file
     else:
         cache.append((key, obj))  # list.append is atomic under the GIL
