@@ -858,3 +858,30 @@ def test_get_set_params_and_clone():
     c = clone(ens)
     assert c.layers is not ens.layers and len(c.layers) == 2
     assert c.layers[0].estimators[0] is not ens.layers[0].estimators[0]
+
+
+def test_learner_class_defined_locally_works_on_loky():
+    """A learner whose class plain pickle cannot find (defined in a function
+    or in a script's __main__) must still round-trip through loky's on-disk
+    cache; before the cache used cloudpickle every fold failed."""
+    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.linear_model import LinearRegression as _LR
+    from mlcore.ensemble import SuperLearner as _SL
+
+    class LocalRidge(RegressorMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.model_ = _LR().fit(X, y)
+            return self
+
+        def predict(self, X):
+            return self.model_.predict(X)
+
+    rng = np.random.RandomState(0)
+    Xl = rng.randn(60, 3)
+    yl = Xl @ [1.0, -2.0, 0.5] + 0.1 * rng.randn(60)
+    preds = {}
+    for backend in ("sequential", "loky"):
+        ens = _SL(folds=3, backend=backend, n_jobs=2)
+        ens.add([LocalRidge()]).add_meta(_LR())
+        preds[backend] = ens.fit(Xl, yl).predict(Xl)
+    np.testing.assert_array_equal(preds["loky"], preds["sequential"])
