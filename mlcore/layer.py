@@ -338,6 +338,16 @@ def _predict_block(est, X, proba, classes):
     return out
 
 
+def _predict_rows(est, pipeline, X, rows, proba, classes):
+    """Preprocess and predict input rows ``rows``; (block, seconds)."""
+    t0 = time.perf_counter()
+    Xte = _take(X, rows)
+    if pipeline:
+        Xte = _apply_pipeline(pipeline, Xte)
+    pred = _predict_block(est, Xte, proba, classes)
+    return pred, time.perf_counter() - t0
+
+
 def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                  out_rows, col, proba, classes, scorer, fit_params, cache,
                  partition, fold, handback):
@@ -359,12 +369,8 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
         pred, score, predict_time = None, None, 0.0
         if test is not None:
             stage = "predict"
-            t1 = time.perf_counter()
-            Xte = _take(X, test)
-            if pipeline:
-                Xte = _apply_pipeline(pipeline, Xte)
-            pred = _predict_block(est, Xte, proba, classes)
-            predict_time = time.perf_counter() - t1
+            pred, predict_time = _predict_rows(est, pipeline, X, test, proba,
+                                               classes)
             if scorer is not None and y is not None:
                 score = scorer(_take(y, test), pred)
             if not handback:
@@ -386,12 +392,8 @@ def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
                      proba, classes, partition, fold, job, handback):
     """Predict with a fitted learner and write into ``P``."""
     try:
-        t0 = time.perf_counter()
-        Xte = _take(X, rows)
-        if pipeline:
-            Xte = _apply_pipeline(pipeline, Xte)
-        pred = _predict_block(est, Xte, proba, classes)
-        predict_time = time.perf_counter() - t0
+        pred, predict_time = _predict_rows(est, pipeline, X, rows, proba,
+                                           classes)
     except Exception as exc:
         raise _learner_error(
             "learner %r failed on partition %d, fold %d during %s: %s: %s"
