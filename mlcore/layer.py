@@ -17,7 +17,6 @@ store fitted objects in the estimation cache and return a small
 fitted estimator and the prediction block instead of writing them, for
 engines with no shared memory.
 """
-import contextlib
 import numbers
 import os
 import pickle
@@ -32,6 +31,7 @@ import scipy.sparse as sp
 from .backend import delayed
 from .exceptions import LayerSpecificationError, NotFittedError
 from .index import make_index
+from .threadpools import native_limits
 
 __all__ = ["Learner", "Transformer", "Group", "make_group", "Layer",
            "LearnerError", "LearnerValueError", "LearnerTypeError",
@@ -93,22 +93,6 @@ def _learner_error(message, exc):
     return err
 
 
-_CONTROLLER = []
-
-
-def _controller():
-    """A threadpoolctl controller, made once per process (7 ms each; the
-    libraries loaded after the first multi-threaded call are not limited),
-    or None without threadpoolctl."""
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER.append(ThreadpoolController())
-        except Exception:  # pragma: no cover - threadpoolctl missing/broken
-            _CONTROLLER.append(None)
-    return _CONTROLLER[0]
-
-
 def _thread_workers(parallel):
     """The number of workers of ``parallel`` when they are threads of this
     process and there are several; None otherwise (one worker, or process
@@ -127,11 +111,11 @@ class _OpenMPLimited(object):
     """A subtask run with at most ``n`` OpenMP threads: OpenMP's thread
     count is a per-thread setting, so it is set in the worker thread."""
 
-    def __init__(self, func, controller, n):
-        self.func, self.controller, self.n = func, controller, n
+    def __init__(self, func, limits, n):
+        self.func, self.limits, self.n = func, limits, n
 
     def __call__(self, *args, **kwargs):
-        with self.controller.limit(limits=self.n, user_api="openmp"):
+        with self.limits.openmp(self.n):
             return self.func(*args, **kwargs)
 
 
@@ -195,13 +179,9 @@ def _run_jobs(parallel, jobs):
             return parallel(jobs)
         from joblib import cpu_count
         n = max(1, cpu_count() // workers)
-        controller = _controller()
-        limit = contextlib.nullcontext()
-        if controller is not None:
-            jobs = [(_OpenMPLimited(f, controller, n), a, k)
-                    for f, a, k in jobs]
-            limit = controller.limit(limits=n, user_api="blas")
-        with limit:
+        limits = native_limits()
+        jobs = [(_OpenMPLimited(f, limits, n), a, k) for f, a, k in jobs]
+        with limits.blas(n):
             if getattr(parallel, "verbose", 0):
                 return parallel(jobs)
             return _run_in_threads(workers, jobs)

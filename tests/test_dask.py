@@ -430,7 +430,12 @@ def test_worker_killed_mid_fit(no_disk):
 
 def test_ray_equals_threading(no_disk):
     ray = pytest.importorskip("ray")
+    from joblib.pool import PicklingPool
     from ray.util.joblib import register_ray
+    # ray's joblib backend rebases joblib's PicklingPool onto ray's Pool for
+    # good (PicklingPool.__bases__ = ...), which would send every later
+    # 'multiprocessing' fit of this process to ray: undo it afterwards.
+    bases = PicklingPool.__bases__
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     try:
@@ -445,3 +450,4 @@ def test_ray_equals_threading(no_disk):
                                           ens.oof_predictions_[name])
     finally:
         ray.shutdown()
+        PicklingPool.__bases__ = bases
