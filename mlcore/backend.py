@@ -1169,8 +1169,15 @@ class ParallelProcessing(BaseProcessor):
                              % (task.name, shape))
         dtype = _dtype(task)
         dtype = config.get_dtype() if dtype is None else np.dtype(dtype)
+        # With sparse input and propagated features, P becomes a CSR matrix
+        # once the subtasks are done, and its first n_feature_prop columns
+        # are never written before. Column-major, those columns stay
+        # untouched zero pages: only the prediction columns take memory.
+        fortran = (len(shape) == 2 and sp.issparse(self.job.predict_in) and
+                   getattr(task, "n_feature_prop", 0) > 0)
         if threading:
-            self.job.predict_out = np.zeros(shape, dtype=dtype)
+            self.job.predict_out = np.zeros(shape, dtype=dtype,
+                                            order="F" if fortran else "C")
             return
         name = _SAFE_NAME.sub("_", str(task.name)) or "task"
         f = os.path.join(self.job.dir, "%s_out_array.npy" % name)
@@ -1180,7 +1187,7 @@ class ParallelProcessing(BaseProcessor):
             f = os.path.join(self.job.dir, "%s_out_array.%d.npy" % (name, k))
         try:
             self.job.predict_out = np.lib.format.open_memmap(
-                f, mode="w+", dtype=dtype, shape=shape)
+                f, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran)
         except Exception as exc:
             size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
             raise OSError("Cannot create the prediction array of task %r, "
