@@ -17,7 +17,7 @@ from sklearn.linear_model import Ridge
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
-from mlcore import threadpools  # noqa: E402
+from mlcore import layer, threadpools  # noqa: E402
 from mlcore.ensemble import SuperLearner  # noqa: E402
 from mlcore.threadpools import native_limits  # noqa: E402
 
@@ -177,7 +177,11 @@ class ThreadsSeen(RegressorMixin, BaseEstimator):
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_layer_limits_pools_in_thread_workers(wide_pools, n_jobs):
+def test_layer_limits_pools_in_thread_workers(wide_pools, n_jobs,
+                                              monkeypatch):
+    # tiny layers run their quick subtasks in the calling thread (see
+    # tests/test_scheduling.py): make this one count as large
+    monkeypatch.setattr(layer, "_INLINE_BYTES", -1)
     X, y = make_regression(60, 4, random_state=0)
     blas0, omp0 = _threads("blas"), _threads("openmp")
     ThreadsSeen.seen = []
@@ -195,3 +199,21 @@ def test_layer_limits_pools_in_thread_workers(wide_pools, n_jobs):
             assert blas == {k: min(v, cap) for k, v in blas0.items()}
             assert omp == {k: min(v, cap) for k, v in omp0.items()}
     assert _threads("blas") == blas0 and _threads("openmp") == omp0
+
+
+def test_inline_subtasks_run_unlimited(wide_pools, monkeypatch):
+    # a tiny layer's quick subtasks run one after another in this thread:
+    # nothing runs beside them, so nothing is limited (threadpool_info in
+    # ThreadsSeen.fit is slow: every subtask counts as quick here)
+    monkeypatch.setattr(layer, "_INLINE_SECONDS", 10.0)
+    X, y = make_regression(60, 4, random_state=0)
+    blas0, omp0 = _threads("blas"), _threads("openmp")
+    ThreadsSeen.seen = []
+    ens = SuperLearner(folds=3, n_jobs=2, backend="threading")
+    ens.add([("a", ThreadsSeen()), ("b", ThreadsSeen())])
+    ens.add_meta(Ridge())
+    ens.fit(X, y)
+    assert len(ThreadsSeen.seen) == 8
+    for thread, blas, omp in ThreadsSeen.seen:
+        assert thread == threading.current_thread().name
+        assert blas == blas0 and omp == omp0

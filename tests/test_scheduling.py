@@ -1,0 +1,127 @@
+"""Where a layer's subtasks run on the threading backend.
+
+Tiny layers run their subtasks in the calling thread while they are quick
+(threads cannot beat the GIL on millisecond fits); slow subtasks, and every
+subtask of a layer whose input is not tiny, go to the thread workers. The
+results are the same wherever the subtasks run.
+"""
+import threading
+import time
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.datasets import make_regression
+from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.model_selection import KFold, cross_val_predict
+
+from mlcore import layer as L
+from mlcore.ensemble import SuperLearner
+
+
+class Where(RegressorMixin, BaseEstimator):
+    """LinearRegression that records the thread of every fit and can be
+    made slow."""
+
+    threads = []
+
+    def __init__(self, sleep=0.0):
+        self.sleep = sleep
+
+    def fit(self, X, y):
+        type(self).threads.append(threading.current_thread().name)
+        if self.sleep:
+            time.sleep(self.sleep)
+        self.model_ = LinearRegression().fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _fit(X, y, n_jobs, sleep=0.0):
+    Where.threads = []
+    ens = SuperLearner(folds=4, n_jobs=n_jobs, backend="threading")
+    ens.add([("a", Where(sleep)), ("b", Where(sleep))])
+    ens.add_meta(Ridge())
+    ens.fit(X, y)
+    return ens, list(Where.threads)
+
+
+def _oof_reference(X, y):
+    ref = cross_val_predict(LinearRegression(), X, y, cv=KFold(4))
+    return np.column_stack([ref, ref])
+
+
+def test_tiny_quick_layer_runs_in_the_calling_thread():
+    X, y = make_regression(80, 4, random_state=0)
+    ens, threads = _fit(X, y, 2)
+    assert len(threads) == 2 * 5
+    assert set(threads) == {threading.current_thread().name}
+    np.testing.assert_allclose(ens.oof_predictions_["layer-1"],
+                               _oof_reference(X, y), rtol=1e-10, atol=1e-10)
+
+
+def test_slow_subtasks_go_to_the_workers(monkeypatch):
+    monkeypatch.setattr(L, "_INLINE_SLACK", 0.0)
+    X, y = make_regression(80, 4, random_state=0)
+    ens, threads = _fit(X, y, 2, sleep=0.02)
+    # the first subtask runs inline and is found slow; the rest go to the
+    # worker threads
+    assert threads[0] == threading.current_thread().name
+    assert len(threads) == 10
+    assert all(t.startswith("mlcore-worker") for t in threads[1:])
+    np.testing.assert_allclose(ens.oof_predictions_["layer-1"],
+                               _oof_reference(X, y), rtol=1e-10, atol=1e-10)
+
+
+def test_layer_over_the_size_limit_uses_the_workers(monkeypatch):
+    X, y = make_regression(80, 4, random_state=0)
+    monkeypatch.setattr(L, "_INLINE_BYTES", X.nbytes - 1)
+    ens, threads = _fit(X, y, 2)
+    assert len(threads) == 10
+    assert all(t.startswith("mlcore-worker") for t in threads)
+    np.testing.assert_allclose(ens.oof_predictions_["layer-1"],
+                               _oof_reference(X, y), rtol=1e-10, atol=1e-10)
+
+
+def test_inline_then_workers_keeps_job_order():
+    calls = []
+
+    def job(i, sleep):
+        calls.append(threading.current_thread().name)
+        time.sleep(sleep)
+        return i
+
+    class Threads(object):  # a stand-in for joblib.Parallel on threads
+        n_jobs = 2
+
+        class _backend(object):
+            uses_threads = True
+
+            @staticmethod
+            def effective_n_jobs(n):
+                return n
+
+    sleeps = [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]
+    jobs = [(job, (i, s), {}) for i, s in enumerate(sleeps)]
+    out = L._run_jobs(Threads(), jobs, small=True)
+    assert out == list(range(6))
+    here = threading.current_thread().name
+    # 0.05 s after three subtasks is over 3 x 5 ms + 20 ms: the rest move
+    assert calls[:3] == [here] * 3
+    assert all(c.startswith("mlcore-worker") for c in calls[3:])
+
+
+def test_inline_error_names_the_learner():
+    class Boom(Where):
+        def fit(self, X, y):
+            raise ValueError("no fit today")
+
+    X, y = make_regression(40, 3, random_state=0)
+    ens = SuperLearner(folds=2, n_jobs=2, backend="threading")
+    ens.add([("ok", Where()), ("boom", Boom())])
+    ens.add_meta(Ridge())
+    with pytest.raises(L.LearnerError, match="'boom'.*no fit today") as info:
+        ens.fit(X, y)
+    assert isinstance(info.value.__cause__, ValueError)
