@@ -124,44 +124,154 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _run_in_threads(workers, jobs):
+class _JobQueue(object):
+    """The jobs of one call, handed to the worker threads in order, except
+    that two jobs with the same exclusive key never run at the same time:
+    a free worker takes the first pending job whose key is not held, and
+    waits when there is none."""
+
+    def __init__(self, jobs, keys):
+        self.jobs, self.keys = jobs, keys
+        self.pending = list(range(len(jobs)))
+        self.held = set()
+        self.results = [None] * len(jobs)
+        self.error = None
+        self.stopped = False
+        self.cond = threading.Condition()
+
+    def take(self):
+        with self.cond:
+            while self.pending and self.error is None and not self.stopped:
+                for pos, i in enumerate(self.pending):
+                    key = self.keys[i]
+                    if key is None or key not in self.held:
+                        del self.pending[pos]
+                        if key is not None:
+                            self.held.add(key)
+                        return i
+                self.cond.wait()
+            return None
+
+    def done(self, i, result=None, error=None):
+        with self.cond:
+            self.held.discard(self.keys[i])
+            if error is not None:
+                if self.error is None:
+                    self.error = error
+            else:
+                self.results[i] = result
+            self.cond.notify_all()
+
+    def stop(self):
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+
+_WORKER = threading.local()
+
+
+def _in_worker():
+    """True in a thread that is running a subtask of an mlcore layer."""
+    return getattr(_WORKER, "active", False)
+
+
+def _drain(queue):
+    _WORKER.active = True
+    try:
+        while True:
+            i = queue.take()
+            if i is None:
+                return
+            func, args, kwargs = queue.jobs[i]
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                queue.done(i, error=exc)
+            else:
+                queue.done(i, result=result)
+    finally:
+        _WORKER.active = False
+
+
+def _run_in_threads(workers, jobs, keys=None):
     """Run joblib-style ``(func, args, kwargs)`` jobs on a persistent pool
     of ``workers`` threads; results in job order.
 
     joblib's threading ``Parallel`` costs about 10 ms per call whatever the
     work (its result loop polls with ``sleep(0.01)``), which dominates small
     layers; this pool costs well under 1 ms. Pools are kept per process id,
-    so a forked child makes its own. On the first error the jobs not yet
-    started are cancelled, the running ones waited for, and the error is
+    so a forked child makes its own. ``keys`` (one per job, or None) name
+    resources that jobs must not use at the same time (see
+    :func:`_exclusive_key`); other jobs run meanwhile. On the first error no
+    further job starts, the running ones are waited for, and the error is
     raised.
     """
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-    key = (os.getpid(), workers)
+    from concurrent.futures import ThreadPoolExecutor, wait
+    pool_key = (os.getpid(), workers)
     with _POOLS_LOCK:
-        pool = _POOLS.get(key)
+        pool = _POOLS.get(pool_key)
         if pool is None:
-            pool = _POOLS[key] = ThreadPoolExecutor(
+            pool = _POOLS[pool_key] = ThreadPoolExecutor(
                 workers, thread_name_prefix="mlcore-worker")
-    futures = []
+    queue = _JobQueue(jobs, keys if keys is not None else [None] * len(jobs))
     try:
-        for func, args, kwargs in jobs:
-            futures.append(pool.submit(func, *args, **kwargs))
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        wait([pool.submit(_drain, queue)
+              for _ in range(min(workers, len(jobs)))])
     except BaseException:  # e.g. KeyboardInterrupt in the driver
-        for f in futures:
-            f.cancel()
+        queue.stop()
         raise
-    if pending:  # a job failed
-        for f in pending:
-            f.cancel()
-        wait(pending)
-    for f in futures:
-        if f in done and f.exception() is not None:
-            raise f.exception()
-    for f in futures:
-        if not f.cancelled() and f.exception() is not None:
-            raise f.exception()
-    return [f.result() for f in futures]
+    if queue.error is not None:
+        raise queue.error
+    return queue.results
+
+
+def _exclusive_key(estimator):
+    """The name of a process-wide resource that fits of ``estimator`` must
+    not share with each other, or None.
+
+    scikit-learn's liblinear and libsvm wrappers draw random numbers from
+    one global generator per extension module (``mt_rand`` in
+    ``sklearn/svm/src/newrand/newrand.h``), reseeded at the start of every
+    fit and used without the GIL: two such fits in threads of one process
+    interleave their draws, and their results stop being reproducible
+    (W3's LinearSVR out-of-fold predictions differed by up to 1.2e-2 from
+    ``cross_val_predict``). Those fits are therefore run one at a time on
+    thread workers; process workers have their own generators. Estimators
+    nested in parameters (pipelines, wrappers) are looked at too.
+    """
+    seen = set()
+    stack = [estimator]
+    while stack:
+        est = stack.pop()
+        if id(est) in seen:
+            continue
+        seen.add(id(est))
+        module = type(est).__module__ or ""
+        name = type(est).__name__
+        if module.startswith("sklearn."):
+            if name in ("LinearSVC", "LinearSVR"):
+                return "liblinear"
+            if name in ("LogisticRegression", "LogisticRegressionCV") and \
+                    getattr(est, "solver", None) == "liblinear":
+                return "liblinear"
+            if name in ("SVC", "NuSVC") and \
+                    getattr(est, "probability", False) is True:
+                return "libsvm"
+        get_params = getattr(est, "get_params", None)
+        if get_params is None:
+            continue
+        try:
+            params = get_params(deep=False)
+        except Exception:  # not a scikit-learn style estimator
+            continue
+        for value in params.values():
+            if isinstance(value, (list, tuple)):
+                stack.extend(v[-1] if isinstance(v, tuple) else v
+                             for v in value)
+            elif hasattr(value, "get_params") and not isinstance(value, type):
+                stack.append(value)
+    return None
 
 
 # A layer whose input holds at most _INLINE_BYTES runs its subtasks in the
@@ -205,7 +315,22 @@ def _run_inline(jobs):
     return results, []
 
 
-def _run_jobs(parallel, jobs, small=False):
+class _Locked(object):
+    """A job that holds ``lock`` while it runs (joblib's verbose Parallel,
+    which cannot pick jobs around an exclusive one)."""
+
+    def __init__(self, func, lock):
+        self.func, self.lock = func, lock
+
+    def __call__(self, *args, **kwargs):
+        with self.lock:
+            return self.func(*args, **kwargs)
+
+
+_KEY_LOCKS = {}
+
+
+def _run_jobs(parallel, jobs, small=False, keys=None):
     """``parallel(jobs)``, with the original exception of a LearnerError
     restored as its ``__cause__`` (joblib replaces it).
 
@@ -213,18 +338,27 @@ def _run_jobs(parallel, jobs, small=False):
     of as many threads (see :func:`_run_in_threads`; joblib's ``Parallel``
     when it is verbose), and BLAS (a process-wide setting) and OpenMP (set
     in each worker) are limited to ``cores // workers`` threads during the
-    call, so that parallel learners do not oversubscribe the cores. With
-    ``small`` (the layer's input is tiny), the jobs first run in this thread
-    while they are quick (see :func:`_run_inline`).
+    call, so that parallel learners do not oversubscribe the cores. Jobs
+    with the same key in ``keys`` do not run at the same time (see
+    :func:`_exclusive_key`). With ``small`` (the layer's input is tiny), the
+    jobs first run in this thread while they are quick (see
+    :func:`_run_inline`). Called from a worker thread (an ensemble fitted as
+    a learner of another one), the jobs run one after another in that
+    thread: the outer layer already keeps every worker busy, and waiting on
+    the same pool from inside it would deadlock.
     """
     workers = _thread_workers(parallel)
     try:
         if workers is None:
             return parallel(jobs)
+        if _in_worker():
+            return [f(*a, **k) for f, a, k in jobs]
+        keys = list(keys) if keys is not None else [None] * len(jobs)
         verbose = getattr(parallel, "verbose", 0)
         done = []
         if small and not verbose:
             done, jobs = _run_inline(jobs)
+            keys = keys[len(done):]
             if not jobs:
                 return done
         from joblib import cpu_count
@@ -233,8 +367,13 @@ def _run_jobs(parallel, jobs, small=False):
         jobs = [(_OpenMPLimited(f, limits, n), a, k) for f, a, k in jobs]
         with limits.blas(n):
             if verbose:
+                with _POOLS_LOCK:
+                    locks = {key: _KEY_LOCKS.setdefault(key, threading.Lock())
+                             for key in set(keys) if key is not None}
+                jobs = [(_Locked(f, locks[key]) if key is not None else f, a, k)
+                        for (f, a, k), key in zip(jobs, keys)]
                 return parallel(jobs)
-            return done + _run_in_threads(workers, jobs)
+            return done + _run_in_threads(workers, jobs, keys)
     except LearnerError as exc:
         original = exc.original
         if original is not None and exc.__cause__ is not original:
@@ -836,9 +975,10 @@ class Layer(object):
             fitted = res.estimator if handback else _cache_load(cache, res.key)
             self.pipelines_[(res.name, res.partition, res.fold)] = fitted
         # Phase 2: every (learner x split) fit, full refits included.
-        jobs, targets = [], []
+        jobs, targets, keys = [], [], []
         for g_idx, group in enumerate(self.groups):
             for lr in group.learners:
+                exclusive = _exclusive_key(lr.estimator)
                 col0 = self.columns_[lr.key]
                 width = self._width(lr, 1)
                 for s in self.splits_[g_idx]:
@@ -851,12 +991,13 @@ class Layer(object):
                         out_rows = _shift(s.test, offset)
                     col = col0 + s.partition * width
                     targets.append((out_rows, col))
+                    keys.append(exclusive)
                     jobs.append(delayed(_fit_learner)(
                         key, lr.key, lr.estimator, pipe, X, y, s.train, s.test,
                         P_sub, out_rows, col,
                         self._proba(lr), self.classes, self.scorer, params,
                         cache_sub, s.partition, s.fold, handback))
-        results = _run_jobs(parallel, jobs, small)
+        results = _run_jobs(parallel, jobs, small, keys)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
         for res, (out_rows, col) in zip(results, targets):

@@ -125,3 +125,118 @@ def test_inline_error_names_the_learner():
     with pytest.raises(L.LearnerError, match="'boom'.*no fit today") as info:
         ens.fit(X, y)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+###############################################################################
+# Exclusive fits (liblinear / libsvm draw from one global generator)
+
+class _Threads(object):
+    """A stand-in for joblib.Parallel on two threads."""
+    n_jobs = 2
+
+    class _backend(object):
+        uses_threads = True
+
+        @staticmethod
+        def effective_n_jobs(n):
+            return n
+
+
+def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
+    spans = {}
+
+    def job(name, sleep):
+        t0 = time.perf_counter()
+        time.sleep(sleep)
+        spans[name] = (t0, time.perf_counter())
+        return name
+
+    names = ["A", "B", "C", "D"]
+    sleeps = [0.2, 0.2, 0.05, 0.05]
+    keys = ["k", "k", None, None]
+    jobs = [(job, (n, s), {}) for n, s in zip(names, sleeps)]
+    assert L._run_jobs(_Threads(), jobs, keys=keys) == names  # job order
+    a, b, c, d = (spans[n] for n in names)
+    assert b[0] >= a[1]            # B waited for A (same key)
+    assert c[0] < a[1] and d[0] < a[1]  # C and D ran meanwhile
+
+
+def test_error_stops_the_queue():
+    started = []
+
+    def job(i):
+        started.append(i)
+        if i == 1:
+            raise KeyError("job 1")
+        time.sleep(0.05)
+        return i
+
+    jobs = [(job, (i,), {}) for i in range(8)]
+    with pytest.raises(KeyError, match="job 1"):
+        L._run_in_threads(2, jobs)
+    assert len(started) < 8
+
+
+@pytest.mark.parametrize("est, key", [
+    ("LinearSVR()", "liblinear"),
+    ("LinearSVC()", "liblinear"),
+    ("LogisticRegression(solver='liblinear')", "liblinear"),
+    ("LogisticRegression()", None),
+    ("SVC(probability=True)", "libsvm"),
+    ("SVC()", None),
+    ("make_pipeline(StandardScaler(), LinearSVC())", "liblinear"),
+    ("BaggingRegressor(LinearSVR())", "liblinear"),
+    ("Ridge()", None),
+])
+def test_exclusive_key(est, key):
+    from sklearn.ensemble import BaggingRegressor  # noqa: F401
+    from sklearn.linear_model import LogisticRegression  # noqa: F401
+    from sklearn.pipeline import make_pipeline  # noqa: F401
+    from sklearn.preprocessing import StandardScaler  # noqa: F401
+    from sklearn.svm import SVC, LinearSVC, LinearSVR  # noqa: F401
+    assert L._exclusive_key(eval(est)) == key
+
+
+@pytest.mark.parametrize("repeat", range(2))
+def test_liblinear_in_threads_is_reproducible(repeat):
+    """LinearSVR's out-of-fold predictions on two thread workers equal
+    cross_val_predict's (they differed when two liblinear fits overlapped)."""
+    from sklearn.svm import LinearSVR
+    X, y = make_regression(3000, 60, noise=5.0, random_state=repeat)
+    est = LinearSVR(C=10.0, tol=1e-8, max_iter=300, random_state=0)
+    ens = SuperLearner(folds=KFold(4), n_jobs=2, backend="threading")
+    ens.add([("svr", est), ("svr2", LinearSVR(C=1.0, tol=1e-8, max_iter=300,
+                                               random_state=1))])
+    ens.add_meta(Ridge())
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ens.fit(X, y)
+        ref = np.column_stack([
+            cross_val_predict(est, X, y, cv=KFold(4)),
+            cross_val_predict(LinearSVR(C=1.0, tol=1e-8, max_iter=300,
+                                        random_state=1), X, y, cv=KFold(4))])
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], ref)
+
+
+def test_nested_ensemble_on_threads_does_not_deadlock(monkeypatch):
+    monkeypatch.setattr(L, "_INLINE_BYTES", -1)  # use the workers
+    X, y = make_regression(200, 5, random_state=0)
+
+    def make(n_jobs):
+        inner = SuperLearner(folds=2, n_jobs=n_jobs, backend="threading")
+        inner.add([("a", Ridge()), ("b", LinearRegression())])
+        inner.add_meta(Ridge())
+        outer = SuperLearner(folds=3, n_jobs=n_jobs, backend="threading")
+        outer.add([("inner", inner), ("r", Ridge())])
+        outer.add_meta(Ridge())
+        return outer
+
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        pred=make(2).fit(X, y).predict(X)), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "nested fit on thread workers deadlocked"
+    np.testing.assert_allclose(result["pred"], make(1).fit(X, y).predict(X),
+                               rtol=1e-10, atol=1e-8)
