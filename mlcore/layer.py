@@ -132,7 +132,10 @@ class _JobQueue(object):
 
     def __init__(self, jobs, keys):
         self.jobs, self.keys = jobs, keys
-        self.pending = list(range(len(jobs)))
+        # jobs with a key form chains that run one at a time: start them
+        # first, so that the other jobs run beside them rather than before
+        self.pending = ([i for i, k in enumerate(keys) if k is not None] +
+                        [i for i, k in enumerate(keys) if k is None])
         self.held = set()
         self.results = [None] * len(jobs)
         self.error = None
@@ -236,9 +239,12 @@ def _exclusive_key(estimator):
     fit and used without the GIL: two such fits in threads of one process
     interleave their draws, and their results stop being reproducible
     (W3's LinearSVR out-of-fold predictions differed by up to 1.2e-2 from
-    ``cross_val_predict``). Those fits are therefore run one at a time on
-    thread workers; process workers have their own generators. Estimators
-    nested in parameters (pipelines, wrappers) are looked at too.
+    ``cross_val_predict``). Seeded fits of the solvers that draw (liblinear's
+    coordinate descent: dual or L1; libsvm's probability estimates) are
+    therefore run one at a time on thread workers, while other fits run
+    beside them; process workers (``backend='loky'``) have their own
+    generators and run them in parallel. Estimators nested in parameters
+    (pipelines, wrappers) are looked at too.
     """
     seen = set()
     stack = [estimator]
@@ -249,11 +255,20 @@ def _exclusive_key(estimator):
         seen.add(id(est))
         module = type(est).__module__ or ""
         name = type(est).__name__
-        if module.startswith("sklearn."):
-            if name in ("LinearSVC", "LinearSVR"):
+        # unseeded fits are not reproducible anyway: only seeded ones wait
+        if module.startswith("sklearn.") and \
+                getattr(est, "random_state", None) is not None:
+            dual = getattr(est, "dual", None)
+            penalty = getattr(est, "penalty", None)
+            # liblinear's primal L2 solver (trust-region Newton) draws no
+            # random numbers; its coordinate-descent solvers do
+            if name == "LinearSVR" and dual is not False:
+                return "liblinear"
+            if name == "LinearSVC" and not (dual is False and penalty == "l2"):
                 return "liblinear"
             if name in ("LogisticRegression", "LogisticRegressionCV") and \
-                    getattr(est, "solver", None) == "liblinear":
+                    getattr(est, "solver", None) == "liblinear" and \
+                    (dual is True or penalty == "l1"):
                 return "liblinear"
             if name in ("SVC", "NuSVC") and \
                     getattr(est, "probability", False) is True:

@@ -161,6 +161,22 @@ def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
     assert c[0] < a[1] and d[0] < a[1]  # C and D ran meanwhile
 
 
+def test_keyed_jobs_start_first():
+    order = []
+
+    def job(name):
+        order.append(name)
+        time.sleep(0.02)
+        return name
+
+    names = ["p", "q", "r", "s", "K1", "K2"]
+    keys = [None, None, None, None, "k", "k"]
+    jobs = [(job, (n,), {}) for n in names]
+    assert L._run_jobs(_Threads(), jobs, keys=keys) == names
+    # the chain starts at once (beside one other job), not after p..s
+    assert "K1" in order[:2]
+
+
 def test_error_stops_the_queue():
     started = []
 
@@ -178,14 +194,24 @@ def test_error_stops_the_queue():
 
 
 @pytest.mark.parametrize("est, key", [
-    ("LinearSVR()", "liblinear"),
-    ("LinearSVC()", "liblinear"),
-    ("LogisticRegression(solver='liblinear')", "liblinear"),
-    ("LogisticRegression()", None),
-    ("SVC(probability=True)", "libsvm"),
-    ("SVC()", None),
-    ("make_pipeline(StandardScaler(), LinearSVC())", "liblinear"),
-    ("BaggingRegressor(LinearSVR())", "liblinear"),
+    ("LinearSVR(random_state=0)", "liblinear"),
+    ("LinearSVR()", None),  # unseeded: not reproducible anyway
+    ("LinearSVR(random_state=0, dual=False, "
+     "loss='squared_epsilon_insensitive')", None),  # primal: no draws
+    ("LinearSVC(random_state=0)", "liblinear"),
+    ("LinearSVC(random_state=0, dual=False)", None),
+    ("LinearSVC(random_state=0, dual=False, penalty='l1')", "liblinear"),
+    ("LogisticRegression(solver='liblinear', random_state=0)", None),
+    ("LogisticRegression(solver='liblinear', penalty='l1', "
+     "random_state=0)", "liblinear"),
+    ("LogisticRegression(solver='liblinear', dual=True, random_state=0)",
+     "liblinear"),
+    ("LogisticRegression(random_state=0)", None),
+    ("SVC(probability=True, random_state=0)", "libsvm"),
+    ("SVC(random_state=0)", None),
+    ("make_pipeline(StandardScaler(), LinearSVC(random_state=0))",
+     "liblinear"),
+    ("BaggingRegressor(LinearSVR(random_state=0))", "liblinear"),
     ("Ridge()", None),
 ])
 def test_exclusive_key(est, key):
