@@ -53,6 +53,18 @@ def _oof_reference(X, y):
     return np.column_stack([ref, ref])
 
 
+class _Threads(object):
+    """A stand-in for joblib.Parallel on two threads."""
+    n_jobs = 2
+
+    class _backend(object):
+        uses_threads = True
+
+        @staticmethod
+        def effective_n_jobs(n):
+            return n
+
+
 def test_tiny_quick_layer_runs_in_the_calling_thread():
     X, y = make_regression(80, 4, random_state=0)
     ens, threads = _fit(X, y, 2)
@@ -93,19 +105,9 @@ def test_inline_then_workers_keeps_job_order():
         time.sleep(sleep)
         return i
 
-    class Threads(object):  # a stand-in for joblib.Parallel on threads
-        n_jobs = 2
-
-        class _backend(object):
-            uses_threads = True
-
-            @staticmethod
-            def effective_n_jobs(n):
-                return n
-
     sleeps = [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]
     jobs = [(job, (i, s), {}) for i, s in enumerate(sleeps)]
-    out = L._run_jobs(Threads(), jobs, small=True)
+    out = L._run_jobs(_Threads(), jobs, small=True)
     assert out == list(range(6))
     here = threading.current_thread().name
     # 0.05 s after three subtasks is over 3 x 5 ms + 20 ms: the rest move
@@ -129,18 +131,6 @@ def test_inline_error_names_the_learner():
 
 ###############################################################################
 # Exclusive fits (liblinear / libsvm draw from one global generator)
-
-class _Threads(object):
-    """A stand-in for joblib.Parallel on two threads."""
-    n_jobs = 2
-
-    class _backend(object):
-        uses_threads = True
-
-        @staticmethod
-        def effective_n_jobs(n):
-            return n
-
 
 def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
     spans = {}
