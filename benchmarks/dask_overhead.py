@@ -34,7 +34,6 @@ import warnings
 import numpy as np
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, clone
     from sklearn.datasets import make_classification
     from sklearn.discriminant_analysis import (
         LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis)
@@ -57,28 +56,9 @@ from mlcore.ensemble import SuperLearner
 N_FOLDS = 5
 
 
-class SigmoidProba(ClassifierMixin, BaseEstimator):
-    """Binary classifier whose ``predict_proba`` is a sigmoid of the wrapped
-    estimator's ``decision_function`` (RidgeClassifier, hinge SGD)."""
-
-    def __init__(self, estimator=None):
-        self.estimator = estimator
-
-    def fit(self, X, y, **fit_params):
-        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
-        self.classes_ = self.estimator_.classes_
-        return self
-
-    def decision_function(self, X):
-        return self.estimator_.decision_function(X)
-
-    def predict_proba(self, X):
-        d = np.asarray(self.decision_function(X), dtype=np.float64)
-        p = 1.0 / (1.0 + np.exp(-d))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X):
-        return self.estimator_.predict(X)
+# the same sigmoid wrapper as the ensemble benchmark (this directory is
+# sys.path[0] when the script runs)
+from ensembles import SigmoidProba  # noqa: E402
 
 
 def w1_data(scale):
