@@ -59,6 +59,19 @@ Differences from ML-Ensemble
 * :class:`SplitterIndex` adapts any scikit-learn splitter, and
   :func:`check_index` turns the usual ``cv`` arguments (``None``, an int, a
   splitter) into an indexer.
+
+ML-Ensemble's interface, for code written for it
+-------------------------------------------------
+The indexers also take ML-Ensemble's arguments: ``X=`` (fit at
+construction), ``folds=`` (for ``n_splits``), ``BlendIndex(rebase=)`` and
+``ClusteredSubsetIndex(partition_estimator=)``; ``generate(X, as_array=)``
+and ``partition(X, as_array=)`` yield ML-Ensemble's ``(train, test)`` pairs
+of ``(start, stop)`` tuples (or of index arrays), and :func:`partition`,
+:func:`prune_train` and :func:`make_tuple` are ML-Ensemble's helpers. All of
+these exist for compatibility only; ``fit(X)``, ``generate()`` (the
+:class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
+same more directly. ML-Ensemble's module path ``mlens.index.base`` has no
+counterpart: import these names from :mod:`mlcore.index`.
 """
 import copy
 import inspect
@@ -85,6 +98,9 @@ __all__ = [
     "make_index",
     "as_rows",
     "rows_len",
+    "partition",
+    "prune_train",
+    "make_tuple",
 ]
 
 Split = namedtuple("Split", "partition fold train test")
@@ -288,6 +304,134 @@ def _subsemble_splits(parts, n_splits, n):
     return splits
 
 
+###############################################################################
+# ML-Ensemble's row helpers (compatibility)
+
+def partition(n, p):
+    """Sizes of ``p`` contiguous partitions of ``n`` rows (ML-Ensemble).
+
+    The first ``n % p`` partitions have one row more, as the folds of
+    scikit-learn's ``KFold`` and of every indexer here.
+
+    Compatibility function from ``mlens.index``; the indexers compute their
+    partitions themselves (read them from :meth:`BaseIndex.full_fits`).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows, ``>= 0``.
+    p : int
+        Number of partitions, ``>= 1``.
+
+    Returns
+    -------
+    ndarray of int64 of shape (p,)
+
+    Examples
+    --------
+    >>> partition(8, 3)
+    array([3, 3, 2])
+    """
+    n = _check_int(n, "n", 0, "partition")
+    p = _check_int(p, "p", 1, "partition")
+    return np.diff(np.asarray(_fold_bounds(n, p), dtype=np.int64))
+
+
+def prune_train(start_below, stop_below, start_above, stop_above):
+    """The training rows around a test block, as ML-Ensemble's tuple of
+    ``(start, stop)`` ranges, leaving out an empty range.
+
+    Compatibility function from ``mlens.index``; indexers here give the
+    training rows of a split directly (``Split.train``).
+
+    Parameters
+    ----------
+    start_below, stop_below : int
+        The range of rows before the test block.
+    start_above, stop_above : int
+        The range of rows after it.
+
+    Returns
+    -------
+    tuple of (int, int)
+
+    Examples
+    --------
+    >>> prune_train(0, 0, 3, 10), prune_train(0, 3, 6, 10)
+    (((3, 10),), ((0, 3), (6, 10)))
+    """
+    if start_below == stop_below:
+        return ((start_above, stop_above),)
+    if start_above == stop_above:
+        return ((start_below, stop_below),)
+    return ((start_below, stop_below), (start_above, stop_above))
+
+
+def make_tuple(arr):
+    """Condense sorted row numbers into a list of ``(start, stop)`` ranges.
+
+    Compatibility function from ``mlens.index``; mlcore keeps rows as a
+    slice or an array (see :func:`as_rows`). Repeated row numbers fall in
+    the range they repeat.
+
+    Parameters
+    ----------
+    arr : array-like of int
+        Row numbers in increasing order.
+
+    Returns
+    -------
+    list of (int, int)
+
+    Examples
+    --------
+    >>> make_tuple([0, 1, 2, 5, 6, 8, 9, 10])
+    [(0, 3), (5, 7), (8, 11)]
+    """
+    arr = np.asarray(arr, dtype=np.int64).ravel()
+    if arr.size == 0:
+        return []
+    step = np.diff(arr)
+    if (step < 0).any():
+        raise ValueError("make_tuple: the row numbers must be in increasing "
+                         "order")
+    cuts = np.flatnonzero(step > 1) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [arr.size]))
+    return [(int(arr[a]), int(arr[b - 1]) + 1) for a, b in zip(starts, stops)]
+
+
+def _mlens_rows(rows, n, form, as_array, shift=0):
+    """Rows of a Split in ML-Ensemble's format.
+
+    ``form`` is ``'tuple'`` (one ``(start, stop)``; a tuple of them if the
+    rows are not contiguous), ``'tuples'`` (a tuple of ranges) or ``'list'``
+    (a list of ranges). With ``as_array`` a new, writable int64 array.
+    ``shift`` is subtracted from every row number (``rebase``).
+    """
+    arr = as_rows(rows, n)
+    if shift:
+        arr = arr - shift
+    if as_array:
+        return np.array(arr, dtype=np.int64)
+    runs = make_tuple(arr)
+    if form == "list":
+        return runs
+    if form == "tuple" and len(runs) == 1:
+        return runs[0]
+    return tuple(runs)
+
+
+def _resolve_alias(value, default, alias, name, alias_name, owner):
+    """``value`` of ``name``, or the ML-Ensemble alias if given."""
+    if alias is None:
+        return value
+    if value != default and value != alias:
+        raise TypeError("%s: got both %s=%r and its alias %s=%r; give only "
+                        "%s" % (owner, name, value, alias_name, alias, name))
+    return alias
+
+
 def _clone(estimator):
     """An unfitted copy of estimator (sklearn.base.clone when available)."""
     try:
@@ -333,8 +477,23 @@ class BaseIndex:
         Whether the indexer has been fitted.
     """
 
+    # Constructor arguments kept for ML-Ensemble that are not parameters
+    # (get_params leaves them out, so clone and repr see only the real ones).
+    _compat_params = ("X", "y", "folds", "partition_estimator")
+    # Parameters that repr omits while they hold this default.
+    _quiet_defaults = {}
+    # ML-Ensemble's format of the (train, test) rows of generate(as_array=).
+    _mlens_format = ("tuples", "tuple")
+    # ML-Ensemble's format of partition(): None yields one None (all rows).
+    _mlens_partition_format = None
+
     def __init__(self):
         self._reset()
+
+    def _compat_fit(self, X, y=None):
+        """Fit at construction when ML-Ensemble's ``X=`` was given."""
+        if X is not None:
+            self.fit(X, y)
 
     def _reset(self):
         self.n_samples = None
@@ -415,22 +574,99 @@ class BaseIndex:
         self.__fitted__ = True
         return self
 
-    def generate(self):
+    def generate(self, X=None, as_array=None):
         """Return the splits generated at fit time.
+
+        Parameters
+        ----------
+        X, as_array : optional
+            Compatibility with ML-Ensemble, whose ``generate(X=None,
+            as_array=False)`` yielded ``(train, test)`` pairs. Giving either
+            returns such an iterator instead of the Split list: one pair
+            per split that writes predictions at fit time
+            (:meth:`fold_fits`), in order, with rows as ML-Ensemble's
+            ``(start, stop)`` tuples (a tuple or list of them when not
+            contiguous), or as new index arrays when ``as_array`` is true.
+            ``X`` is fitted on first if the indexer is not fitted yet (and
+            ignored otherwise, as in ML-Ensemble). New code calls
+            ``fit(X)`` and then ``generate()``.
 
         Returns
         -------
         list of Split
             A new list holding the stored splits: full fits and fold fits,
-            ordered by partition, then fold.
+            ordered by partition, then fold. (An iterator of pairs when
+            ``X`` or ``as_array`` is given.)
 
         Raises
         ------
         NotFittedError
-            If the indexer has not been fitted.
+            If the indexer has not been fitted (and no ``X`` is given).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> idx = FoldIndex(3)
+        >>> list(idx.generate(np.zeros(7), as_array=False))
+        [(((3, 7),), (0, 3)), (((0, 3), (5, 7)), (3, 5)), (((0, 5),), (5, 7))]
+        >>> [test for train, test in idx.generate(as_array=True)]
+        [array([0, 1, 2]), array([3, 4]), array([5, 6])]
         """
+        if X is not None or as_array is not None:
+            return self._generate_compat(X, bool(as_array))
         self._check_fitted()
         return list(self.splits_)
+
+    def _generate_compat(self, X=None, as_array=False):
+        """ML-Ensemble's ``generate(X, as_array)``; see :meth:`generate`."""
+        if not self.__fitted__:
+            if X is None:
+                raise NotFittedError(
+                    "%s: no rows to index; pass X to generate, or call "
+                    "fit(X) first" % type(self).__name__)
+            self.fit(X)
+        n = self._n_fit_samples
+        shift = self._mlens_test_shift()
+        train_form, test_form = self._mlens_format
+        pairs = [(_mlens_rows(s.train, n, train_form, as_array),
+                  _mlens_rows(s.test, n, test_form, as_array, shift))
+                 for s in self.fold_fits()]
+        return iter(pairs)
+
+    def _mlens_test_shift(self):
+        return 0
+
+    def partition(self, X=None, as_array=False):
+        """ML-Ensemble's partition generator: the rows of each partition.
+
+        Compatibility method from ``mlens.index``; use
+        :meth:`full_fits` (``Split.train`` of each is the rows of one
+        partition).
+
+        Parameters
+        ----------
+        X : array-like, optional
+            Fitted on first if the indexer is not fitted yet.
+        as_array : bool, default=False
+            Yield index arrays instead of ``(start, stop)`` tuples.
+
+        Returns
+        -------
+        iterator
+            One ``None`` (meaning all rows) for indexers without partitions,
+            as in ML-Ensemble; for :class:`SubsetIndex` a ``(start, stop)``
+            tuple per partition and for :class:`ClusteredSubsetIndex` a list
+            of them.
+        """
+        if not self.__fitted__ and X is not None:
+            self.fit(X)
+        self._check_fitted()
+        form = self._mlens_partition_format
+        if form is None:
+            return iter([None])
+        n = self._n_fit_samples
+        return iter([_mlens_rows(s.train, n, form, as_array)
+                     for s in self.full_fits()])
 
     def full_fits(self):
         """Return the full fits (``fold == 0``), one per partition.
@@ -465,7 +701,8 @@ class BaseIndex:
             return []
         params = inspect.signature(init).parameters.values()
         return [p.name for p in params if p.name != "self"
-                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and p.name not in cls._compat_params]
 
     def get_params(self, deep=True):
         """Return the constructor parameters.
@@ -518,7 +755,9 @@ class BaseIndex:
 
     def __repr__(self):
         params = self.get_params(deep=False)
-        args = ", ".join("%s=%s" % (k, _short_repr(v)) for k, v in params.items())
+        quiet = self._quiet_defaults
+        args = ", ".join("%s=%s" % (k, _short_repr(v)) for k, v in params.items()
+                         if not (k in quiet and v is quiet[k]))
         return "%s(%s)" % (type(self).__name__, args)
 
     def __setstate__(self, state):
@@ -568,10 +807,16 @@ class FoldIndex(BaseIndex):
     ----------
     n_splits : int, default=2
         Number of folds, ``2 <= n_splits <= n_samples``.
+    X : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` at construction. Prefer
+        ``FoldIndex(k).fit(X)``.
     raise_on_exception : bool, default=True
         If False, ``n_splits=1`` is accepted with a warning, as in
         ML-Ensemble: the single full fit then writes in-sample predictions
         for all rows at fit time (like :class:`FullIndex`).
+    folds : int, optional
+        Compatibility alias of ``n_splits`` (ML-Ensemble's name); use
+        ``n_splits``. It is not a parameter of ``get_params``.
 
     Attributes
     ----------
@@ -590,11 +835,14 @@ class FoldIndex(BaseIndex):
     Split(partition=0, fold=3, train=slice(0, 5, None), test=slice(5, 7, None))
     """
 
-    def __init__(self, n_splits=2, raise_on_exception=True):
-        self.n_splits = n_splits
+    def __init__(self, n_splits=2, X=None, raise_on_exception=True, *,
+                 folds=None):
+        self.n_splits = _resolve_alias(n_splits, 2, folds, "n_splits",
+                                       "folds", "FoldIndex")
         self.raise_on_exception = raise_on_exception
         self.partitions = 1
         self._reset()
+        self._compat_fit(X)
 
     def _make_splits(self, X, y, groups, n):
         k = _check_n_splits(self.n_splits, self.raise_on_exception,
@@ -636,8 +884,17 @@ class BlendIndex(BaseIndex):
     train_size : float, int or None, default=None
         As ``test_size``; ``None`` means all the rows not in the test set,
         ``n_train = n - n_test``.
+    X : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` at construction. Prefer
+        ``BlendIndex(...).fit(X)``.
     raise_on_exception : bool, default=True
         Kept for compatibility with ML-Ensemble; invalid sizes always raise.
+    rebase : bool, default=False
+        Compatibility with ML-Ensemble's documented ``rebase``: the test rows
+        yielded by ``generate(X, as_array=...)`` count from 0, i.e. they are
+        the rows of the output ``P`` rather than of the input. It does not
+        change the splits; new code reads ``row_offset`` (``P`` row =
+        input row - ``row_offset``).
 
     Attributes
     ----------
@@ -664,14 +921,23 @@ class BlendIndex(BaseIndex):
     (3, 5)
     """
 
-    def __init__(self, test_size=0.5, train_size=None, raise_on_exception=True):
+    _mlens_format = ("tuple", "tuple")
+    _quiet_defaults = {"rebase": False}
+
+    def __init__(self, test_size=0.5, train_size=None, X=None,
+                 raise_on_exception=True, *, rebase=False):
         self.test_size = test_size
         self.train_size = train_size
         self.raise_on_exception = raise_on_exception
+        self.rebase = rebase
         self.partitions = 1
         self.n_train = None
         self.n_test = None
         self._reset()
+        self._compat_fit(X)
+
+    def _mlens_test_shift(self):
+        return self.row_offset if self.rebase else 0
 
     @staticmethod
     def _size(size, n, name):
@@ -731,10 +997,16 @@ class SubsetIndex(BaseIndex):
     n_splits : int, default=2
         Number of folds, ``>= 2``; every partition needs at least
         ``n_splits`` rows.
+    X : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` at construction. Prefer
+        ``SubsetIndex(...).fit(X)``.
     raise_on_exception : bool, default=True
         If False, ``n_splits=1`` is accepted with a warning: each partition's
         full fit then predicts all rows at fit time (in-sample for its own
         rows).
+    folds : int, optional
+        Compatibility alias of ``n_splits`` (ML-Ensemble's name); use
+        ``n_splits``.
 
     Attributes
     ----------
@@ -755,11 +1027,17 @@ class SubsetIndex(BaseIndex):
     Split(partition=1, fold=2, train=slice(4, 6, None), test=array([2, 3, 6, 7]))
     """
 
-    def __init__(self, partitions=2, n_splits=2, raise_on_exception=True):
+    _mlens_format = ("tuples", "list")
+    _mlens_partition_format = "tuple"
+
+    def __init__(self, partitions=2, n_splits=2, X=None,
+                 raise_on_exception=True, *, folds=None):
         self.partitions = partitions
-        self.n_splits = n_splits
+        self.n_splits = _resolve_alias(n_splits, 2, folds, "n_splits",
+                                       "folds", "SubsetIndex")
         self.raise_on_exception = raise_on_exception
         self._reset()
+        self._compat_fit(X)
 
     def _make_splits(self, X, y, groups, n):
         name = type(self).__name__
@@ -811,6 +1089,16 @@ class ClusteredSubsetIndex(BaseIndex):
     raise_on_exception : bool, default=True
         If False, ``n_splits=1`` is accepted with a warning, as in
         :class:`SubsetIndex`.
+    folds : int, optional
+        Compatibility alias of ``n_splits``; use ``n_splits``.
+    partition_estimator : object, optional
+        Compatibility alias of ``estimator`` (ML-Ensemble's name); use
+        ``estimator``. Reading ``partition_estimator`` gives the fitted
+        copy once fitted (ML-Ensemble fitted the estimator in place), else
+        ``estimator``; new code reads ``estimator_``.
+    X, y : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` (and ``y``) at
+        construction. Prefer ``ClusteredSubsetIndex(...).fit(X, y)``.
 
     Attributes
     ----------
@@ -832,16 +1120,32 @@ class ClusteredSubsetIndex(BaseIndex):
     after :meth:`fit`.
     """
 
-    def __init__(self, estimator, partitions=2, n_splits=2, fit_estimator=True,
-                 attr="predict", partition_on="X", raise_on_exception=True):
-        self.estimator = estimator
+    _mlens_format = ("list", "list")
+    _mlens_partition_format = "list"
+
+    def __init__(self, estimator=None, partitions=2, n_splits=2,
+                 fit_estimator=True, attr="predict", partition_on="X",
+                 raise_on_exception=True, *, folds=None,
+                 partition_estimator=None, X=None, y=None):
+        owner = "ClusteredSubsetIndex"
+        self.estimator = _resolve_alias(estimator, None, partition_estimator,
+                                        "estimator", "partition_estimator",
+                                        owner)
         self.partitions = partitions
-        self.n_splits = n_splits
+        self.n_splits = _resolve_alias(n_splits, 2, folds, "n_splits",
+                                       "folds", owner)
         self.fit_estimator = fit_estimator
         self.attr = attr
         self.partition_on = partition_on
         self.raise_on_exception = raise_on_exception
         self._reset()
+        self._compat_fit(X, y)
+
+    @property
+    def partition_estimator(self):
+        """Compatibility name (ML-Ensemble's): the fitted partition
+        estimator once fitted, else ``estimator``. Use ``estimator_``."""
+        return getattr(self, "estimator_", self.estimator)
 
     def _make_splits(self, X, y, groups, n):
         name = type(self).__name__
@@ -928,6 +1232,9 @@ class TemporalIndex(BaseIndex):
     lag : int, default=0
         Rows left out between the training rows and the predicted rows,
         ``>= 0``.
+    X : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` at construction. Prefer
+        ``TemporalIndex(...).fit(X)``.
     raise_on_exception : bool, default=True
         Kept for compatibility with ML-Ensemble; invalid settings always
         raise.
@@ -953,7 +1260,9 @@ class TemporalIndex(BaseIndex):
     (7, 3)
     """
 
-    def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
+    _mlens_format = ("tuple", "tuple")
+
+    def __init__(self, step_size=1, burn_in=None, window=None, lag=0, X=None,
                  raise_on_exception=True):
         self.step_size = step_size
         self.burn_in = burn_in
@@ -962,6 +1271,7 @@ class TemporalIndex(BaseIndex):
         self.raise_on_exception = raise_on_exception
         self.partitions = 1
         self._reset()
+        self._compat_fit(X)
 
     def _make_splits(self, X, y, groups, n):
         name = type(self).__name__
@@ -995,6 +1305,12 @@ class FullIndex(BaseIndex):
     The one split trains on all rows and, at fit time, predicts them too
     (in-sample): ``Split(0, 0, slice(0, n), slice(0, n))``.
 
+    Parameters
+    ----------
+    X : array-like, optional
+        Compatibility with ML-Ensemble: fit on ``X`` at construction. Prefer
+        ``FullIndex().fit(X)``.
+
     Attributes
     ----------
     n_samples, n_test_samples, row_offset, partitions, folds, splits_, __fitted__
@@ -1008,9 +1324,16 @@ class FullIndex(BaseIndex):
     [Split(partition=0, fold=0, train=slice(0, 4, None), test=slice(0, 4, None))]
     """
 
-    def __init__(self):
+    def __init__(self, X=None):
         self.partitions = 1
         self._reset()
+        self._compat_fit(X)
+
+    def _generate_compat(self, X=None, as_array=False):
+        # ML-Ensemble's FullIndex yielded one (None, None): no slicing.
+        if not self.__fitted__:
+            super()._generate_compat(X, as_array)
+        return iter([(None, None)])
 
     def _make_splits(self, X, y, groups, n):
         return [Split(0, 0, slice(0, n), slice(0, n))], n, 0, 1, 0

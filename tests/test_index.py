@@ -762,3 +762,191 @@ def test_warning_points_at_caller():
         warnings.simplefilter("always")
         FoldIndex(1, raise_on_exception=False).fit(np.zeros(3))
     assert rec and rec[0].filename == __file__
+
+
+###############################################################################
+# ML-Ensemble's interface: X=, folds=, rebase=, generate(as_array=),
+# partition(), and the helpers partition / prune_train / make_tuple
+
+from mlcore.index import make_tuple, partition, prune_train  # noqa: E402
+
+
+def test_mlens_helpers():
+    # ML-Ensemble's documented examples
+    np.testing.assert_array_equal(partition(4, 2), [2, 2])
+    np.testing.assert_array_equal(partition(8, 3), [3, 3, 2])
+    assert partition(8, 3).dtype == np.int64
+    for n, p in [(10, 3), (7, 7), (0, 2), (13, 4)]:
+        sizes = [len(t) for _, t in KFold(p).split(np.zeros(n))] if n >= p \
+            else [0] * p
+        np.testing.assert_array_equal(partition(n, p), sizes)
+    with pytest.raises(ValueError):
+        partition(5, 0)
+    assert make_tuple(np.array([0, 1, 2, 5, 6, 8, 9, 10])) == \
+        [(0, 3), (5, 7), (8, 11)]
+    assert make_tuple([4]) == [(4, 5)] and make_tuple([]) == []
+    assert make_tuple([1, 1, 2, 4]) == [(1, 3), (4, 5)]
+    with pytest.raises(ValueError, match="increasing"):
+        make_tuple([3, 1])
+    assert prune_train(0, 0, 3, 10) == ((3, 10),)
+    assert prune_train(0, 7, 10, 10) == ((0, 7),)
+    assert prune_train(0, 3, 6, 10) == ((0, 3), (6, 10))
+
+
+def test_mlens_fold_index_example():
+    # FoldIndex's docstring example in ML-Ensemble
+    X = np.arange(10)
+    idx = FoldIndex(4, X)
+    assert idx.__fitted__ and idx.n_samples == 10
+    pairs = list(idx.generate(as_array=True))
+    expected = [([3, 4, 5, 6, 7, 8, 9], [0, 1, 2]),
+                ([0, 1, 2, 6, 7, 8, 9], [3, 4, 5]),
+                ([0, 1, 2, 3, 4, 5, 8, 9], [6, 7]),
+                ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])]
+    assert [(a.tolist(), b.tolist()) for a, b in pairs] == expected
+    # the same folds as scikit-learn's KFold
+    for (a, b), (tr, te) in zip(pairs, KFold(4).split(X)):
+        np.testing.assert_array_equal(a, tr)
+        np.testing.assert_array_equal(b, te)
+    assert list(idx.generate(as_array=False)) == [
+        (((3, 10),), (0, 3)), (((0, 3), (6, 10)), (3, 6)),
+        (((0, 6), (8, 10)), (6, 8)), (((0, 8),), (8, 10))]
+    # folds=1 without raising: the full index is both train and test
+    with pytest.warns(UserWarning, match="n_splits=1"):
+        idx = FoldIndex(1, np.arange(3), raise_on_exception=False)
+    [(a, b)] = idx.generate(as_array=True)
+    assert a.tolist() == b.tolist() == [0, 1, 2]
+
+
+def test_mlens_folds_alias_and_params():
+    X = np.zeros(9)
+    idx = FoldIndex(folds=3)
+    assert idx.n_splits == 3
+    assert idx.get_params() == {"n_splits": 3, "raise_on_exception": True}
+    assert repr(idx) == "FoldIndex(n_splits=3, raise_on_exception=True)"
+    assert splits_equal(idx.fit(X).generate(), FoldIndex(3).fit(X).generate())
+    assert clone(idx).n_splits == 3
+    assert FoldIndex(3, folds=3).n_splits == 3
+    with pytest.raises(TypeError, match="alias"):
+        FoldIndex(4, folds=3)
+    s = SubsetIndex(2, folds=3, X=np.zeros(12))
+    assert s.n_splits == 3 and s.__fitted__
+    assert splits_equal(s.generate(), SubsetIndex(2, 3).fit(np.zeros(12)).generate())
+    # an indexer given X at construction equals one fitted afterwards
+    for made, fitted in [
+            (BlendIndex(0.3, None, X), BlendIndex(0.3).fit(X)),
+            (TemporalIndex(2, X=X), TemporalIndex(2).fit(X)),
+            (FullIndex(X), FullIndex().fit(X))]:
+        assert splits_equal(made.generate(), fitted.generate())
+        assert repr(made) == repr(fitted)
+        assert made.get_params() == fitted.get_params()
+
+
+def test_mlens_blend_index_examples():
+    X = np.arange(8)
+    assert list(BlendIndex(3, 4, X).generate(X)) == [((0, 4), (4, 7))]
+    # 25% of 8 = 2 test rows, floor(45% of 8) = 3 train rows
+    assert list(BlendIndex(0.25, 0.45, X).generate(X)) == [((0, 3), (3, 5))]
+    assert list(BlendIndex(3).generate(X)) == [((0, 5), (5, 8))]
+    # rebase: the test rows count from 0 (rows of the output P)
+    idx = BlendIndex(3, rebase=True)
+    [(tri, tei)] = idx.generate(X)
+    assert (tri, tei) == ((0, 5), (0, 3))
+    [(a, b)] = idx.generate(as_array=True)
+    assert a.tolist() == [0, 1, 2, 3, 4] and b.tolist() == [0, 1, 2]
+    assert tei[0] == 5 - idx.row_offset
+    # rebase changes nothing else, and survives clone and repr
+    assert splits_equal(idx.generate(), BlendIndex(3).fit(X).generate())
+    assert clone(idx).rebase is True
+    assert repr(idx) == ("BlendIndex(test_size=3, train_size=None, "
+                         "raise_on_exception=True, rebase=True)")
+    assert repr(BlendIndex()) == ("BlendIndex(test_size=0.5, train_size=None, "
+                                  "raise_on_exception=True)")
+    assert check_index("blend", rebase=True).rebase is True
+
+
+def test_mlens_subset_index_example():
+    # SubsetIndex's docstring example in ML-Ensemble
+    X = np.arange(10)
+    idx = SubsetIndex(3, X=X)
+    assert [p.tolist() for p in idx.partition(as_array=True)] == \
+        [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert list(idx.partition()) == [(0, 4), (4, 7), (7, 10)]
+    got = [(a.tolist(), b.tolist()) for a, b in idx.generate(as_array=True)]
+    fold1, fold2 = [0, 1, 4, 5, 7, 8], [2, 3, 6, 9]
+    assert got == [([2, 3], fold1), ([0, 1], fold2), ([6], fold1),
+                   ([4, 5], fold2), ([9], fold1), ([7, 8], fold2)]
+    pairs = list(idx.generate(as_array=False))
+    assert pairs[0] == (((2, 4),), [(0, 2), (4, 6), (7, 9)])
+    assert pairs[3] == (((4, 6),), [(2, 4), (6, 7), (9, 10)])
+
+
+def test_mlens_clustered_subset_index():
+    X, truth = blobs(n_per=6)
+    km = KMeans(3, n_init=1, random_state=0)
+    idx = ClusteredSubsetIndex(partition_estimator=km, partitions=3, folds=2,
+                               X=X)
+    assert idx.estimator is km and idx.n_splits == 2 and idx.__fitted__
+    assert idx.partition_estimator is idx.estimator_
+    assert ClusteredSubsetIndex(km).partition_estimator is km
+    assert "partition_estimator" not in idx.get_params()
+    labels = idx.partition_estimator.predict(X)
+    parts = list(idx.partition(as_array=True))
+    for part, label in zip(parts, np.unique(labels)):
+        np.testing.assert_array_equal(part, np.flatnonzero(labels == label))
+    assert list(idx.partition()) == [make_tuple(p) for p in parts]
+    with pytest.raises(TypeError, match="alias"):
+        ClusteredSubsetIndex(km, partition_estimator=KMeans(2))
+    for (a, b), s in zip(idx.generate(as_array=True), idx.fold_fits()):
+        np.testing.assert_array_equal(a, as_rows(s.train))
+        np.testing.assert_array_equal(b, as_rows(s.test))
+
+
+def test_mlens_generate_rules():
+    X = np.zeros(6)
+    for idx in (FoldIndex(2), BlendIndex(), SubsetIndex(), TemporalIndex(),
+                FullIndex()):
+        with pytest.raises(NotFittedError):
+            idx.generate(as_array=True)
+        with pytest.raises(AttributeError):      # ML-Ensemble raised this
+            idx.generate(as_array=False)
+    # X is fitted on only when not fitted yet
+    idx = FoldIndex(2)
+    assert len(list(idx.generate(X))) == 2 and idx.n_samples == 6
+    list(idx.generate(np.zeros(10)))
+    assert idx.n_samples == 6
+    # without arguments: the Split list, unchanged
+    assert all(isinstance(s, Split) for s in idx.generate())
+    # arrays are fresh and writable: changing them leaves the splits alone
+    a, b = next(idx.generate(as_array=True))
+    a[:] = -1
+    assert next(idx.generate(as_array=True))[0].min() >= 0
+    # FullIndex: one (None, None), i.e. no slicing
+    assert list(FullIndex(X).generate(as_array=False)) == [(None, None)]
+    assert list(FullIndex().generate(X, as_array=True)) == [(None, None)]
+    # TemporalIndex: plain (start, stop) pairs of every step
+    idx = TemporalIndex(2, X=np.arange(10))
+    assert list(idx.generate(as_array=False)) == [
+        ((0, 2), (2, 4)), ((0, 4), (4, 6)), ((0, 6), (6, 8)), ((0, 8), (8, 10))]
+    # the splits that write at fit time, in order, for every indexer
+    Xb, indexers = all_indexers()
+    for idx in indexers:
+        idx.fit(Xb)
+        pairs = list(idx.generate(as_array=True))
+        if isinstance(idx, FullIndex):
+            assert pairs == [(None, None)]
+            continue
+        fits = idx.fold_fits()
+        assert len(pairs) == len(fits)
+        for (a, b), s in zip(pairs, fits):
+            np.testing.assert_array_equal(a, as_rows(s.train))
+            np.testing.assert_array_equal(b, as_rows(s.test))
+
+
+def test_mlens_partition_of_plain_indexers():
+    X = np.zeros(8)
+    for idx in (FoldIndex(2), BlendIndex(), TemporalIndex(), FullIndex()):
+        assert list(idx.partition(X)) == [None]
+        assert idx.__fitted__
+    with pytest.raises(NotFittedError):
+        list(FoldIndex(2).partition())
