@@ -67,6 +67,7 @@ sys.stdout.write("%s %d.%d.%d %d\n" % ((platform.python_implementation(),)
 mkdir -p -- "$WHEELHOUSE" "$LOGS"
 rows=()
 failed=0
+n_built=0
 mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1e6 }'; }
 
 ###############################################################################
@@ -121,6 +122,7 @@ for py in "${PYTHONS[@]}"; do
         failed=1
         continue
     fi
+    n_built=$((n_built + 1))
     log="$LOGS/python-$ver.log"
     sum="$WORK/summary-$ver.txt"
     echo "== CPython $ver: $py (log: wheels/logs/python-$ver.log)"
@@ -129,11 +131,16 @@ for py in "${PYTHONS[@]}"; do
     rc=$?
     # The last value written for a key wins.
     get() { sed -n "s/^$1=//p" "$sum" 2>/dev/null | tail -n 1; }
-    tag=$(get wheel); tag=${tag#mlcore-*-}; tag=${tag%.whl}
+    # mlcore-V-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl
+    # -> "cp311 manylinux_2_17_x86_64" (the last of the platform aliases).
+    tag=$(get wheel); tag=${tag%.whl}
+    if [[ -n "$tag" ]]; then
+        abi=${tag#mlcore-*-}; abi=${abi%%-*}; tag="$abi ${tag##*[.-]}"
+    fi
     raw=$(get so_raw_bytes); so=$(get so_bytes)
     size="-"
     if [[ -n "$raw" && -n "$so" ]]; then size="$(mb "$raw") -> $(mb "$so")"; fi
-    smoke=$(get smoke); tests=$(get kernel_tests_line)
+    smoke=$(get smoke); tests=$(get kernel_tests_line); tests=${tests% in *}
     if [[ $rc -eq 0 ]]; then result=PASS; else result=FAIL; failed=1; fi
     rows+=("$ver|${tag:--}|$size|${smoke:--}|${tests:--}|$result")
     echo "   $result"
@@ -145,7 +152,7 @@ echo
 echo "sdist: ${SDIST:+wheels/wheelhouse/$(basename -- "$SDIST")} $sdist_status"
 echo
 {
-    echo "python|wheel tag|_kernels .so (built -> in wheel)|smoke test|kernel tests|result"
+    echo "python|wheel|_kernels .so (built -> in wheel)|smoke test|kernel tests|result"
     printf '%s\n' "${rows[@]}"
 } | awk -F'|' '
     { for (i = 1; i <= NF; i++) { cell[NR, i] = $i
@@ -155,6 +162,11 @@ echo
               for (i = 1; i <= nf; i++)
                   line = line sprintf(i < nf ? "%-" w[i] "s  " : "%s", cell[r, i])
               print line } }'
+if [[ $n_built -eq 0 ]]; then
+    echo
+    echo "check_all_pythons: no interpreter satisfies requires-python >=$MIN"
+    failed=1
+fi
 if [[ $failed -ne 0 ]]; then
     echo
     echo "check_all_pythons: FAILED (logs in wheels/logs)"
