@@ -39,8 +39,13 @@ RUN_TESTS=0
 SUMMARY=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --sdist) SDIST=$(cd -- "$(dirname -- "$2")" && pwd -P)/$(basename -- "$2")
-                 shift 2 ;;
+        --sdist|--summary)
+            if [[ $# -lt 2 ]]; then
+                echo "wheels/build.sh: $1 needs a file name" >&2; exit 2
+            fi ;;
+    esac
+    case "$1" in
+        --sdist) SDIST=$2; shift 2 ;;
         --tests) RUN_TESTS=1; shift ;;
         --summary) SUMMARY=$2; shift 2 ;;
         -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -49,9 +54,12 @@ while [[ $# -gt 0 ]]; do
            exit 2 ;;
     esac
 done
-if [[ -n "$SDIST" && ! -f "$SDIST" ]]; then
-    echo "wheels/build.sh: no such sdist: $SDIST" >&2
-    exit 2
+if [[ -n "$SDIST" ]]; then
+    if [[ ! -f "$SDIST" ]]; then
+        echo "wheels/build.sh: no such sdist: $SDIST" >&2
+        exit 2
+    fi
+    SDIST="$(cd -- "$(dirname -- "$SDIST")" && pwd -P)/$(basename -- "$SDIST")"
 fi
 
 DIST="$WHEELS_DIR/dist"
@@ -76,7 +84,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ -n "$SUMMARY" ]]; then : > "$SUMMARY"; fi
 command -v strip > /dev/null || {
-    echo "wheels/build.sh: 'strip' (binutils) not found; auditwheel --strip needs it" >&2
+    echo "wheels/build.sh: 'strip' (binutils) not found;" \
+         "auditwheel repair --strip needs it" >&2
     exit 1
 }
 

@@ -18,7 +18,7 @@
 #
 # Leaves the sdist and the repaired wheels in wheels/wheelhouse and one log
 # per step in wheels/logs; everything else is removed. The interpreters run
-# one after another (about a minute each on 2 cores with a warm pip cache).
+# one after another (about two minutes each on 2 shared cores, warm pip cache).
 set -uo pipefail
 
 WHEELS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
