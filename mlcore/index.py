@@ -1084,7 +1084,13 @@ class SplitterIndex(BaseIndex):
                              "numbers outside [0, %d)" % (what, j, n))
         return rows
 
-    def _make_splits(self, X, y, groups, n):
+    #: Whether the splits must give out-of-fold predictions: every row in
+    #: at most one test set, and every row from some row on in one. An
+    #: evaluation of scores, which writes no predictions, turns it off.
+    _out_of_fold = True
+
+    def _pairs(self, X, y, groups, n):
+        """The splitter's (train, test) pairs: sorted row numbers, checked."""
         cv = self.cv
         if not callable(getattr(cv, "split", None)):
             raise ValueError("SplitterIndex: cv must have a split(X, y, "
@@ -1096,8 +1102,7 @@ class SplitterIndex(BaseIndex):
             pairs = list(cv.split(X, y, groups))
         if not pairs:
             raise ValueError("SplitterIndex: %r produced no splits" % (cv,))
-        counts = np.zeros(n, dtype=np.int64)
-        splits = [Split(0, 0, slice(0, n), None)]
+        out = []
         for j, pair in enumerate(pairs):
             try:
                 train, test = pair
@@ -1112,14 +1117,25 @@ class SplitterIndex(BaseIndex):
                 raise ValueError("SplitterIndex: the train and test sets of "
                                  "split %d share rows, so its predictions "
                                  "would not be out of sample" % j)
+            out.append((train, test))
+        return out
+
+    def _make_splits(self, X, y, groups, n):
+        pairs = self._pairs(X, y, groups, n)
+        folds = [Split(0, j + 1, _compact(train), _compact(test))
+                 for j, (train, test) in enumerate(pairs)]
+        if not self._out_of_fold:
+            return folds, n, 0, 1, len(pairs)
+        counts = np.zeros(n, dtype=np.int64)
+        for _, test in pairs:
             counts[test] += 1
-            splits.append(Split(0, j + 1, _compact(train), _compact(test)))
+        splits = [Split(0, 0, slice(0, n), None)] + folds
         if counts.max() > 1:
             raise ValueError(
                 "SplitterIndex: %r predicts some rows more than once (their "
                 "test sets overlap, as in ShuffleSplit or RepeatedKFold). "
                 "Out-of-fold predictions need every row predicted at most "
-                "once; use a splitter with disjoint test sets" % (cv,))
+                "once; use a splitter with disjoint test sets" % (self.cv,))
         covered = counts > 0
         offset = int(np.argmax(covered))
         if not covered[offset:].all():
@@ -1127,7 +1143,7 @@ class SplitterIndex(BaseIndex):
                 "SplitterIndex: the test sets of %r leave rows unpredicted "
                 "after row %d. Out-of-fold predictions must cover every row, "
                 "or every row from some row on (rows may be left out only at "
-                "the start, as with TimeSeriesSplit)" % (cv, offset))
+                "the start, as with TimeSeriesSplit)" % (self.cv, offset))
         return splits, n - offset, offset, 1, len(pairs)
 
 
