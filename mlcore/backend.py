@@ -79,6 +79,15 @@ Which backend runs when ``backend=None``: an active
 ``joblib.parallel_config(backend=...)`` (or ``parallel_backend``) context,
 else :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, default
 ``'threading'``). A backend given explicitly always wins.
+
+Tasks get a ``parallel`` whose ``run(jobs, keys=None, small=False)`` runs
+their subtasks (see :mod:`mlcore._scheduler`); it is also callable as a
+joblib ``Parallel``, as ML-Ensemble's tasks expect.
+
+This module is longer than the others (about 400 lines of code, the rest
+docstrings) because it is one API, that of ``mlens.parallel.backend``,
+whose classes share the job state; storage lives in :mod:`mlcore._store`
+and the joblib plumbing in :mod:`mlcore._joblib`.
 """
 import numbers
 import os

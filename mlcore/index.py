@@ -52,13 +52,18 @@ Differences from ML-Ensemble
   scikit-learn splitter is drawn once and stays consistent).
 * :class:`BlendIndex` exposes ``row_offset = n_train``. ML-Ensemble assumed the
   output rows were the *last* ``n_test`` input rows, which is wrong when
-  ``train_size + test_size < n`` (wart 14 of the backend notes).
+  ``train_size + test_size < n``: propagated features and targets were
+  then taken from the wrong rows.
 * :class:`ClusteredSubsetIndex` fold fits train on the partition minus one
   fold and predict that fold. ML-Ensemble's version trained on one fold and
   predicted the rest.
 * :class:`SplitterIndex` adapts any scikit-learn splitter, and
   :func:`check_index` turns the usual ``cv`` arguments (``None``, an int, a
   splitter) into an indexer.
+
+The seven indexers share one row format, one set of validation rules and
+the :class:`BaseIndex` machinery, so they stay in one module; about half of
+its lines are docstrings with doctest examples (about 460 lines of code).
 """
 import copy
 import inspect
@@ -258,6 +263,14 @@ def _check_n_splits(n_splits, raise_on_exception, owner):
                          "out-of-sample predictions, got n_splits=%d"
                          % (owner, n_splits))
     return n_splits
+
+
+def _subsemble_sizes(index):
+    """``(class name, partitions, n_splits)`` of a subsemble indexer,
+    checked."""
+    name = type(index).__name__
+    return (name, _check_int(index.partitions, "partitions", 1, name),
+            _check_n_splits(index.n_splits, index.raise_on_exception, name))
 
 
 def _subsemble_splits(parts, n_splits, n):
@@ -762,9 +775,7 @@ class SubsetIndex(BaseIndex):
         self._reset()
 
     def _make_splits(self, X, y, groups, n):
-        name = type(self).__name__
-        p = _check_int(self.partitions, "partitions", 1, name)
-        k = _check_n_splits(self.n_splits, self.raise_on_exception, name)
+        name, p, k = _subsemble_sizes(self)
         if n // p < k:
             raise ValueError("%s: %d rows in %d partitions give partitions of "
                              "%d rows, fewer than n_splits=%d"
@@ -844,9 +855,7 @@ class ClusteredSubsetIndex(BaseIndex):
         self._reset()
 
     def _make_splits(self, X, y, groups, n):
-        name = type(self).__name__
-        p = _check_int(self.partitions, "partitions", 1, name)
-        k = _check_n_splits(self.n_splits, self.raise_on_exception, name)
+        name, p, k = _subsemble_sizes(self)
         if self.partition_on not in ("X", "y", "both"):
             raise ValueError("%s: partition_on must be 'X', 'y' or 'both', "
                              "got %r" % (name, self.partition_on))
