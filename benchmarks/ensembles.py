@@ -6,7 +6,7 @@ Run from the repository root::
     python benchmarks/ensembles.py --workloads W1,W4 --repeats 3
     python benchmarks/ensembles.py --workloads W2 --scale 0.25 --plot ratios.png
 
-Workloads (docs: /work/shared/spec/anchors.md; fixed seeds, generated data)
+Workloads (fixed seeds, generated data)
 
 W1  many cheap learners: make_classification(120_000, 50, n_informative=10,
     n_redundant=0), last 20_000 rows held out; 8 base learners, class
@@ -93,7 +93,7 @@ ENGINES = ["mlcore-threading", "mlcore-loky", "sklearn", "mlxtend", "vecstack"]
 # Engines that limit BLAS/OpenMP threads in their workers themselves: under
 # --threads auto their subprocess is not pinned by environment variables.
 # mlcore limits them to cores // workers with threadpoolctl for thread
-# workers (mlcore.layer._run_jobs) and joblib's loky backend does it for
+# workers (mlcore._scheduler.run_jobs) and joblib's loky backend does it for
 # process workers. (scikit-learn's and mlxtend's loky workers are limited by
 # joblib too, but their refits and meta fits run in the driver: kept pinned.)
 MANAGES_THREADS = {"mlcore-threading", "mlcore-loky"}

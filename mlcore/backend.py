@@ -79,24 +79,28 @@ Which backend runs when ``backend=None``: an active
 ``joblib.parallel_config(backend=...)`` (or ``parallel_backend``) context,
 else :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, default
 ``'threading'``). A backend given explicitly always wins.
+
+Tasks get a ``parallel`` whose ``run(jobs, keys=None, small=False)`` runs
+their subtasks (see :mod:`mlcore._scheduler`); it is also callable as a
+joblib ``Parallel``, as ML-Ensemble's tasks expect.
+
+This module is longer than the others (about 400 lines of code, the rest
+docstrings) because it is one API, that of ``mlens.parallel.backend``,
+whose classes share the job state; storage lives in :mod:`mlcore._store`
+and the joblib plumbing in :mod:`mlcore._joblib`.
 """
 import numbers
 import os
-import re
-import shutil
-import sys
-import tempfile
 import warnings
 import weakref
 from abc import ABC, abstractmethod
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel
 
-from . import config
-from . import kernels
+from . import _store, config, kernels
+from ._joblib import LazyParallel, active_backend, backend_kind, delayed
+from ._store import dump_array
 from .exceptions import ParallelProcessingError, ParallelProcessingWarning
 
 __all__ = [
@@ -117,336 +121,6 @@ _JOBS = ("fit", "predict", "transform", "evaluate")
 def _dtype(a, b=None):
     """The ``dtype`` attribute of ``a``, else of ``b``, else None."""
     return getattr(a, "dtype", getattr(b, "dtype", None))
-
-
-def delayed(function, check_pickle=None):
-    """:func:`joblib.delayed` that also accepts ML-Ensemble's ignored
-    ``check_pickle`` argument, for tasks written against its vendored
-    joblib."""
-    return joblib.delayed(function)
-
-
-def _backend_kind(backend):
-    """Validate a backend name (or joblib backend instance) and classify it:
-    ``'shared'`` (workers share the caller's memory: threading,
-    sequential), ``'local'`` (joblib's own process pools on this machine:
-    loky, multiprocessing) or ``'distributed'`` (anything else: dask, ray,
-    other registered backends, subclasses of joblib's pools). See the memory
-    model in the module docstring."""
-    from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
-
-    if isinstance(backend, str):
-        if backend in BACKENDS:
-            cls = BACKENDS[backend]
-        elif backend in EXTERNAL_BACKENDS:
-            return "distributed"
-        else:
-            raise ValueError(
-                "Unknown backend %r. Use 'threading', 'loky', "
-                "'multiprocessing' or 'sequential', 'dask' (with a "
-                "distributed.Client), or register your own with "
-                "joblib.register_parallel_backend. Known: %s"
-                % (backend, ", ".join(sorted(set(BACKENDS)
-                                             | set(EXTERNAL_BACKENDS)))))
-    elif hasattr(backend, "effective_n_jobs") and hasattr(backend,
-                                                         "apply_async"):
-        cls = type(backend)
-    else:
-        raise ValueError("backend must be a backend name (str) or a joblib "
-                         "ParallelBackendBase instance, got %r" % (backend,))
-    if getattr(cls, "supports_sharedmem", False):
-        return "shared"
-    from joblib._parallel_backends import LokyBackend, MultiprocessingBackend
-    if cls is LokyBackend or cls is MultiprocessingBackend:
-        return "local"
-    return "distributed"
-
-
-def _backend_shares_memory(backend):
-    """Validate a backend name (or joblib backend instance) and tell whether
-    its workers share the caller's memory."""
-    return _backend_kind(backend) == "shared"
-
-
-def _active_joblib_backend():
-    """The backend instance of an active ``joblib.parallel_config`` (or
-    ``parallel_backend``) context that sets a backend, else None."""
-    try:
-        from joblib.parallel import _backend, default_parallel_config
-    except ImportError:  # pragma: no cover - a joblib without the config
-        return None
-    cfg = getattr(_backend, "config", None)
-    if not isinstance(cfg, dict):
-        return None
-    backend = cfg.get("backend")
-    if backend is None or backend is default_parallel_config.get("backend"):
-        return None
-    return backend
-
-
-def _dask_backend_class(backend):
-    """joblib's DaskDistributedBackend class if ``backend`` is ``'dask'`` or
-    an instance of it, else None."""
-    if isinstance(backend, str):
-        if backend != "dask":
-            return None
-        from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
-        if "dask" not in BACKENDS:
-            try:
-                EXTERNAL_BACKENDS["dask"]()
-            except ImportError as exc:
-                raise ImportError("backend='dask' needs dask.distributed: "
-                                  "pip install 'mlcore[dask]'") from exc
-        return BACKENDS["dask"]
-    mod = sys.modules.get("joblib._dask")
-    cls = getattr(mod, "DaskDistributedBackend", None)
-    if cls is not None and isinstance(backend, cls):
-        return cls
-    return None
-
-
-def _joblib_backend(backend, scatter=None):
-    """The backend to hand to joblib's ``Parallel`` for ``backend``.
-
-    For dask (``'dask'`` or a ``DaskDistributedBackend``, e.g. the one of an
-    active ``parallel_config``): a fresh ``DaskDistributedBackend`` on the
-    same client (the default client for ``'dask'``), with the same submit
-    arguments and worker timeout, that broadcasts the arrays of ``scatter``
-    to every worker once; joblib then passes each of them to subtasks as its
-    future. (``Parallel(backend='dask')`` itself fails in joblib 1.6: it
-    hands ``nesting_level`` on to ``client.submit``.) Any other backend is
-    returned as it is.
-
-    ``scatter`` not None (hand-back mode) also turns off joblib's automatic
-    scatter of other subtask arguments over 1 kB (fold indices, fitted
-    estimators): it puts them on one worker only, so a lost worker took
-    them along and the fit failed ("already forgotten") where dask would
-    otherwise reschedule the lost subtasks. They now travel with their
-    subtask; only the broadcast arrays are shared.
-    """
-    cls = _dask_backend_class(backend)
-    if cls is None:
-        return backend
-    kwargs = {}
-    if isinstance(backend, cls):
-        kwargs.update(getattr(backend, "submit_kwargs", None) or {})
-        kwargs["client"] = backend.client
-        kwargs["wait_for_workers_timeout"] = getattr(
-            backend, "wait_for_workers_timeout", 10)
-    kwargs.pop("nesting_level", None)
-    if scatter is None:
-        return cls(**kwargs)
-    seen, arrays = set(), []
-    for a in scatter:
-        if a is not None and id(a) not in seen:
-            seen.add(id(a))
-            arrays.append(a)
-    backend = _no_auto_scatter(cls)(**kwargs)
-    if arrays:
-        # hash=False: fresh keys. joblib scatters with content-hashed keys,
-        # and re-scattering data whose key the scheduler is still
-        # forgetting (the same X at predict as at fit) can hang replication.
-        futures = backend.client.scatter(arrays, broadcast=True, hash=False)
-        backend._scatter = arrays  # keeps the ids below valid
-        backend.data_futures = {id(a): f for a, f in zip(arrays, futures)}
-    return backend
-
-
-_NO_AUTO_SCATTER = {}
-
-
-def _no_auto_scatter(cls):
-    """A subclass of joblib's dask backend ``cls`` that scatters no subtask
-    argument on its own (joblib skips that when ``call_data_futures`` is
-    None) and only uses the futures in ``data_futures``."""
-    sub = _NO_AUTO_SCATTER.get(cls)
-    if sub is None:
-        def start_call(self):
-            cls.start_call(self)
-            self.call_data_futures = None
-
-        def stop_call(self):
-            self.call_data_futures = {}
-            cls.stop_call(self)
-
-        sub = type("HandbackDaskBackend", (cls,), {
-            "start_call": start_call, "stop_call": stop_call,
-            "__module__": __name__})
-        _NO_AUTO_SCATTER[cls] = sub
-    return sub
-
-
-def _is_pathlike(obj):
-    return isinstance(obj, (str, os.PathLike))
-
-
-def _ext(path):
-    return os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-
-
-def _load(path):
-    """Load an array from disk into a usable array.
-
-    ``.npy`` files are memory-mapped read-only; ``.npz`` files must hold a
-    single array or a :func:`scipy.sparse.save_npz` matrix; ``.mmap`` and
-    ``.pkl`` files are joblib dumps (as written by ML-Ensemble), loaded with
-    memory-mapping; anything else is read as text with
-    :func:`numpy.genfromtxt` (comma-separated for ``.csv``).
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError("No such input file: %r" % path)
-    ext = _ext(path)
-    if ext == "npy":
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    if ext == "npz":
-        with np.load(path, allow_pickle=False) as archive:
-            keys = sorted(archive.files)
-            if {"format", "shape"}.issubset(keys):
-                pass  # written by scipy.sparse.save_npz
-            elif len(keys) == 1:
-                return archive[keys[0]]
-            else:
-                raise ValueError("%r holds %d arrays (%s); save a single array "
-                                 "or a scipy.sparse matrix (save_npz)"
-                                 % (path, len(keys), ", ".join(keys)))
-        return sp.load_npz(path)
-    if ext in ("mmap", "pkl", "joblib"):
-        return _load_mmap(path)
-    try:
-        return np.genfromtxt(path, delimiter="," if ext == "csv" else None)
-    except Exception as exc:
-        raise OSError("Could not read an array from %r: %s" % (path, exc)) from exc
-
-
-def _load_mmap(f):
-    """Reopen a file written by :func:`dump_array` read-only and
-    memory-mapped."""
-    f = os.fspath(f)
-    ext = _ext(f)
-    if ext == "npy":
-        return np.load(f, mmap_mode="r", allow_pickle=False)
-    if ext == "npz":
-        return _load(f)
-    try:
-        return joblib.load(f, mmap_mode="r")
-    except Exception as exc:
-        try:
-            return np.load(f, mmap_mode="r", allow_pickle=False)
-        except Exception:
-            raise OSError("Could not load %r as a joblib dump or a .npy file: "
-                          "%s" % (f, exc)) from exc
-
-
-def dump_array(array, name, path):
-    """Persist an array in a cache directory for memory-mapping.
-
-    Parameters
-    ----------
-    array : ndarray, scipy.sparse matrix, str or os.PathLike
-        The data. A path to an ``.npy`` or ``.mmap`` file is returned as is
-        (it is already memory-mappable); any other path is loaded first
-        (see :func:`_load`) and then dumped.
-    name : str
-        Base name of the file, e.g. ``'X'``.
-    path : str or os.PathLike
-        Cache directory.
-
-    Returns
-    -------
-    f : str
-        The file to memory-map with :func:`_load_mmap`: ``<path>/<name>.npy``
-        for dense arrays of a plain dtype (written with :func:`numpy.save`,
-        memory order kept), ``<path>/<name>.pkl`` (a joblib dump whose
-        component arrays memory-map) for sparse matrices and anything else.
-    """
-    if _is_pathlike(array):
-        if _ext(array) in ("npy", "mmap"):
-            if not os.path.exists(os.fspath(array)):
-                raise FileNotFoundError("No such input file: %r"
-                                        % os.fspath(array))
-            return os.fspath(array)
-        array = _load(array)
-    path = os.fspath(path)
-    if isinstance(array, np.ndarray) and not array.dtype.hasobject:
-        f = os.path.join(path, "%s.npy" % name)
-        if os.path.lexists(f):  # also a dangling symlink: never write through it
-            os.unlink(f)
-        np.save(f, array, allow_pickle=False)
-        return f
-    f = os.path.join(path, "%s.pkl" % name)
-    if os.path.lexists(f):
-        os.unlink(f)
-    joblib.dump(array, f)
-    return f
-
-
-def _remove_tree(path):
-    """Remove a cache directory created by mlcore; warn if that fails."""
-    if path is None or not os.path.exists(path):
-        return
-    errors = []
-
-    def onerror(func, p, exc_info):
-        errors.append((p, exc_info[1]))
-
-    shutil.rmtree(path, onerror=onerror)
-    if os.path.exists(path):
-        warnings.warn("Could not remove the cache directory %s: %s. Remove it "
-                      "by hand." % (path, errors[:1]), ParallelProcessingWarning)
-
-
-def _remove_own_tree(path, pid):
-    """Finalizer of an engine-made cache: only the process that made it
-    removes it (a forked child exiting must not delete its parent's live
-    cache)."""
-    if os.getpid() == pid:
-        _remove_tree(path)
-
-
-def _set_path(job, path, threading, distributed=False):
-    """Choose the estimation cache of ``job``.
-
-    ``path=None`` gives a ``dict`` for in-memory engines (``threading``:
-    shared-memory backends, and distributed ones in hand-back mode) and a
-    fresh private temporary directory otherwise. A ``dict`` (also an empty
-    one) is used as the in-memory cache. A ``str``/``os.PathLike`` is used
-    as a persistent on-disk cache (created if missing) and is never
-    deleted; ``distributed`` engines refuse one (nothing goes to disk).
-    """
-    if distributed and _is_pathlike(path):
-        raise ValueError(
-            "A distributed backend keeps no cache on disk (its workers may "
-            "not share a filesystem with this process): pass path=None or a "
-            "dict, got path=%r" % (os.fspath(path),))
-    if path is None:
-        if threading:
-            job.dir = dict()
-            return job
-        tmp = os.path.abspath(tempfile.mkdtemp(prefix=config.get_prefix(),
-                                               dir=config.get_tmpdir()))
-        job.dir = tmp
-        job.tmp = weakref.finalize(job, _remove_own_tree, tmp, os.getpid())
-        return job
-    if isinstance(path, dict):
-        if not threading:
-            raise ValueError(
-                "An in-memory cache (dict) needs a backend that shares memory "
-                "('threading' or 'sequential'); with process-based backends "
-                "pass a directory path, or path=None for a temporary one.")
-        job.dir = path
-        return job
-    if _is_pathlike(path):
-        path = os.fspath(path)
-        if not path:
-            raise ValueError("path is an empty string; pass None for a "
-                             "temporary cache")
-        path = os.path.abspath(path)  # workers may run in another directory
-        os.makedirs(path, exist_ok=True)
-        job.dir = path
-        return job
-    raise TypeError("path must be None, a dict (in-memory cache) or a "
-                    "directory path, got %s" % type(path).__name__)
 
 
 def _n_rows(a):
@@ -621,68 +295,6 @@ class Job(object):
 
 
 ###############################################################################
-class _LazyParallel(object):
-    """A joblib ``Parallel`` context that starts its workers on first use.
-
-    Tasks that never dispatch subtasks (a meta layer fitted in the driver,
-    a task with nothing to do) then cost no pool start-up.
-
-    The backend is resolved by :func:`_joblib_backend` when the ``Parallel``
-    starts: for dask, with the arrays given to :meth:`scatter` broadcast to
-    the workers.
-    """
-
-    def __init__(self, **params):
-        self._params = params
-        self._parallel = None
-        self._scatter = None  # None: not in hand-back mode
-
-    def scatter(self, arrays):
-        """Make ``arrays`` (a task's input and targets; ``None`` entries are
-        skipped) the data that a dask backend scatters once to every worker.
-        A change of arrays closes the current ``Parallel``, so the next use
-        starts one that scatters the new arrays (cheap for dask: the client
-        and its workers stay up). No effect on the other backends."""
-        arrays = tuple(a for a in arrays if a is not None)
-        if self._scatter is not None and len(arrays) == len(
-                self._scatter) and all(a is b for a, b in
-                                       zip(arrays, self._scatter)):
-            return
-        self._scatter = arrays
-        if _dask_backend_class(self._params.get("backend")) is not None:
-            self._close(None, None, None)
-
-    def _get(self):
-        if self._parallel is None:
-            params = dict(self._params)
-            params["backend"] = _joblib_backend(params.get("backend"),
-                                                self._scatter)
-            parallel = Parallel(**params)
-            parallel.__enter__()
-            self._parallel = parallel
-        return self._parallel
-
-    def _close(self, *exc):
-        parallel, self._parallel = self._parallel, None
-        if parallel is not None:
-            parallel.__exit__(*exc)
-
-    def __call__(self, iterable):
-        return self._get()(iterable)
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self._get(), name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._close(*exc)
-        return False
-
-
 def _annotate(exc, message):
     """Add a note to an exception in flight (Python >= 3.11)."""
     add_note = getattr(exc, "add_note", None)
@@ -737,9 +349,9 @@ class BaseProcessor(ABC):
         self.job = None
         self.__initialized__ = 0
         if backend is None:
-            backend = _active_joblib_backend()
+            backend = active_backend()
         self.backend = config.get_backend() if backend is None else backend
-        self.memory = _backend_kind(self.backend)
+        self.memory = backend_kind(self.backend)
         self.__threading__ = self.memory == "shared"
         self.n_jobs = (config.get_n_jobs() if n_jobs is None
                        else config._check_n_jobs(n_jobs))
@@ -819,10 +431,10 @@ class BaseProcessor(ABC):
         for name, arr in (("X", X), ("y", y)):
             if arr is not None:
                 if self._in_memory:
-                    if _is_pathlike(arr):
-                        arr = _load(arr)
+                    if _store.is_pathlike(arr):
+                        arr = _store.load(arr)
                 else:
-                    arr = _load_mmap(dump_array(arr, name, job.dir))
+                    arr = _store.load_mmap(dump_array(arr, name, job.dir))
             arrays.append(arr)
         X, y = arrays
         nx, ny = _n_rows(X), _n_rows(y)
@@ -838,7 +450,7 @@ class BaseProcessor(ABC):
             self.clear()
         new = Job(job, stack=stack, split=split)
         try:
-            _set_path(new, path, self._in_memory, self._handback)
+            _store.set_cache(new, path, self._in_memory, self._handback)
             self._prepare(new, X, y)
         except BaseException:
             new.release()
@@ -850,7 +462,7 @@ class BaseProcessor(ABC):
     def _warm_initialize(self, job, X, y, path, stack, split):
         old = self.job
         if path is not None and path is not old.dir and not (
-                _is_pathlike(path) and isinstance(old.dir, str)
+                _store.is_pathlike(path) and isinstance(old.dir, str)
                 and os.path.abspath(os.fspath(path)) == os.path.abspath(old.dir)):
             raise ValueError("warm_start=True keeps the current cache; a "
                              "different path needs warm_start=False")
@@ -872,11 +484,23 @@ class BaseProcessor(ABC):
         if old.tmp is not None:
             # The new job now owns the temporary directory.
             old.tmp.detach()
-            new.tmp = weakref.finalize(new, _remove_own_tree, old.dir,
+            new.tmp = weakref.finalize(new, _store.remove_own_tree, old.dir,
                                        os.getpid())
             old.tmp = None
         self.job = new
         self.__initialized__ = 1
+
+    def _parallel(self):
+        """The ``parallel`` handed to tasks: a joblib ``Parallel`` started on
+        first use, whose ``run(jobs, keys, small)`` schedules subtasks (see
+        :class:`mlcore._joblib.LazyParallel`)."""
+        temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
+        # max_nbytes=None: joblib must not dump arrays on its own; the engine
+        # memory-maps what workers share, and joblib passes memmaps by
+        # reference.
+        return LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
+                            verbose=self.verbose, temp_folder=temp_folder,
+                            max_nbytes=None)
 
     def _share_inputs(self):
         """Memory-map the current input and targets again after a shuffle,
@@ -890,7 +514,7 @@ class BaseProcessor(ABC):
             if arr is not None and not isinstance(arr, np.memmap):
                 f = dump_array(arr, "%s_shuffled_%d" % (name, job._n_shared),
                                job.dir)
-                setattr(job, attr, _load_mmap(f))
+                setattr(job, attr, _store.load_mmap(f))
 
     def clear(self):
         """Drop the job and remove the temporary cache, if the engine made
@@ -930,9 +554,6 @@ def _task_offset(task, job, n_in, n_out):
                          "into %d input rows" % (getattr(task, "name", task),
                                                  offset, n_out, n_in))
     return int(offset)
-
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 ###############################################################################
@@ -1005,15 +626,6 @@ class ParallelProcessing(BaseProcessor):
                               warm_start=warm_start, return_preds=return_preds,
                               split=split, stack=True)
         return self.process(caller=caller, out=out, **kwargs)
-
-    def _parallel(self):
-        temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
-        # max_nbytes=None: joblib must not dump arrays on its own; the engine
-        # memory-maps what workers share, and joblib passes memmaps by
-        # reference.
-        return _LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
-                             verbose=self.verbose, temp_folder=temp_folder,
-                             max_nbytes=None)
 
     def process(self, caller, out, **kwargs):
         """Run every task of ``caller`` on the initialized job.
@@ -1179,21 +791,8 @@ class ParallelProcessing(BaseProcessor):
             self.job.predict_out = np.zeros(shape, dtype=dtype,
                                             order="F" if fortran else "C")
             return
-        name = _SAFE_NAME.sub("_", str(task.name)) or "task"
-        f = os.path.join(self.job.dir, "%s_out_array.npy" % name)
-        k = 0
-        while os.path.lexists(f):
-            k += 1
-            f = os.path.join(self.job.dir, "%s_out_array.%d.npy" % (name, k))
-        try:
-            self.job.predict_out = np.lib.format.open_memmap(
-                f, mode="w+", dtype=dtype, shape=shape, fortran_order=fortran)
-        except Exception as exc:
-            size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-            raise OSError("Cannot create the prediction array of task %r, "
-                          "shape %r, dtype %s (%.1f MB) in %s: %s"
-                          % (task.name, shape, dtype, size / 2 ** 20,
-                             self.job.dir, exc)) from exc
+        self.job.predict_out = _store.open_output(self.job.dir, task.name,
+                                                  shape, dtype, fortran)
 
     def get_preds(self, dtype=None, order="C"):
         """Return the current output array.
@@ -1291,10 +890,7 @@ class ParallelEvaluation(BaseProcessor):
             if getattr(caller, "shuffle", False):
                 self.job.shuffle(getattr(caller, "random_state", None))
                 self._share_inputs()
-            temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
-            with _LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
-                               verbose=self.verbose, temp_folder=temp_folder,
-                               max_nbytes=None) as parallel:
+            with self._parallel() as parallel:
                 caller.indexer.fit(self.job.predict_in, self.job.targets,
                                    self.job.job)
                 caller(parallel, self.job.args(), case)

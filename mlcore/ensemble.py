@@ -24,11 +24,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from . import config
+from ._spec import clone_estimators as _clone_estimators
+from ._spec import flat_estimators as _flat_estimators
+from ._spec import sparse_facing as _sparse_facing
 from .backend import ParallelProcessing
-from .exceptions import LayerSpecificationError, NotFittedError
-from .index import (BlendIndex, ClusteredSubsetIndex, FoldIndex, FullIndex,
-                    INDEXERS, SubsetIndex, TemporalIndex, make_index)
+from .exceptions import LayerSpecificationError
+from .index import INDEXERS, make_index
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
@@ -102,14 +103,6 @@ class LayerSpec(object):
                 "proba=%r, propagate_features=%r, meta=%r)"
                 % (self.indexer, self.estimators, self.preprocessing,
                    self.proba, self.propagate_features, self.meta))
-
-
-def _to_numpy(X):
-    """Column names from pandas, and an array scikit-learn accepts."""
-    names = getattr(X, "columns", None)
-    if names is not None:
-        names = np.asarray([str(c) for c in names], dtype=object)
-    return names
 
 
 class BaseEnsemble(BaseEstimator):
@@ -588,43 +581,6 @@ def _accepts_sparse(est):
                    for k in cls.__mro__)
 
 
-def _flat_estimators(spec):
-    if spec is None:
-        return []
-    if isinstance(spec, dict):
-        return [e for v in spec.values() for e in _flat_estimators(v)]
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-        return [spec[1]]
-    if isinstance(spec, (list, tuple)):
-        return [e for v in spec for e in _flat_estimators(v)]
-    return [spec]
-
-
-def _sparse_facing(spec):
-    """The estimators of a layer spec that see the layer's input as it is:
-    the first step of each preprocessing case, the learners without
-    preprocessing, and a partition estimator."""
-    out = []
-    pre = spec.preprocessing
-    ests = spec.estimators
-    if isinstance(pre, dict):
-        for steps in pre.values():
-            steps = _flat_estimators(steps)
-            out.extend(steps[:1])
-        if isinstance(ests, dict):
-            for case, group in ests.items():
-                if case in (None, "", "no") or case not in pre:
-                    out.extend(_flat_estimators(group))
-    elif pre:
-        out.extend(_flat_estimators(pre)[:1])
-    else:
-        out.extend(_flat_estimators(ests))
-    part = spec.indexer_kwargs.get("estimator")
-    if part is not None:
-        out.append(part)
-    return out
-
-
 class _Progress(object):
     """Iterate over layers, logging each one as the engine reaches it."""
 
@@ -637,30 +593,6 @@ class _Progress(object):
                      % (i + 1, len(self.layers), layer.name,
                         len(layer.learners)))
             yield layer
-
-
-def _clone_estimators(spec, random_state, rng):
-    """Deep-clone estimators (any nesting of lists, dicts and (name, est)
-    pairs); seed unset random_states when the ensemble has one."""
-    if spec is None:
-        return None
-    if isinstance(spec, dict):
-        return {k: _clone_estimators(v, random_state, rng)
-                for k, v in spec.items()}
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-        return (spec[0], _clone_estimators(spec[1], random_state, rng))
-    if isinstance(spec, (list, tuple)):
-        return [_clone_estimators(e, random_state, rng) for e in spec]
-    est = clone(spec)
-    if random_state is not None and hasattr(est, "get_params"):
-        params = est.get_params(deep=True)
-        seeds = {k: int(rng.randint(0, 2 ** 31 - 1)) for k, v in
-                 sorted(params.items())
-                 if (k == "random_state" or k.endswith("__random_state"))
-                 and v is None}
-        if seeds:
-            est.set_params(**seeds)
-    return est
 
 
 ###############################################################################

@@ -3,12 +3,16 @@
 The names follow ML-Ensemble so that code catching its exceptions keeps
 working after switching imports.
 """
+import pickle
 
 __all__ = [
     "ParallelProcessingError",
     "ParallelProcessingWarning",
     "NotFittedError",
     "LayerSpecificationError",
+    "LearnerError",
+    "LearnerValueError",
+    "LearnerTypeError",
 ]
 
 
@@ -32,3 +36,60 @@ class NotFittedError(ValueError, AttributeError):
 
 class LayerSpecificationError(TypeError, ValueError):
     """A layer or ensemble was specified in a way that cannot be built."""
+
+
+class LearnerError(RuntimeError):
+    """A learner or preprocessing pipeline failed on one fold.
+
+    The message names the learner, the partition and fold, the job and the
+    original exception, which is also chained as ``__cause__``.
+
+    When the original exception is a ``ValueError`` or a ``TypeError`` (bad
+    data or parameters, as scikit-learn estimators raise them), the error
+    raised is :class:`LearnerValueError` or :class:`LearnerTypeError`, which
+    are both a ``LearnerError`` and that built-in type, so that code catching
+    an estimator's ``ValueError`` keeps working around an ensemble.
+
+    Attributes
+    ----------
+    original : BaseException or None
+        The original exception. joblib replaces ``__cause__`` of errors
+        raised in its workers (threads too) with a remote traceback; the
+        layer puts ``original`` back as ``__cause__`` when the error reaches
+        it (with the remote traceback, if any, as the original's cause).
+    """
+
+    original = None
+
+    @staticmethod
+    def from_exception(message, exc):
+        """The LearnerError for ``exc`` with ``message``: a
+        :class:`LearnerValueError` or :class:`LearnerTypeError` for a
+        ``ValueError`` or ``TypeError``, with ``original`` set to ``exc``."""
+        if isinstance(exc, ValueError):
+            err = LearnerValueError(message)
+        elif isinstance(exc, TypeError):
+            err = LearnerTypeError(message)
+        else:
+            err = LearnerError(message)
+        err.original = exc
+        return err
+
+    def __reduce__(self):
+        # Process backends pickle the error: keep the original exception if
+        # it pickles, else drop it rather than fail to report the error.
+        state = dict(self.__dict__)
+        if state.get("original") is not None:
+            try:
+                pickle.dumps(state["original"])
+            except Exception:
+                state["original"] = None
+        return (type(self), self.args, state)
+
+
+class LearnerValueError(LearnerError, ValueError):
+    """A :class:`LearnerError` caused by a ``ValueError``."""
+
+
+class LearnerTypeError(LearnerError, TypeError):
+    """A :class:`LearnerError` caused by a ``TypeError``."""

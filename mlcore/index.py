@@ -52,7 +52,8 @@ Differences from ML-Ensemble
   scikit-learn splitter is drawn once and stays consistent).
 * :class:`BlendIndex` exposes ``row_offset = n_train``. ML-Ensemble assumed the
   output rows were the *last* ``n_test`` input rows, which is wrong when
-  ``train_size + test_size < n`` (wart 14 of the backend notes).
+  ``train_size + test_size < n``: propagated features and targets were
+  then taken from the wrong rows.
 * :class:`ClusteredSubsetIndex` fold fits train on the partition minus one
   fold and predict that fold. ML-Ensemble's version trained on one fold and
   predicted the rest.
@@ -72,6 +73,10 @@ these exist for compatibility only; ``fit(X)``, ``generate()`` (the
 :class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
 same more directly. ML-Ensemble's module path ``mlens.index.base`` has no
 counterpart: import these names from :mod:`mlcore.index`.
+
+The seven indexers share one row format, one set of validation rules and
+the :class:`BaseIndex` machinery, so they stay in one module; about half of
+its lines are docstrings with doctest examples (about 460 lines of code).
 """
 import copy
 import inspect
@@ -274,6 +279,14 @@ def _check_n_splits(n_splits, raise_on_exception, owner):
                          "out-of-sample predictions, got n_splits=%d"
                          % (owner, n_splits))
     return n_splits
+
+
+def _subsemble_sizes(index):
+    """``(class name, partitions, n_splits)`` of a subsemble indexer,
+    checked."""
+    name = type(index).__name__
+    return (name, _check_int(index.partitions, "partitions", 1, name),
+            _check_n_splits(index.n_splits, index.raise_on_exception, name))
 
 
 def _subsemble_splits(parts, n_splits, n):
@@ -1040,9 +1053,7 @@ class SubsetIndex(BaseIndex):
         self._compat_fit(X)
 
     def _make_splits(self, X, y, groups, n):
-        name = type(self).__name__
-        p = _check_int(self.partitions, "partitions", 1, name)
-        k = _check_n_splits(self.n_splits, self.raise_on_exception, name)
+        name, p, k = _subsemble_sizes(self)
         if n // p < k:
             raise ValueError("%s: %d rows in %d partitions give partitions of "
                              "%d rows, fewer than n_splits=%d"
@@ -1148,9 +1159,7 @@ class ClusteredSubsetIndex(BaseIndex):
         return getattr(self, "estimator_", self.estimator)
 
     def _make_splits(self, X, y, groups, n):
-        name = type(self).__name__
-        p = _check_int(self.partitions, "partitions", 1, name)
-        k = _check_n_splits(self.n_splits, self.raise_on_exception, name)
+        name, p, k = _subsemble_sizes(self)
         if self.partition_on not in ("X", "y", "both"):
             raise ValueError("%s: partition_on must be 'X', 'y' or 'both', "
                              "got %r" % (name, self.partition_on))
@@ -1407,7 +1416,13 @@ class SplitterIndex(BaseIndex):
                              "numbers outside [0, %d)" % (what, j, n))
         return rows
 
-    def _make_splits(self, X, y, groups, n):
+    #: Whether the splits must give out-of-fold predictions: every row in
+    #: at most one test set, and every row from some row on in one. An
+    #: evaluation of scores, which writes no predictions, turns it off.
+    _out_of_fold = True
+
+    def _pairs(self, X, y, groups, n):
+        """The splitter's (train, test) pairs: sorted row numbers, checked."""
         cv = self.cv
         if not callable(getattr(cv, "split", None)):
             raise ValueError("SplitterIndex: cv must have a split(X, y, "
@@ -1419,8 +1434,7 @@ class SplitterIndex(BaseIndex):
             pairs = list(cv.split(X, y, groups))
         if not pairs:
             raise ValueError("SplitterIndex: %r produced no splits" % (cv,))
-        counts = np.zeros(n, dtype=np.int64)
-        splits = [Split(0, 0, slice(0, n), None)]
+        out = []
         for j, pair in enumerate(pairs):
             try:
                 train, test = pair
@@ -1435,14 +1449,25 @@ class SplitterIndex(BaseIndex):
                 raise ValueError("SplitterIndex: the train and test sets of "
                                  "split %d share rows, so its predictions "
                                  "would not be out of sample" % j)
+            out.append((train, test))
+        return out
+
+    def _make_splits(self, X, y, groups, n):
+        pairs = self._pairs(X, y, groups, n)
+        folds = [Split(0, j + 1, _compact(train), _compact(test))
+                 for j, (train, test) in enumerate(pairs)]
+        if not self._out_of_fold:
+            return folds, n, 0, 1, len(pairs)
+        counts = np.zeros(n, dtype=np.int64)
+        for _, test in pairs:
             counts[test] += 1
-            splits.append(Split(0, j + 1, _compact(train), _compact(test)))
+        splits = [Split(0, 0, slice(0, n), None)] + folds
         if counts.max() > 1:
             raise ValueError(
                 "SplitterIndex: %r predicts some rows more than once (their "
                 "test sets overlap, as in ShuffleSplit or RepeatedKFold). "
                 "Out-of-fold predictions need every row predicted at most "
-                "once; use a splitter with disjoint test sets" % (cv,))
+                "once; use a splitter with disjoint test sets" % (self.cv,))
         covered = counts > 0
         offset = int(np.argmax(covered))
         if not covered[offset:].all():
@@ -1450,7 +1475,7 @@ class SplitterIndex(BaseIndex):
                 "SplitterIndex: the test sets of %r leave rows unpredicted "
                 "after row %d. Out-of-fold predictions must cover every row, "
                 "or every row from some row on (rows may be left out only at "
-                "the start, as with TimeSeriesSplit)" % (cv, offset))
+                "the start, as with TimeSeriesSplit)" % (self.cv, offset))
         return splits, n - offset, offset, 1, len(pairs)
 
 

@@ -47,12 +47,15 @@ import warnings
 import zlib
 
 import numpy as np
-import scipy.sparse as sp
 
-from .backend import ParallelEvaluation, delayed, dump_array, _load_mmap
+from ._scheduler import exclusive_key, is_small
+from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
+                    preprocessing_cases)
+from ._store import share
+from ._subtasks import _evaluate_draw, _fit_preprocessing, run
+from .backend import ParallelEvaluation, delayed
 from .exceptions import LayerSpecificationError
-from .index import BaseIndex, SplitterIndex, Split, _compact, make_index
-from .layer import LearnerError, _cache_load, _cache_save, _check_name, _named
+from .index import BaseIndex, SplitterIndex, check_index
 from .metrics import Data
 
 __all__ = ["Evaluator", "Benchmark", "benchmark"]
@@ -110,12 +113,6 @@ def _check_scorer(scorer, greater_is_better):
     return scorer, "function", bool(greater_is_better)
 
 
-def _score(scorer, kind, est, X, y):
-    if kind == "estimator":
-        return float(scorer(est, X, y))
-    return float(scorer(y, est.predict(X)))
-
-
 ###############################################################################
 # Aggregation metrics
 
@@ -163,30 +160,7 @@ class _EvalSplitterIndex(SplitterIndex):
     kept, even when test sets overlap (``ShuffleSplit``, ``RepeatedKFold``)
     or leave rows out, since evaluation writes no out-of-fold predictions."""
 
-    def _make_splits(self, X, y, groups, n):
-        cv = self.cv
-        if not callable(getattr(cv, "split", None)):
-            raise ValueError("cv must have a split(X, y, groups) method, got "
-                             "%r" % (cv,))
-        groups = self.groups if groups is None else groups
-        pairs = list(cv.split(X, y) if groups is None
-                     else cv.split(X, y, groups))
-        if not pairs:
-            raise ValueError("%r produced no splits" % (cv,))
-        splits = []
-        for j, pair in enumerate(pairs):
-            try:
-                train, test = pair
-            except (TypeError, ValueError):
-                raise ValueError("split %d of %r is not a (train, test) pair"
-                                 % (j, cv)) from None
-            train = np.sort(self._as_index(train, n, "train", j))
-            test = np.unique(self._as_index(test, n, "test", j))
-            if np.intersect1d(train, test).size:
-                raise ValueError("the train and test sets of split %d of %r "
-                                 "share rows" % (j, cv))
-            splits.append(Split(0, j + 1, _compact(train), _compact(test)))
-        return splits, n, 0, 1, len(pairs)
+    _out_of_fold = False
 
 
 def _make_eval_index(cv):
@@ -194,33 +168,7 @@ def _make_eval_index(cv):
             and not isinstance(cv, (numbers.Integral, str))
             and callable(getattr(cv, "split", None))):
         return _EvalSplitterIndex(cv)
-    return make_index(cv)
-
-
-def _rows(X, rows):
-    """Rows of X (ndarray, sparse matrix or DataFrame)."""
-    if hasattr(X, "iloc"):
-        return X.iloc[rows]
-    return X[rows]
-
-
-def _is_mapped(a):
-    if a is None:
-        return True
-    if sp.issparse(a):
-        return isinstance(getattr(a, "data", None), np.memmap)
-    return isinstance(a, np.memmap)
-
-
-def _share(a, name, cache):
-    """For an on-disk cache, put an in-memory array (the shuffled input)
-    into the cache as a memory-mapped file, so that process workers get it by
-    reference instead of by pickling it once per subtask."""
-    if not isinstance(cache, str) or _is_mapped(a):
-        return a
-    if not (isinstance(a, np.ndarray) or sp.issparse(a)):
-        return a
-    return _load_mmap(dump_array(a, name, cache))
+    return check_index(cv)
 
 
 def _scalar(value):
@@ -229,87 +177,6 @@ def _scalar(value):
                                          and value.ndim == 0):
         return value.item()
     return value
-
-
-def _fmt_exc(exc):
-    return "%s: %s" % (type(exc).__name__, exc)
-
-
-###############################################################################
-# Subtasks (module level, so that process backends can pickle them)
-
-def _fit_preprocessing(key, case, steps, X, y, train, fold, cache, catch):
-    """Fit the steps of a preprocessing case on the training rows of one fold
-    and store the fitted steps in the cache under ``key``.
-
-    Returns ``(case, fold, fit_time, error)``; ``error`` is None unless the
-    fit failed and ``catch`` is set.
-    """
-    from sklearn.base import clone
-    t0 = time.perf_counter()
-    try:
-        Xt, yt = _rows(X, train), _rows(y, train)
-        fitted = []
-        last = len(steps) - 1
-        for i, step in enumerate(steps):
-            step = clone(step)
-            if i == last:
-                step.fit(Xt, yt)
-            elif hasattr(step, "fit_transform"):
-                Xt = step.fit_transform(Xt, yt)
-            else:
-                Xt = step.fit(Xt, yt).transform(Xt)
-            fitted.append(step)
-        _cache_save(cache, key, fitted)
-    except Exception as exc:
-        msg = ("preprocessing case %r failed on fold %d during fit: %s"
-               % (case, fold, _fmt_exc(exc)))
-        if catch:
-            return case, fold, time.perf_counter() - t0, msg
-        raise LearnerError(msg) from exc
-    return case, fold, time.perf_counter() - t0, None
-
-
-def _evaluate_draw(name, draw, fold, estimator, params, pipe_key, cache, X, y,
-                   train, test, scorer, kind, catch):
-    """Fit one draw of an estimator on one fold and score it.
-
-    Returns ``(name, draw, fold, test_score, train_score, fit_time,
-    pred_time, error)``. ``fit_time`` is the estimator's fit,
-    ``pred_time`` the scoring of the test rows (prediction included);
-    applying the already fitted preprocessing is in neither.
-    """
-    from sklearn.base import clone
-    stage = "preprocessing"
-    fit_time = pred_time = np.nan
-    try:
-        Xtr, ytr = _rows(X, train), _rows(y, train)
-        Xte, yte = _rows(X, test), _rows(y, test)
-        if pipe_key is not None:
-            for step in _cache_load(cache, pipe_key):
-                Xtr = step.transform(Xtr)
-                Xte = step.transform(Xte)
-        stage = "fit"
-        est = clone(estimator)
-        if params:
-            est.set_params(**params)
-        t0 = time.perf_counter()
-        est.fit(Xtr, ytr)
-        fit_time = time.perf_counter() - t0
-        stage = "scoring of the test rows"
-        t0 = time.perf_counter()
-        test_score = _score(scorer, kind, est, Xte, yte)
-        pred_time = time.perf_counter() - t0
-        stage = "scoring of the training rows"
-        train_score = _score(scorer, kind, est, Xtr, ytr)
-    except Exception as exc:
-        msg = ("estimator %r failed on draw %d (params %r), fold %d, during "
-               "%s: %s" % (name, draw, params, fold, stage, _fmt_exc(exc)))
-        if catch:
-            return name, draw, fold, None, None, fit_time, pred_time, msg
-        raise LearnerError(msg) from exc
-    return (name, draw, fold, test_score, train_score, fit_time, pred_time,
-            None)
 
 
 ###############################################################################
@@ -498,49 +365,57 @@ class Evaluator(object):
             raise ValueError("unknown case %r: use 'preprocess', 'evaluate' or "
                              "'preprocess-evaluate'" % (case,))
         cache = args["dir"]
-        X = _share(args["main"]["X"], "X_eval", cache)
-        y = _share(args["main"]["y"], "y_eval", cache)
+        X = share(args["main"]["X"], "X_eval", cache)
+        y = share(args["main"]["y"], "y_eval", cache)
         splits = self.indexer.fold_fits()
         self.n_folds_ = len(splits)
-        catch = self.error_score is not None
-        verbose = bool(self.verbose)
-
+        data = (X, y, cache, is_small(X))
         if "preprocess" in case:
-            self._pipe_errors = {}
-            self.preprocess_times_ = {c: [None] * len(splits)
-                                      for c in self._cases}
-            jobs = [delayed(_fit_preprocessing)(
-                        _pipe_key(c, i), c, steps, X, y, s.train, i, cache,
-                        catch)
-                    for c, steps in self._cases.items()
-                    for i, s in enumerate(splits)]
-            if verbose:
-                print("%s: fitting %d preprocessing pipelines"
-                      % (type(self).__name__, len(jobs)), flush=True)
-            for c, i, t, err in (parallel(jobs) if jobs else []):
-                self.preprocess_times_[c][i] = t
-                if err is not None:
-                    self._pipe_errors[(c, i)] = err
-        if "evaluate" not in case:
-            return
+            self._preprocess(parallel, splits, data)
+        if "evaluate" in case:
+            self._evaluate(parallel, splits, data)
 
+    def _log(self, message):
+        if self.verbose:
+            print("%s: %s" % (type(self).__name__, message), flush=True)
+
+    def _preprocess(self, parallel, splits, data):
+        """Fit every (case, fold) preprocessing pipeline into the cache."""
+        X, y, cache, small = data
+        catch = self.error_score is not None
+        self._pipe_errors = {}
+        self.preprocess_times_ = {c: [None] * len(splits) for c in self._cases}
+        jobs = [delayed(_fit_preprocessing)(
+                    _pipe_key(c, i), c, steps, X, y, s.train, i, cache, catch)
+                for c, steps in self._cases.items()
+                for i, s in enumerate(splits)]
+        self._log("fitting %d preprocessing pipelines" % len(jobs))
+        for c, i, t, err in run(parallel, jobs, small=small):
+            self.preprocess_times_[c][i] = t
+            if err is not None:
+                self._pipe_errors[(c, i)] = err
+
+    def _evaluate(self, parallel, splits, data):
+        """Fit and score every (case, estimator, draw, fold)."""
+        X, y, cache, small = data
+        catch = self.error_score is not None
         pipe_errors = getattr(self, "_pipe_errors", {})
-        jobs, self._raw = [], []
+        jobs, keys, self._raw = [], [], []
         for name, c, est_name, est in self._entries:
             for d, params in enumerate(self.params_[name]):
+                key = _exclusive_key(est, params)
                 for i, s in enumerate(splits):
                     if c is not None and (c, i) in pipe_errors:
                         self._raw.append((name, d, i, None, None, np.nan,
                                           np.nan, pipe_errors[(c, i)]))
                         continue
+                    keys.append(key)
                     jobs.append(delayed(_evaluate_draw)(
                         name, d, i, est, params,
                         None if c is None else _pipe_key(c, i), cache, X, y,
                         s.train, s.test, self.scorer_, self._kind, catch))
-        if verbose:
-            print("%s: fitting %d estimator draws x folds"
-                  % (type(self).__name__, len(jobs)), flush=True)
-        self._raw.extend(parallel(jobs) if jobs else [])
+        self._log("fitting %d estimator draws x folds" % len(jobs))
+        self._raw.extend(run(parallel, jobs, keys=keys, small=small))
 
     # ------------------------------------------------------------- internals
 
@@ -676,8 +551,28 @@ class Evaluator(object):
             del rec["_mean"]
 
 
+def _exclusive_key(estimator, params):
+    """The exclusive key (see :func:`mlcore._scheduler.exclusive_key`) of
+    ``estimator`` with the parameters of a draw."""
+    if params:
+        from sklearn.base import clone
+        estimator = clone(estimator).set_params(**params)
+    return exclusive_key(estimator)
+
+
 def _pipe_key(case, fold):
     return "__pipe__.%s.%d" % (case, fold)
+
+
+def _checked_estimators(estimators):
+    """``[(name, estimator)]``, each named validly and with a fit method."""
+    out = named(estimators, "estimator")
+    for est_name, est in out:
+        check_name(est_name, "estimator")
+        if not hasattr(est, "fit"):
+            raise LayerSpecificationError("estimator %r has no fit method"
+                                          % (est,))
+    return out
 
 
 def _format_instances(estimators, preprocessing):
@@ -685,51 +580,32 @@ def _format_instances(estimators, preprocessing):
     of transformers, ``entries`` a list of ``(name, case, est_name,
     estimator)`` with ``name = 'case.est'`` (``'est'`` without a case)."""
     cases = {}
-    if preprocessing is not None:
-        if isinstance(preprocessing, dict):
-            items = list(preprocessing.items())
-        else:
-            items = [("pr", preprocessing)]
-        for case, steps in items:
-            _check_name(case, "preprocessing case")
-            if steps is None:
-                steps = []
-            elif not isinstance(steps, (list, tuple)):
-                steps = [steps]
-            for step in steps:
-                if not (hasattr(step, "fit") and hasattr(step, "transform")):
-                    raise LayerSpecificationError(
-                        "preprocessing step %r of case %r needs fit and "
-                        "transform methods" % (step, case))
-            cases[case] = list(steps)
-
-    def _estimators(ests):
-        out = _named(ests, "estimator")
-        for est_name, est in out:
-            _check_name(est_name, "estimator")
-            if not hasattr(est, "fit"):
-                raise LayerSpecificationError("estimator %r has no fit method"
-                                              % (est,))
-        return out
-
-    entries = []
-    if isinstance(estimators, dict):
-        for case, ests in estimators.items():
-            if case in (None, "", "no"):
-                case = None
-            elif case not in cases:
+    for case, steps in preprocessing_cases(preprocessing):
+        check_name(case, "preprocessing case")
+        if steps is None:
+            steps = []
+        elif not isinstance(steps, (list, tuple)):
+            steps = [steps]
+        for step in steps:
+            if not (hasattr(step, "fit") and hasattr(step, "transform")):
                 raise LayerSpecificationError(
-                    "estimators refer to preprocessing case %r, which is not "
-                    "defined (cases: %s)" % (case, sorted(cases)))
-            for est_name, est in _estimators(ests):
-                name = est_name if case is None else "%s.%s" % (case, est_name)
-                entries.append((name, case, est_name, est))
-    else:
-        named = _estimators(estimators)
-        for case in (list(cases) or [None]):
-            for est_name, est in named:
-                name = est_name if case is None else "%s.%s" % (case, est_name)
-                entries.append((name, case, est_name, est))
+                    "preprocessing step %r of case %r needs fit and "
+                    "transform methods" % (step, case))
+        cases[case] = list(steps)
+    entries = []
+    for case, ests in estimators_by_case(estimators):
+        if case is ANY_CASE:  # every case
+            targets = list(cases) or [None]
+        elif case is None or case in cases:
+            targets = [case]
+        else:
+            raise LayerSpecificationError(
+                "estimators refer to preprocessing case %r, which is not "
+                "defined (cases: %s)" % (case, sorted(cases)))
+        pairs = _checked_estimators(ests)
+        entries.extend((est_name if c is None else "%s.%s" % (c, est_name),
+                        c, est_name, est)
+                       for c in targets for est_name, est in pairs)
     if not entries:
         raise LayerSpecificationError("no estimators to evaluate")
     names = [e[0] for e in entries]

@@ -2,7 +2,7 @@
 
 Parallel learners oversubscribe the cores when each of them also runs a
 BLAS or OpenMP team as wide as the machine. The layer therefore limits those
-teams while its thread workers run (see :func:`mlcore.layer._run_jobs`).
+teams while its thread workers run (see :func:`mlcore._scheduler.run_jobs`).
 
 threadpoolctl does this for every library it knows, but its first
 ``ThreadpoolController()`` resolves the real path of every shared library

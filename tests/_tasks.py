@@ -18,17 +18,22 @@ Every subtask is a module-level function so that loky and multiprocessing can
 pickle it. Tasks record what the engine handed them (in the driver process),
 so tests can assert on it.
 """
+import gc
 import os
 import pickle
+import signal
 import stat
 
 import joblib
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
 
+from mlcore import config
+from mlcore.backend import delayed
 from mlcore.backend import delayed as mlcore_delayed
 
 RESERVED = ("job", "dir", "main", "auxiliary")
@@ -436,3 +441,292 @@ class EvalCaller(object):
                  for j, (tr, te) in enumerate(self.indexer.generate()))
         scores = cache_load_all(cache, "eval")
         self.scores_ = [scores["eval.%d" % j] for j in range(len(scores))]
+
+
+###############################################################################
+# Fault injection: a protocol-following task whose subtasks can raise, kill
+# or exit their worker, for the fault, security and determinism tests
+
+class InjectedError(ValueError):
+    """Stands for whatever an estimator raises; its exact type must reach
+    the caller of the processor."""
+
+
+def _dense(X):
+    return X.toarray() if sp.issparse(X) else X
+
+
+def _rows(X, idx):
+    return X.tocsr()[idx] if sp.issparse(X) else X[idx]
+
+
+def _fit_weights(X, y):
+    # Deterministic and BLAS-free, so results are bit-identical everywhere.
+    Xc = np.array(_dense(X), dtype=np.float64)
+    yc = np.array(y, dtype=np.float64)
+    return (Xc * yc[:, None]).sum(axis=0) / ((Xc * Xc).sum(axis=0) + 1.0)
+
+
+def _predict_rows(X, w):
+    return (np.array(_dense(X), dtype=np.float64) * w).sum(axis=1)
+
+
+def _inject(fail, job, fold, driver_pid):
+    """Trigger the fault ``fail = (kind, job, fold)`` where it applies."""
+    if fail is None:
+        return
+    kind, when, at = fail
+    if when != job or at != fold:
+        return
+    if kind == "raise":
+        if job == "fit":
+            raise InjectedError("did not converge: singular design matrix")
+        raise ZeroDivisionError("float division by zero")
+    if os.getpid() == driver_pid:  # never kill the test process itself
+        raise RuntimeError("fault %r must run in a worker process" % kind)
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "exit":
+        os._exit(3)
+    raise AssertionError("unknown fault %r" % (kind,))
+
+
+def _reraise_as_learner(exc, name, fold, job):
+    """What a learner does with an estimator error: the same type, with a
+    message naming the learner and the fold."""
+    return type(exc)("learner %r, fold %d, job %r: %s" % (name, fold, job, exc))
+
+
+def _save(cache, key, w):
+    if isinstance(cache, str):
+        np.save(os.path.join(cache, "%s.npy" % key), w)
+    else:
+        cache.append((key, w))
+
+
+def _fit_subtask(name, fold, X, y, P, train, test, col, cache, fail,
+                 driver_pid):
+    try:
+        _inject(fail, "fit", fold, driver_pid)
+        w = _fit_weights(_rows(X, train), y[train])
+        if test is not None and len(test):
+            P[test, col] = _predict_rows(_rows(X, test), w)
+        _save(cache, "%s.%d" % (name, fold), w)
+    except Exception as exc:
+        raise _reraise_as_learner(exc, name, fold, "fit") from exc
+
+
+def _predict_subtask(name, fold, X, P, rows, col, w, fail, driver_pid):
+    try:
+        _inject(fail, "predict", fold, driver_pid)
+        if len(rows):
+            P[rows, col] = _predict_rows(_rows(X, rows), w)
+    except Exception as exc:
+        raise _reraise_as_learner(exc, name, fold, "predict") from exc
+
+
+def _collect(cache, key):
+    if isinstance(cache, str):
+        return np.load(os.path.join(cache, "%s.npy" % key))
+    return dict(cache)[key]
+
+
+class FaultTask(object):
+    """A K-fold "learner": fold 0 fits on all rows, folds 1..K fit on the
+    other folds and write cross-validated predictions of their fold into
+    ``P[:, col]``; predict writes ``P[:, col]`` chunk by chunk. Columns
+    ``[0, n_feature_prop)`` are left to the engine's feature propagation.
+    """
+
+    __no_output__ = False
+
+    def __init__(self, name="learner", n_folds=3, fail=None,
+                 dtype=np.float64, shuffle=False, random_state=None,
+                 setup_error=None, call_error=None, propagate_features=None):
+        self.name = name
+        self.n_folds = n_folds
+        self.fail = fail
+        self.dtype = dtype
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.setup_error = setup_error
+        self.call_error = call_error
+        self.propagate_features = propagate_features
+        self.n_feature_prop = (0 if propagate_features is None
+                               else len(propagate_features))
+
+    def setup(self, X, y, job):
+        if self.setup_error is not None:
+            raise self.setup_error
+        shape = getattr(X, "shape", None)
+        if shape is None or len(shape) != 2:
+            raise ValueError("learner %r: expected a 2-D X, got %s"
+                             % (self.name, "shape %r" % (shape,) if shape
+                                is not None else type(X).__name__))
+        if job == "fit" and (y is None or getattr(y, "shape", None)
+                             != (shape[0],)):
+            raise ValueError("learner %r: expected y of shape (%d,), got %r"
+                             % (self.name, shape[0], getattr(y, "shape", y)))
+        self.n = shape[0]
+
+    def shape(self, job):
+        return (self.n, self.n_feature_prop + 1)
+
+    def _folds(self):
+        return np.array_split(np.arange(self.n), self.n_folds)
+
+    def __call__(self, args, parallel):
+        job = args["job"]
+        X, P = args["main"]["X"], args["main"]["P"]
+        col = self.n_feature_prop
+        pid = os.getpid()
+        folds = self._folds()
+        if job == "fit":
+            y = args["main"]["y"]
+            everything = np.arange(self.n)
+            specs = [(0, everything, None)] + [
+                (k, np.setdiff1d(everything, f), f)
+                for k, f in enumerate(folds, 1)]
+            parallel(delayed(_fit_subtask)(self.name, k, X, y, P, tr, te, col,
+                                           args["dir"], self.fail, pid)
+                     for k, tr, te in specs)
+            if self.call_error is not None:
+                raise self.call_error
+            self.coef_ = _collect(args["dir"], "%s.0" % self.name)
+        else:
+            parallel(delayed(_predict_subtask)(self.name, k, X, P, rows, col,
+                                               self.coef_, self.fail, pid)
+                     for k, rows in enumerate(folds, 1))
+            if self.call_error is not None:
+                raise self.call_error
+
+
+def reference_fit(X, y, n_folds=3, random_state=None):
+    """What FaultTask's fit must produce, in the caller's row order."""
+    n = X.shape[0]
+    perm = (np.arange(n) if random_state is None
+            else np.random.RandomState(random_state).permutation(n))
+    Xs, ys = X[perm], y[perm]
+    P = np.zeros(n)
+    everything = np.arange(n)
+    for f in np.array_split(everything, n_folds):
+        tr = np.setdiff1d(everything, f)
+        P[f] = _predict_rows(Xs[f], _fit_weights(Xs[tr], ys[tr]))
+    out = np.empty(n)
+    out[perm] = P
+    return out[:, None]
+
+
+def make_data(n=30, p=4, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.standard_normal((n, p)), rng.standard_normal(n)
+
+
+###############################################################################
+# Fixtures and checks
+
+@pytest.fixture(autouse=True)
+def _reset_config():
+    config.reset()
+    yield
+    config.reset()
+
+
+@pytest.fixture
+def cache_root(tmp_path):
+    """A private tmpdir for engine caches; config.reset() afterwards."""
+    root = tmp_path / "mlcore_tmp"
+    root.mkdir()
+    config.set_tmpdir(root)
+    yield root
+    config.reset()
+
+
+def tree(path):
+    """Every file and directory under path, relative to it."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        rel = os.path.relpath(dirpath, path)
+        out.extend(os.path.normpath(os.path.join(rel, x))
+                   for x in dirnames + filenames)
+    return sorted(out)
+
+
+def mapped_files_under(path):
+    """Files under path that this process still has memory-mapped."""
+    path = os.path.join(os.fspath(path), "")
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split(None, 5)[-1].strip() for line in f
+                           if path in line})
+    except OSError:  # pragma: no cover - not Linux
+        return []
+
+
+def assert_clean(root, before=()):
+    gc.collect()
+    assert tree(root) == sorted(before), "left behind in %s" % root
+    assert mapped_files_under(root) == []
+
+
+def check_reusable(pp, X, y):
+    """A failed processor must run the next call normally."""
+    P = pp.map([FaultTask("again")], "fit", X, y, return_preds=True)
+    np.testing.assert_array_equal(P, reference_fit(X, y))
+    pp.clear()
+
+
+
+class _RowCounter(object):
+    def fit(self, X, y, job):
+        self.n = X.shape[0]
+
+
+class FaultEvalCaller(object):
+    """An Evaluator-like caller of ParallelEvaluation: caller(parallel,
+    args, case) dispatching fold subtasks through the same parallel."""
+
+    def __init__(self, fail=None):
+        self.indexer = _RowCounter()
+        self.fail = fail
+
+    def __call__(self, parallel, args, case):
+        X, y = args["main"]["X"], args["main"]["y"]
+        folds = np.array_split(np.arange(self.indexer.n), 3)
+        everything = np.arange(self.indexer.n)
+        parallel(delayed(_fit_subtask)("evaluated", k, X, y,
+                                       np.zeros((len(everything), 1)),
+                                       np.setdiff1d(everything, f), f, 0,
+                                       args["dir"], self.fail, os.getpid())
+                 for k, f in enumerate(folds, 1))
+        self.scores_ = sorted(x for x in (os.listdir(args["dir"])
+                                          if isinstance(args["dir"], str)
+                                          else dict(args["dir"])))
+
+
+###############################################################################
+# Helpers shared by the fault, kernel and security tests
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _arr(*shape, dtype=np.float64, order="C"):
+    a = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+    return np.asarray(a, dtype=dtype, order=order)
+
+
+def _bits_equal(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and np.ascontiguousarray(a).tobytes()
+            == np.ascontiguousarray(b).tobytes())
+
+
+def _child_env(root):
+    env = dict(os.environ)
+    env["MLCORE_TMPDIR"] = str(root)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [_REPO] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                       if p])
+    env.pop("MLCORE_PREFIX", None)
+    return env

@@ -4,6 +4,10 @@
   (10000), chosen with ``HYPOTHESIS_PROFILE=stress``.
 * A session-wide check that the test run leaves no ``.mlcore_cache_*``
   directory behind in the system temporary directory.
+
+``tests`` is a package (``tests/__init__.py``): test modules import the
+shared tasks as ``from tests import _tasks``, and process workers import
+them by the same name, with no ``sys.path`` edits.
 """
 import os
 import tempfile

@@ -30,8 +30,7 @@ from mlcore.backend import (BaseProcessor, Job, ParallelEvaluation,
 from mlcore.exceptions import (ParallelProcessingError,
                                ParallelProcessingWarning)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _tasks as T  # noqa: E402  (module level, so workers can import it)
+from tests import _tasks as T
 
 PROCESS = ["loky", "multiprocessing"]
 SHARED = ["threading", "sequential"]

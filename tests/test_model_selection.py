@@ -490,3 +490,77 @@ def test_benchmark():
     table = benchmark(X, Y, mse, 3, [Ridge()], backend="threading")
     test, _ = manual(Ridge(), {}, X, Y, list(KFold(3).split(X)), fn_score(mse))
     assert table["ridge"]["test_score-m"] == pytest.approx(np.mean(test))
+
+
+###############################################################################
+# The Evaluator's fits run on the same scheduler as a layer's
+
+class Occupancy(RegressorMixin, BaseEstimator):
+    """Fits ``inner`` after a short pause, recording the fitting thread, the
+    BLAS thread limit it ran under and how many of these fits ran at once."""
+
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+    seen = []
+
+    def __init__(self, inner=None, pause=0.02):
+        self.inner = inner
+        self.pause = pause
+
+    def fit(self, X, y):
+        import time
+        from threadpoolctl import threadpool_info
+        cls = type(self)
+        with cls.lock:
+            cls.active += 1
+            cls.peak = max(cls.peak, cls.active)
+        try:
+            blas = [p["num_threads"] for p in threadpool_info()
+                    if p["user_api"] == "blas"]
+            cls.seen.append((threading.current_thread().name, blas))
+            time.sleep(self.pause)  # gives overlapping fits time to meet
+            self.model_ = clone(self.inner).fit(X, y)
+        finally:
+            with cls.lock:
+                cls.active -= 1
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _occupancy_fit(inner, monkeypatch):
+    from mlcore import _scheduler
+    monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)  # use the workers
+    Occupancy.active, Occupancy.peak, Occupancy.seen = 0, 0, []
+    ev = Evaluator(mse, cv=4, shuffle=False, backend="threading", n_jobs=2)
+    ev.fit(X, Y, [("occ", Occupancy(inner)), ("other", Occupancy(inner))])
+    return ev
+
+
+def test_evaluator_fits_run_on_the_mlcore_workers_with_blas_capped(
+        monkeypatch):
+    from joblib import cpu_count
+    from threadpoolctl import threadpool_info
+    wide = [p["num_threads"] for p in threadpool_info()
+            if p["user_api"] == "blas"]
+    ev = _occupancy_fit(Ridge(), monkeypatch)
+    assert len(Occupancy.seen) == 2 * 4
+    cap = max(1, cpu_count() // 2)
+    for thread, blas in Occupancy.seen:
+        assert thread.startswith("mlcore-worker")
+        assert blas == [min(n, cap) for n in wide]
+    test, _ = manual(Ridge(), {}, X, Y, list(KFold(4).split(X)),
+                     fn_score(mse))
+    rec = [r for r in ev.cv_results_ if r["name"] == "occ"][0]
+    np.testing.assert_allclose(rec["test_score"], test, rtol=1e-12)
+
+
+def test_evaluator_runs_liblinear_fits_one_at_a_time(monkeypatch):
+    from sklearn.svm import LinearSVR
+    # seeded liblinear fits share one random generator per process: the
+    # scheduler never runs two of them at once on thread workers
+    _occupancy_fit(LinearSVR(random_state=0, max_iter=5000), monkeypatch)
+    assert len(Occupancy.seen) == 2 * 4
+    assert Occupancy.peak == 1

@@ -15,7 +15,8 @@ from sklearn.datasets import make_regression
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 
-from mlcore import layer as L
+from mlcore import _scheduler as S
+from mlcore.exceptions import LearnerError
 from mlcore.ensemble import SuperLearner
 
 
@@ -53,18 +54,6 @@ def _oof_reference(X, y):
     return np.column_stack([ref, ref])
 
 
-class _Threads(object):
-    """A stand-in for joblib.Parallel on two threads."""
-    n_jobs = 2
-
-    class _backend(object):
-        uses_threads = True
-
-        @staticmethod
-        def effective_n_jobs(n):
-            return n
-
-
 def test_tiny_quick_layer_runs_in_the_calling_thread():
     X, y = make_regression(80, 4, random_state=0)
     ens, threads = _fit(X, y, 2)
@@ -75,7 +64,7 @@ def test_tiny_quick_layer_runs_in_the_calling_thread():
 
 
 def test_slow_subtasks_go_to_the_workers(monkeypatch):
-    monkeypatch.setattr(L, "_INLINE_SLACK", 0.0)
+    monkeypatch.setattr(S, "_INLINE_SLACK", 0.0)
     X, y = make_regression(80, 4, random_state=0)
     ens, threads = _fit(X, y, 2, sleep=0.02)
     # the first subtask runs inline and is found slow; the rest go to the
@@ -89,7 +78,7 @@ def test_slow_subtasks_go_to_the_workers(monkeypatch):
 
 def test_layer_over_the_size_limit_uses_the_workers(monkeypatch):
     X, y = make_regression(80, 4, random_state=0)
-    monkeypatch.setattr(L, "_INLINE_BYTES", X.nbytes - 1)
+    monkeypatch.setattr(S, "_INLINE_BYTES", X.nbytes - 1)
     ens, threads = _fit(X, y, 2)
     assert len(threads) == 10
     assert all(t.startswith("mlcore-worker") for t in threads)
@@ -107,7 +96,7 @@ def test_inline_then_workers_keeps_job_order():
 
     sleeps = [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]
     jobs = [(job, (i, s), {}) for i, s in enumerate(sleeps)]
-    out = L._run_jobs(_Threads(), jobs, small=True)
+    out = S.run_jobs(jobs, workers=2, small=True)
     assert out == list(range(6))
     here = threading.current_thread().name
     # 0.05 s after three subtasks is over 3 x 5 ms + 20 ms: the rest move
@@ -124,7 +113,7 @@ def test_inline_error_names_the_learner():
     ens = SuperLearner(folds=2, n_jobs=2, backend="threading")
     ens.add([("ok", Where()), ("boom", Boom())])
     ens.add_meta(Ridge())
-    with pytest.raises(L.LearnerError, match="'boom'.*no fit today") as info:
+    with pytest.raises(LearnerError, match="'boom'.*no fit today") as info:
         ens.fit(X, y)
     assert isinstance(info.value.__cause__, ValueError)
 
@@ -145,7 +134,7 @@ def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
     sleeps = [0.2, 0.2, 0.05, 0.05]
     keys = ["k", "k", None, None]
     jobs = [(job, (n, s), {}) for n, s in zip(names, sleeps)]
-    assert L._run_jobs(_Threads(), jobs, keys=keys) == names  # job order
+    assert S.run_jobs(jobs, workers=2, keys=keys) == names  # job order
     a, b, c, d = (spans[n] for n in names)
     assert b[0] >= a[1]            # B waited for A (same key)
     assert c[0] < a[1] and d[0] < a[1]  # C and D ran meanwhile
@@ -162,7 +151,7 @@ def test_keyed_jobs_start_first():
     names = ["p", "q", "r", "s", "K1", "K2"]
     keys = [None, None, None, None, "k", "k"]
     jobs = [(job, (n,), {}) for n in names]
-    assert L._run_jobs(_Threads(), jobs, keys=keys) == names
+    assert S.run_jobs(jobs, workers=2, keys=keys) == names
     # the chain starts at once (beside one other job), not after p..s
     assert "K1" in order[:2]
 
@@ -179,7 +168,7 @@ def test_error_stops_the_queue():
 
     jobs = [(job, (i,), {}) for i in range(8)]
     with pytest.raises(KeyError, match="job 1"):
-        L._run_in_threads(2, jobs)
+        S._run_in_threads(2, jobs)
     assert len(started) < 8
 
 
@@ -210,7 +199,7 @@ def test_exclusive_key(est, key):
     from sklearn.pipeline import make_pipeline  # noqa: F401
     from sklearn.preprocessing import StandardScaler  # noqa: F401
     from sklearn.svm import SVC, LinearSVC, LinearSVR  # noqa: F401
-    assert L._exclusive_key(eval(est)) == key
+    assert S.exclusive_key(eval(est)) == key
 
 
 @pytest.mark.parametrize("repeat", range(2))
@@ -236,7 +225,7 @@ def test_liblinear_in_threads_is_reproducible(repeat):
 
 
 def test_nested_ensemble_on_threads_does_not_deadlock(monkeypatch):
-    monkeypatch.setattr(L, "_INLINE_BYTES", -1)  # use the workers
+    monkeypatch.setattr(S, "_INLINE_BYTES", -1)  # use the workers
     X, y = make_regression(200, 5, random_state=0)
 
     def make(n_jobs):

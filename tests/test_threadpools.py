@@ -17,7 +17,7 @@ from sklearn.linear_model import Ridge
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
-from mlcore import layer, threadpools  # noqa: E402
+from mlcore import _scheduler, threadpools  # noqa: E402
 from mlcore.ensemble import SuperLearner  # noqa: E402
 from mlcore.threadpools import native_limits  # noqa: E402
 
@@ -181,7 +181,7 @@ def test_layer_limits_pools_in_thread_workers(wide_pools, n_jobs,
                                               monkeypatch):
     # tiny layers run their quick subtasks in the calling thread (see
     # tests/test_scheduling.py): make this one count as large
-    monkeypatch.setattr(layer, "_INLINE_BYTES", -1)
+    monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)
     X, y = make_regression(60, 4, random_state=0)
     blas0, omp0 = _threads("blas"), _threads("openmp")
     ThreadsSeen.seen = []
@@ -205,7 +205,7 @@ def test_inline_subtasks_run_unlimited(wide_pools, monkeypatch):
     # a tiny layer's quick subtasks run one after another in this thread:
     # nothing runs beside them, so nothing is limited (threadpool_info in
     # ThreadsSeen.fit is slow: every subtask counts as quick here)
-    monkeypatch.setattr(layer, "_INLINE_SECONDS", 10.0)
+    monkeypatch.setattr(_scheduler, "_INLINE_SECONDS", 10.0)
     X, y = make_regression(60, 4, random_state=0)
     blas0, omp0 = _threads("blas"), _threads("openmp")
     ThreadsSeen.seen = []

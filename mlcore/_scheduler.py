@@ -1,0 +1,342 @@
+"""How the subtasks of a layer or an evaluator run on thread workers.
+
+joblib's threading ``Parallel`` costs about 10 ms per call whatever the
+work, which dominates small layers; the engine runs subtasks on thread
+workers here instead:
+
+* on a persistent pool of threads, per process (:func:`_run_in_threads`),
+  with BLAS (process-wide) and OpenMP (per thread) limited to
+  ``cores // workers`` threads, so that parallel fits do not oversubscribe
+  the cores (see :mod:`mlcore.threadpools`);
+* one at a time for fits that share a process-wide resource
+  (:func:`exclusive_key`), while other fits run beside them;
+* in the calling thread while they are quick, for tiny inputs
+  (:func:`_run_inline`), since millisecond fits under the GIL only lose
+  time to hand-offs between threads;
+* one after another in the calling thread when that thread is itself a
+  worker (an ensemble fitted as a learner of another one), which would
+  otherwise wait on its own pool.
+
+Other backends (sequential, process pools, distributed) run the jobs on
+joblib's ``Parallel``.
+"""
+import os
+import threading
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._store import nbytes
+from .exceptions import LearnerError
+from .threadpools import native_limits
+
+class _OpenMPLimited(object):
+    """A subtask run with at most ``n`` OpenMP threads: OpenMP's thread
+    count is a per-thread setting, so it is set in the worker thread."""
+
+    def __init__(self, func, limits, n):
+        self.func, self.limits, self.n = func, limits, n
+
+    def __call__(self, *args, **kwargs):
+        with self.limits.openmp(self.n):
+            return self.func(*args, **kwargs)
+
+
+_POOLS = {}
+_POOLS_LOCK = threading.Lock()
+
+
+class _JobQueue(object):
+    """The jobs of one call, handed to the worker threads in order, except
+    that two jobs with the same exclusive key never run at the same time:
+    a free worker takes the first pending job whose key is not held, and
+    waits when there is none."""
+
+    def __init__(self, jobs, keys):
+        self.jobs, self.keys = jobs, keys
+        # jobs with a key form chains that run one at a time: start them
+        # first, so that the other jobs run beside them rather than before
+        self.pending = ([i for i, k in enumerate(keys) if k is not None] +
+                        [i for i, k in enumerate(keys) if k is None])
+        self.held = set()
+        self.results = [None] * len(jobs)
+        self.error = None
+        self.stopped = False
+        self.cond = threading.Condition()
+
+    def take(self):
+        with self.cond:
+            while self.pending and self.error is None and not self.stopped:
+                for pos, i in enumerate(self.pending):
+                    key = self.keys[i]
+                    if key is None or key not in self.held:
+                        del self.pending[pos]
+                        if key is not None:
+                            self.held.add(key)
+                        return i
+                self.cond.wait()
+            return None
+
+    def done(self, i, result=None, error=None):
+        with self.cond:
+            self.held.discard(self.keys[i])
+            if error is not None:
+                if self.error is None:
+                    self.error = error
+            else:
+                self.results[i] = result
+            self.cond.notify_all()
+
+    def stop(self):
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+
+_WORKER = threading.local()
+
+
+def _in_worker():
+    """True in a thread that is running an mlcore subtask."""
+    return getattr(_WORKER, "active", False)
+
+
+def _drain(queue):
+    _WORKER.active = True
+    try:
+        while True:
+            i = queue.take()
+            if i is None:
+                return
+            func, args, kwargs = queue.jobs[i]
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                queue.done(i, error=exc)
+            else:
+                queue.done(i, result=result)
+    finally:
+        _WORKER.active = False
+
+
+def _run_in_threads(workers, jobs, keys=None):
+    """Run joblib-style ``(func, args, kwargs)`` jobs on a persistent pool
+    of ``workers`` threads; results in job order.
+
+    joblib's threading ``Parallel`` costs about 10 ms per call whatever the
+    work (its result loop polls with ``sleep(0.01)``), which dominates small
+    layers; this pool costs well under 1 ms. Pools are kept per process id,
+    so a forked child makes its own. ``keys`` (one per job, or None) name
+    resources that jobs must not use at the same time (see
+    :func:`exclusive_key`); other jobs run meanwhile. On the first error no
+    further job starts, the running ones are waited for, and the error is
+    raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+    pool_key = (os.getpid(), workers)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(pool_key)
+        if pool is None:
+            pool = _POOLS[pool_key] = ThreadPoolExecutor(
+                workers, thread_name_prefix="mlcore-worker")
+    queue = _JobQueue(jobs, keys if keys is not None else [None] * len(jobs))
+    try:
+        wait([pool.submit(_drain, queue)
+              for _ in range(min(workers, len(jobs)))])
+    except BaseException:  # e.g. KeyboardInterrupt in the driver
+        queue.stop()
+        raise
+    if queue.error is not None:
+        raise queue.error
+    return queue.results
+
+
+def exclusive_key(estimator):
+    """The name of a process-wide resource that fits of ``estimator`` must
+    not share with each other, or None.
+
+    scikit-learn's liblinear and libsvm wrappers draw random numbers from
+    one global generator per extension module (``mt_rand`` in
+    ``sklearn/svm/src/newrand/newrand.h``), reseeded at the start of every
+    fit and used without the GIL: two such fits in threads of one process
+    interleave their draws, and their results stop being reproducible
+    (on a sparse regression benchmark, LinearSVR's out-of-fold predictions
+    differed by up to 1.2e-2 from ``cross_val_predict``). Seeded fits of the solvers that draw (liblinear's
+    coordinate descent: dual or L1; libsvm's probability estimates) are
+    therefore run one at a time on thread workers, while other fits run
+    beside them; process workers (``backend='loky'``) have their own
+    generators and run them in parallel. Estimators nested in parameters
+    (pipelines, wrappers) are looked at too.
+    """
+    seen = set()
+    stack = [estimator]
+    while stack:
+        est = stack.pop()
+        if id(est) in seen:
+            continue
+        seen.add(id(est))
+        module = type(est).__module__ or ""
+        name = type(est).__name__
+        # unseeded fits are not reproducible anyway: only seeded ones wait
+        if module.startswith("sklearn.") and \
+                getattr(est, "random_state", None) is not None:
+            dual = getattr(est, "dual", None)
+            penalty = getattr(est, "penalty", None)
+            # liblinear's primal L2 solver (trust-region Newton) draws no
+            # random numbers; its coordinate-descent solvers do
+            if name == "LinearSVR" and dual is not False:
+                return "liblinear"
+            if name == "LinearSVC" and not (dual is False and penalty == "l2"):
+                return "liblinear"
+            if name in ("LogisticRegression", "LogisticRegressionCV") and \
+                    getattr(est, "solver", None) == "liblinear" and \
+                    (dual is True or penalty == "l1"):
+                return "liblinear"
+            if name in ("SVC", "NuSVC") and \
+                    getattr(est, "probability", False) is True:
+                return "libsvm"
+        get_params = getattr(est, "get_params", None)
+        if get_params is None:
+            continue
+        try:
+            params = get_params(deep=False)
+        except Exception:  # not a scikit-learn style estimator
+            continue
+        for value in params.values():
+            if isinstance(value, (list, tuple)):
+                stack.extend(v[-1] if isinstance(v, tuple) else v
+                             for v in value)
+            elif hasattr(value, "get_params") and not isinstance(value, type):
+                stack.append(value)
+    return None
+
+
+# A layer whose input holds at most _INLINE_BYTES runs its subtasks in the
+# calling thread for as long as they take under _INLINE_SECONDS on average
+# (plus _INLINE_SLACK in all).
+_INLINE_BYTES = 1 << 20
+_INLINE_SECONDS = 0.005
+_INLINE_SLACK = 0.02
+
+
+def is_small(X):
+    """True when X (array, sparse or table) holds at most _INLINE_BYTES."""
+    if isinstance(X, np.ndarray) or sp.issparse(X):
+        return nbytes(X) <= _INLINE_BYTES
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        return False
+    return shape[0] * shape[1] * 8 <= _INLINE_BYTES
+
+
+def _run_inline(jobs):
+    """Run jobs in this thread while they are quick; (results, the rest).
+
+    Fits on tiny data spend their time in Python (argument checks, small
+    numpy calls) under the GIL, so threads cannot run them side by side;
+    they only add hand-offs. On a 500 x 10 ensemble benchmark (31 subtasks
+    of ~1.5 ms) two thread workers took 0.065-0.077 s per fit against
+    0.049 s in one thread. Subtasks slower than that are doing real work (compiled loops
+    that release the GIL): once the subtasks run so far average more than
+    _INLINE_SECONDS (plus _INLINE_SLACK), the remaining ones go to the
+    workers, so little work runs without parallelism.
+    """
+    results = []
+    t0 = time.perf_counter()
+    for i, (func, args, kwargs) in enumerate(jobs):
+        results.append(func(*args, **kwargs))
+        # on average slower than _INLINE_SECONDS, with some slack for the
+        # one-off costs of a first call (lazy imports, caches)
+        if time.perf_counter() - t0 > (i + 1) * _INLINE_SECONDS + _INLINE_SLACK:
+            return results, jobs[i + 1:]
+    return results, []
+
+
+class _Locked(object):
+    """A job that holds ``lock`` while it runs (joblib's verbose Parallel,
+    which cannot pick jobs around an exclusive one)."""
+
+    def __init__(self, func, lock):
+        self.func, self.lock = func, lock
+
+    def __call__(self, *args, **kwargs):
+        with self.lock:
+            return self.func(*args, **kwargs)
+
+
+_KEY_LOCKS = {}
+
+
+def _restore_cause(exc):
+    """Put the original exception of a LearnerError back as its
+    ``__cause__`` (joblib replaces it with the worker's traceback, which
+    becomes the original's cause)."""
+    original = exc.original
+    if original is not None and exc.__cause__ is not original:
+        remote = exc.__cause__
+        if remote is not None and original.__cause__ is None and \
+                original.__traceback__ is None:
+            original.__cause__ = remote  # keep the worker's traceback
+        exc.__cause__ = original
+
+
+def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
+             verbose=0):
+    """Run joblib-style ``(func, args, kwargs)`` jobs; results in job order.
+
+    Parameters
+    ----------
+    jobs : list of (callable, tuple, dict)
+    workers : int or None
+        The number of thread workers of the engine, or None when it has
+        one worker or process workers: the jobs then run on ``parallel``
+        (in this thread, without it).
+    parallel : callable, optional
+        A joblib ``Parallel``: runs the jobs when ``workers`` is None, and
+        when ``verbose`` (joblib prints the progress).
+    keys : list, optional
+        One per job: jobs with the same key (not None) never run at the
+        same time (see :func:`exclusive_key`).
+    small : bool
+        The input of the jobs is tiny: run them in this thread while they
+        are quick (see :func:`_run_inline`).
+    verbose : int
+        Verbosity of ``parallel``.
+
+    Notes
+    -----
+    With several thread workers, BLAS and OpenMP are limited to
+    ``cores // workers`` threads during the call. A LearnerError raised by
+    a job gets its original exception back as ``__cause__``.
+    """
+    try:
+        if workers is None:
+            if parallel is None:
+                return [f(*a, **k) for f, a, k in jobs]
+            return parallel(jobs)
+        if _in_worker():
+            return [f(*a, **k) for f, a, k in jobs]
+        keys = list(keys) if keys is not None else [None] * len(jobs)
+        done = []
+        if small and not verbose:
+            done, jobs = _run_inline(jobs)
+            keys = keys[len(done):]
+            if not jobs:
+                return done
+        from joblib import cpu_count
+        n = max(1, cpu_count() // workers)
+        limits = native_limits()
+        jobs = [(_OpenMPLimited(f, limits, n), a, k) for f, a, k in jobs]
+        with limits.blas(n):
+            if verbose and parallel is not None:
+                with _POOLS_LOCK:
+                    locks = {key: _KEY_LOCKS.setdefault(key, threading.Lock())
+                             for key in set(keys) if key is not None}
+                jobs = [(_Locked(f, locks[key]) if key is not None else f, a, k)
+                        for (f, a, k), key in zip(jobs, keys)]
+                return parallel(jobs)
+            return done + _run_in_threads(workers, jobs, keys)
+    except LearnerError as exc:
+        _restore_cause(exc)
+        raise
