@@ -185,28 +185,27 @@ def _convex_loglik(A, s, tol, max_iter):
 def _auc_columns(y, S, sw=None):
     """AUC of each column of the scores ``S`` (n, m) for binary ``y`` (0/1),
     with sample weights; tied scores count one half, as in
-    ``sklearn.metrics.roc_auc_score``."""
-    n, m = S.shape
-    w = np.ones(n) if sw is None else sw
-    pos_total = float(w @ y)
-    neg_total = float(w.sum() - pos_total)
-    order = np.argsort(S, axis=0, kind="stable")
-    s = np.take_along_axis(S, order, axis=0)
-    wp = (w * y)[order]
-    wn = (w * (1 - y))[order]
-    new = np.ones((n, m), dtype=bool)
-    new[1:] = s[1:] != s[:-1]
-    # tie groups, numbered across columns so that one bincount serves all
-    grp = np.cumsum(new.T.ravel()) - 1
-    pos = np.bincount(grp, weights=wp.T.ravel())
-    neg = np.bincount(grp, weights=wn.T.ravel())
-    col = np.repeat(np.arange(m), new.sum(axis=0))
-    below = np.cumsum(neg) - neg
-    first = np.zeros(m + 1)
-    np.add.at(first, col + 1, neg)
-    below -= np.cumsum(first)[col]
-    num = np.bincount(col, weights=pos * (below + 0.5 * neg), minlength=m)
-    return num / (pos_total * neg_total)
+    ``sklearn.metrics.roc_auc_score``.
+
+    Per column: sort the negatives, then find each positive's place among
+    them; a positive scores the weight of the negatives below it plus half
+    of those tied with it.
+    """
+    w = np.ones(len(y)) if sw is None else sw
+    pos = y == 1
+    wp, wn = w[pos], w[~pos]
+    Sp = np.ascontiguousarray(S[pos].T)  # one contiguous row per column
+    Sn = np.ascontiguousarray(S[~pos].T)
+    out = np.empty(S.shape[1])
+    for c in range(S.shape[1]):
+        order = np.argsort(Sn[c])
+        neg = Sn[c][order]
+        cum = np.concatenate([[0.0], np.cumsum(wn[order])])
+        p = Sp[c]
+        lo = cum[np.searchsorted(neg, p, "left")]
+        hi = cum[np.searchsorted(neg, p, "right")]
+        out[c] = wp @ (lo + 0.5 * (hi - lo))
+    return out / (wp.sum() * wn.sum())
 
 
 def _simplex_grid(L, m):
@@ -398,13 +397,6 @@ class _RegressorBase(RegressorMixin, _MetaLearner):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X @ self.coef_ + getattr(self, "intercept_", 0.0)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # The input is meant to be predictions of y; on raw features a
-        # selection or a non-negative combination of columns fits poorly.
-        tags.regressor_tags.poor_score = True
-        return tags
-
 
 _PROBA_COLUMNS = ("all", "positive")
 
@@ -430,21 +422,21 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         width = self._width(n_classes)
         n, d = X.shape
         name = type(self).__name__
-        if d % width:
-            raise ValueError(
-                "%s reads %d probability columns per learner (one per class), "
-                "but X has %d columns: pass the learners' class probabilities "
-                "side by side (a layer added with proba=True)"
-                % (name, width, d))
-        if d and X.min() < -_RANGE_TOL:
+        if X.min() < -_RANGE_TOL:
             raise ValueError(
                 "Negative values in data passed to %s: X must hold class "
                 "probabilities (a layer added with proba=True)" % name)
-        if d and X.max() > 1 + _RANGE_TOL:
+        if X.max() > 1 + _RANGE_TOL:
             raise ValueError(
                 "X holds values above 1 (max %r), but %s reads class "
                 "probabilities (a layer added with proba=True)"
                 % (float(X.max()), name))
+        if d % width:
+            raise ValueError(
+                "%s reads %d probability columns per learner (one per class), "
+                "but X has %d columns (n_features=%d): pass the learners' "
+                "class probabilities side by side (a layer added with "
+                "proba=True)" % (name, width, d, d))
         B = np.clip(X, 0.0, 1.0).reshape(n, d // width, width)
         if width == 1:
             return np.concatenate([1.0 - B, B], axis=2)
@@ -467,8 +459,8 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
             raise ValueError(
                 "%s needs samples of at least 2 classes in y; got 1 class: %r"
                 % (type(self).__name__, classes[0]))
-        B = self._blocks(X, len(classes))
         sw = self._sample_weight(sample_weight, X)
+        B = self._blocks(X, len(classes))
         names = self._learner_names(B.shape[1], self._width(len(classes)))
         self.classes_ = classes
         return B, y_enc, sw, names
@@ -493,12 +485,12 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
 
     def predict(self, X):
         """The class of highest combined probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        P = self.predict_proba(X)
+        return self.classes_[np.argmax(P, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
-        tags.classifier_tags.poor_score = True
         return tags
 
 
