@@ -459,7 +459,18 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
             raise ValueError(
                 "%s needs samples of at least 2 classes in y; got 1 class: %r"
                 % (type(self).__name__, classes[0]))
+        if len(classes) > 2 and not self.__sklearn_tags__(
+                ).classifier_tags.multi_class:
+            raise ValueError(
+                "Only binary classification is supported by %s with these "
+                "parameters (the AUC is a binary metric); y has %d classes"
+                % (type(self).__name__, len(classes)))
         sw = self._sample_weight(sample_weight, X)
+        if sw is not None and np.count_nonzero(
+                np.bincount(y_enc, weights=sw)) < 2:
+            raise ValueError(
+                "%s needs samples of at least 2 classes with positive "
+                "sample_weight" % type(self).__name__)
         B = self._blocks(X, len(classes))
         names = self._learner_names(B.shape[1], self._width(len(classes)))
         self.classes_ = classes
@@ -714,16 +725,7 @@ class ConvexAUCClassifier(_ClassifierBase):
         self
         """
         B, y_enc, sw, names = self._fit_input(X, y, sample_weight)
-        if len(self.classes_) != 2:
-            del self.classes_
-            raise ValueError("%s is for binary targets; y has %d classes (use "
-                             "ConvexLogLossClassifier)"
-                             % (type(self).__name__, B.shape[2]))
         Q = B[:, :, 1]
-        w_all = np.ones(len(y_enc)) if sw is None else sw
-        if min(w_all[y_enc == 1].sum(), w_all[y_enc == 0].sum()) <= 0:
-            raise ValueError("the AUC needs samples of both classes with "
-                             "positive sample_weight")
         L = Q.shape[1]
         if self.grid is None:
             m = _grid_steps(L, int(self.max_grid_points))
@@ -743,6 +745,11 @@ class ConvexAUCClassifier(_ClassifierBase):
         self.auc_ = best_auc
         self._set_weights(w, names)
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
 
     @staticmethod
     def _nelder_mead(Q, y, sw, w0, auc0, m):
@@ -930,7 +937,15 @@ class EnsembleSelectionRegressor(_SelectionBase, _RegressorBase):
         return self
 
 
-class EnsembleSelectionClassifier(_SelectionBase, _ClassifierBase):
+class _MetricTags(object):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = self.metric != "auc"
+        return tags
+
+
+class EnsembleSelectionClassifier(_SelectionBase, _MetricTags,
+                                  _ClassifierBase):
     __doc__ = ("Caruana-style ensemble selection for classification.\n"
                + _SELECTION_DOC % dict(
                    default="log_loss",
@@ -1055,7 +1070,8 @@ class DiscreteSuperLearnerRegressor(_DiscreteBase, _RegressorBase):
         return self
 
 
-class DiscreteSuperLearnerClassifier(_DiscreteBase, _ClassifierBase):
+class DiscreteSuperLearnerClassifier(_DiscreteBase, _MetricTags,
+                                     _ClassifierBase):
     __doc__ = ("The discrete Super Learner for classification: the single "
                "learner with\n    the best cross-validated risk.\n"
                + _DISCRETE_DOC % dict(
