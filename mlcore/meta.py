@@ -165,11 +165,14 @@ def _convex_loglik(A, s, tol, max_iter):
             d = -w.copy()
             d[np.argmin(g)] += 1.0
             slope = float(g @ d)
+        # Near the optimum the decrease is below the rounding of f: allow
+        # for that, or the last Newton steps would be refused.
+        slack = 8 * _EPS * abs(f)
         t = 1.0
         while True:
             w_new = w + t * d
             f_new = objective(w_new)
-            if f_new <= f + 1e-4 * t * slope:
+            if f_new <= f + 1e-4 * t * slope + slack:
                 break
             t *= 0.5
             if t < 1e-14:

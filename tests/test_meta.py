@@ -223,6 +223,11 @@ def _true_class_probs(X, y, L, K):
     return B[np.arange(len(y)), :, y]
 
 
+_NO_CONVERGENCE_WARNING = pytest.mark.filterwarnings(
+    "error::sklearn.exceptions.ConvergenceWarning")
+
+
+@_NO_CONVERGENCE_WARNING
 @pytest.mark.parametrize("L,K,m", [(2, 2, 2000), (2, 3, 2000), (3, 3, 200),
                                    (3, 2, 200)])
 def test_logloss_weights_beat_a_fine_grid(L, K, m):
@@ -240,6 +245,7 @@ def test_logloss_weights_beat_a_fine_grid(L, K, m):
     assert est.coef_.min() > 0
 
 
+@_NO_CONVERGENCE_WARNING
 def test_logloss_weights_satisfy_optimality_conditions():
     """KKT on the simplex: the gradient of the mean log-loss is -1 on the
     learners with weight (the multiplier of sum(w) = 1) and >= -1 on the
@@ -256,6 +262,7 @@ def test_logloss_weights_satisfy_optimality_conditions():
     assert grad[~on].min() >= -1.0 - 1e-9
 
 
+@_NO_CONVERGENCE_WARNING
 def test_logloss_sample_weight_equals_repeated_rows():
     X, y = _proba_blocks(n=150, L=3, K=2, seed=7)
     sw = np.random.RandomState(7).randint(0, 4, len(y))
