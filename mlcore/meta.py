@@ -106,8 +106,7 @@ def _simplex_lstsq(A, b):
     ``u >= 0`` and ``s = sum(u)``, ``||D u||^2 + (s - 1)^2`` equals
     ``s^2 ||D w||^2 + (s - 1)^2`` for ``w = u / s``: its minimiser has
     ``w`` the minimum-norm weights and ``s = 1 / (1 + ||D w||^2) > 0``. That
-    is one NNLS problem, solved by scipy's active-set method (Lawson and
-    Hanson's reduction of least-distance programming, chapter 23).
+    is one NNLS problem, solved by scipy's active-set method.
     """
     n, L = A.shape
     if L == 1:
@@ -450,8 +449,8 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
             i, j = np.unravel_index(np.argmax(err), err.shape)
             raise ValueError(
                 "the probabilities of learner %d (columns %d to %d) sum to %r "
-                "in row %d, not 1: X must hold each learner's probabilities of "
-                "all %d classes (a layer added with proba=True)"
+                "in row %d, not 1: X must hold each learner's probabilities "
+                "of all %d classes (a layer added with proba=True)"
                 % (j, j * width, (j + 1) * width - 1, float(B[i, j].sum()), i,
                    width))
         return B
@@ -587,9 +586,10 @@ class NNLSRegressor(_RegressorBase):
                     w = w / w.sum()
                 else:
                     warnings.warn(
-                        "every non-negative least-squares weight is 0, so they "
-                        "cannot be rescaled to sum to 1; using the least-"
-                        "squares convex combination (convex='constrained')",
+                        "every non-negative least-squares weight is 0, so "
+                        "they cannot be rescaled to sum to 1; using the "
+                        "least-squares convex combination "
+                        "(convex='constrained')",
                         UserWarning, stacklevel=2)
                     w = _simplex_lstsq(X, y)
         self._set_weights(w, names)
@@ -841,7 +841,8 @@ class _SelectionBase(object):
         if self.n_bags is None:
             bags = [np.arange(L)]
         else:
-            if not isinstance(self.n_bags, numbers.Integral) or self.n_bags < 1:
+            if not isinstance(self.n_bags, numbers.Integral) or \
+                    self.n_bags < 1:
                 raise ValueError("n_bags must be None or a positive int, got "
                                  "%r" % (self.n_bags,))
             if not 0 < self.bag_fraction <= 1:
