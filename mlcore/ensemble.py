@@ -26,9 +26,11 @@ import scipy.sparse as sp
 
 from . import config
 from .backend import ParallelProcessing
-from .exceptions import LayerSpecificationError, NotFittedError
-from .index import (BlendIndex, ClusteredSubsetIndex, FoldIndex, FullIndex,
-                    INDEXERS, SubsetIndex, TemporalIndex, make_index)
+from .exceptions import (LayerSpecificationError, MissingClassWarning,
+                         NotFittedError)
+from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
+                    FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
+                    make_index)
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
@@ -157,8 +159,15 @@ class BaseEnsemble(BaseEstimator):
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
-        """(indexer name or object, indexer kwargs) for a new layer."""
+        """(indexer name or object, indexer kwargs) for a new layer: what
+        :meth:`add` was given for this layer only. The ensemble's own
+        parameters fill in the rest at fit (:meth:`_layer_indexer`), so that
+        ``set_params`` after :meth:`add` takes effect."""
         raise NotImplementedError
+
+    def _layer_indexer(self, spec, classification):
+        """The indexer of layer ``spec`` for this fit."""
+        return spec.make_indexer()
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
@@ -350,7 +359,8 @@ class BaseEnsemble(BaseEstimator):
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             proba = bool(spec.proba) and classification
-            group = make_group(spec.make_indexer(), estimators,
+            group = make_group(self._layer_indexer(spec, classification),
+                               estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
             layer = Layer("layer-%d" % (i + 1), [group],
@@ -438,6 +448,7 @@ class BaseEnsemble(BaseEstimator):
                 layer.context = None
         if classifier:
             self.classes_ = classes
+            _warn_missing_classes(layers, classes)
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
         self._train_id = _fingerprint(X)
@@ -539,6 +550,100 @@ def _as_csr(X):
         X = type(X)((X.data, X.indices.astype(np.int32),
                      X.indptr.astype(np.int32)), shape=X.shape)
     return X
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and \
+        not isinstance(value, (bool, np.bool_))
+
+
+def _check_folds(folds, owner):
+    """``folds`` as given to an ensemble: None, an int >= 2, an indexer or
+    an object with a ``split`` method."""
+    if folds is None or isinstance(folds, BaseIndex) or (
+            not isinstance(folds, (type, str)) and
+            callable(getattr(folds, "split", None))):
+        return folds
+    if _is_int(folds):
+        if folds < 2:
+            raise ValueError("%s: folds must be at least 2, got %d"
+                             % (owner, folds))
+        return int(folds)
+    raise TypeError("%s: folds must be None, an int >= 2, an mlcore indexer "
+                    "or a scikit-learn splitter (an object with a split "
+                    "method); got %r" % (owner, folds))
+
+
+def _default_folds(folds, classification, owner, stratify_int=False):
+    """The indexer of a K-fold layer for the ensemble parameter ``folds``.
+
+    None: 5 folds (scikit-learn's stacking default), stratified for
+    classification (``StratifiedKFold(5)``, unshuffled, as scikit-learn's
+    ``StackingClassifier`` and ``cross_val_predict(cv=5)`` use), contiguous
+    otherwise. An int ``k``: ``k`` contiguous folds (``KFold(k)``, as in
+    ML-Ensemble), or stratified ones with ``stratify_int`` and
+    classification. A splitter or indexer: a copy of it.
+    """
+    folds = _check_folds(folds, owner)
+    if folds is None or _is_int(folds):
+        k = 5 if folds is None else folds
+        if classification and (folds is None or stratify_int):
+            from sklearn.model_selection import StratifiedKFold
+            return make_index(StratifiedKFold(k))
+        return FoldIndex(k)
+    return copy.deepcopy(make_index(folds))
+
+
+def _warn_missing_classes(layers, classes, limit=6):
+    """Warn, once per layer, about the fits of classifiers that did not see
+    every class of ``y``.
+
+    The fitted estimators' ``classes_`` tell which classes each fit's
+    training rows held, in every layer, partition and fold alike. The
+    message lists each such fit (fold, partition), its missing classes and
+    its learners (the first ``limit`` fits).
+    """
+    def show(label):
+        return repr(getattr(label, "item", lambda: label)())
+
+    for layer in layers:
+        known = layer.classes
+        if known is None:
+            continue
+        seen = {}
+        for (key, part, fold), est in getattr(layer, "estimators_",
+                                              {}).items():
+            est_classes = getattr(est, "classes_", None)
+            if est_classes is None:
+                continue
+            try:
+                missing = ~np.isin(known, np.asarray(est_classes))
+            except (TypeError, ValueError):  # pragma: no cover - odd classes_
+                continue
+            if missing.any():
+                where = (part, fold, tuple(np.flatnonzero(missing)))
+                seen.setdefault(where, []).append(key)
+        if not seen:
+            continue
+        partitions = max(p for p, _, _ in seen) > 0
+        parts = []
+        for (part, fold, idx), keys in sorted(seen.items()):
+            split = "the full fit" if fold == 0 else "fold %d" % fold
+            if partitions:
+                split = "partition %d, %s" % (part, split)
+            parts.append("%s lacks %s (learner%s %s)" % (
+                split, ", ".join(show(classes[i]) for i in idx),
+                "s" if len(keys) > 1 else "", ", ".join(repr(k) for k in keys)))
+        more = len(parts) - limit
+        text = "; ".join(parts[:limit]) + (
+            "; and %d more" % more if more > 0 else "")
+        warnings.warn(
+            "%s: some learners were fitted on training rows that lack classes "
+            "of y (%d classes), and can never predict them: %s. Are the rows "
+            "sorted by label? Use shuffle=True, or stratified folds "
+            "(folds=None or a StratifiedKFold) for a K-fold layer."
+            % (layer.name, len(classes), text), MissingClassWarning,
+            stacklevel=3)
 
 
 def _fingerprint(X):
@@ -669,10 +774,16 @@ class SuperLearner(BaseEnsemble):
 
     Parameters
     ----------
-    folds : int or scikit-learn splitter
-        Folds of every layer (``add(..., folds=)`` per layer). Any splitter
-        that partitions the rows works (``StratifiedKFold``, ``GroupKFold``
-        with ``groups`` given to :meth:`fit`, ``KFold(shuffle=True)``).
+    folds : None, int or scikit-learn splitter, default=None
+        Folds of every layer (``add(..., folds=)`` per layer). None: 5 folds,
+        stratified for classification (``StratifiedKFold(5)``, as
+        scikit-learn's ``StackingClassifier``), contiguous for regression
+        (``KFold(5)``). An int ``k``: ``k`` contiguous folds, as in
+        ML-Ensemble (on label-sorted rows they lack classes: a
+        :class:`~mlcore.exceptions.MissingClassWarning` says so). Any
+        splitter that partitions the rows works (``StratifiedKFold``,
+        ``GroupKFold`` with ``groups`` given to :meth:`fit`,
+        ``KFold(shuffle=True)``).
     shuffle, random_state, scorer, raise_on_exception, verbose, n_jobs,
     backend, layers
         See :class:`BaseEnsemble`.
@@ -686,9 +797,9 @@ class SuperLearner(BaseEnsemble):
     >>> ens = ens.add_meta(LogisticRegression())
     """
 
-    def __init__(self, folds=2, shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
-                 backend=None, layers=None):
+    def __init__(self, folds=None, shuffle=False, random_state=None,
+                 scorer=None, raise_on_exception=True, verbose=False,
+                 n_jobs=-1, backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -696,10 +807,20 @@ class SuperLearner(BaseEnsemble):
         self.folds = folds
 
     def _indexer_for(self, kwargs):
-        folds = kwargs.pop("folds", self.folds)
-        if isinstance(folds, (numbers.Integral, np.integer)):
-            return "stack", {"n_splits": int(folds)}
+        folds = kwargs.pop("folds", None)
+        if folds is None:
+            return "stack", {}  # the ensemble's folds, resolved at fit
+        folds = _check_folds(folds, "%s.add" % type(self).__name__)
+        if _is_int(folds):
+            return "stack", {"n_splits": folds}
         return folds, {}
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "stack" and not spec.indexer_kwargs and \
+                not spec.meta:
+            return _default_folds(self.folds, classification,
+                                  type(self).__name__)
+        return super()._layer_indexer(spec, classification)
 
 
 class BlendEnsemble(BaseEnsemble):
@@ -722,8 +843,15 @@ class BlendEnsemble(BaseEnsemble):
         self.test_size = test_size
 
     def _indexer_for(self, kwargs):
-        return "blend", {"test_size": kwargs.pop("test_size", self.test_size),
-                         "train_size": kwargs.pop("train_size", None)}
+        return "blend", {k: kwargs.pop(k) for k in ("test_size", "train_size")
+                         if k in kwargs}
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "blend" and not spec.meta:
+            kw = {"test_size": self.test_size, "train_size": None}
+            kw.update(spec.indexer_kwargs)
+            return BlendIndex(**kw)
+        return super()._layer_indexer(spec, classification)
 
 
 class Subsemble(BaseEnsemble):
@@ -796,9 +924,18 @@ class TemporalEnsemble(BaseEnsemble):
         params.pop("shuffle", None)
         return params
 
+    _TEMPORAL = ("step_size", "burn_in", "window", "lag")
+
     def _indexer_for(self, kwargs):
-        return "temporal", {k: kwargs.pop(k, getattr(self, k)) for k in
-                            ("step_size", "burn_in", "window", "lag")}
+        return "temporal", {k: kwargs.pop(k) for k in self._TEMPORAL
+                            if k in kwargs}
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "temporal" and not spec.meta:
+            kw = {k: getattr(self, k) for k in self._TEMPORAL}
+            kw.update(spec.indexer_kwargs)
+            return TemporalIndex(**kw)
+        return super()._layer_indexer(spec, classification)
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
@@ -845,3 +982,10 @@ class SequentialEnsemble(BaseEnsemble):
         accepted = inspect.signature(INDEXERS[cls]).parameters
         ikw = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted}
         return cls, ikw
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "stack" and "n_splits" not in spec.indexer_kwargs \
+                and not spec.meta:
+            # the same default as SuperLearner(folds=None)
+            return _default_folds(None, classification, type(self).__name__)
+        return super()._layer_indexer(spec, classification)

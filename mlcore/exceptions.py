@@ -9,6 +9,7 @@ __all__ = [
     "ParallelProcessingWarning",
     "NotFittedError",
     "LayerSpecificationError",
+    "MissingClassWarning",
 ]
 
 
@@ -32,3 +33,10 @@ class NotFittedError(ValueError, AttributeError):
 
 class LayerSpecificationError(TypeError, ValueError):
     """A layer or ensemble was specified in a way that cannot be built."""
+
+
+class MissingClassWarning(UserWarning):
+    """A learner was fitted on rows that lack some of the classes of ``y``
+    (a fold of label-sorted data, a partition, a blend's training part): it
+    can never predict those classes. The message names the layer, the
+    learners, the fold and the missing classes."""

@@ -1,0 +1,183 @@
+"""Defaults that must not give a silently wrong result.
+
+Label-sorted data (many real CSV files, and scikit-learn's own ``load_iris``
+/ ``load_wine``) with the default folds, learners fitted without some
+class, and the scores shown for every layer.
+"""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris, load_wine, make_classification
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.model_selection import (KFold, StratifiedKFold, cross_val_predict,
+                                     train_test_split)
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+from threadpoolctl import threadpool_limits
+
+from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
+                             SuperLearner)
+from mlcore.exceptions import MissingClassWarning
+
+SEQ = dict(backend="sequential", n_jobs=1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _learners():
+    return [("lr", make_pipeline(StandardScaler(), LogisticRegression())),
+            ("gnb", GaussianNB()),
+            ("tree", DecisionTreeClassifier(max_depth=4, random_state=0))]
+
+
+def _sorted_split(load):
+    """A stratified 70/30 split whose training rows keep the file's order
+    (sorted by class, as the data sets ship)."""
+    X, y = load(return_X_y=True)
+    assert np.all(np.diff(y) >= 0)  # the data set is label-sorted
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.3,
+                              random_state=0, stratify=y)
+    tr = np.sort(tr)
+    return X[tr], y[tr], X[te], y[te]
+
+
+###############################################################################
+# Item: default folds on label-sorted data
+
+@pytest.mark.parametrize("load", [load_wine, load_iris])
+def test_defaults_on_label_sorted_data_match_stacking_classifier(load):
+    Xtr, ytr, Xte, yte = _sorted_split(load)
+    ref = StackingClassifier(_learners(), final_estimator=LogisticRegression())
+    ref_score = ref.fit(Xtr, ytr).score(Xte, yte)
+    ens = SuperLearner(**SEQ).add(_learners(), proba=True)
+    ens.add_meta(LogisticRegression())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingClassWarning)
+        score = ens.fit(Xtr, ytr).score(Xte, yte)
+    assert score >= ref_score - 0.02, (score, ref_score)
+    # the garbage the old default (2 contiguous folds) produced is flagged
+    old = SuperLearner(folds=2, **SEQ).add(_learners(), proba=True)
+    old.add_meta(LogisticRegression())
+    with pytest.warns(MissingClassWarning):
+        old_score = old.fit(Xtr, ytr).score(Xte, yte)
+    assert old_score < ref_score - 0.2
+
+
+def test_default_folds_are_scikit_learns():
+    """folds=None: StratifiedKFold(5) for classification, KFold(5) for
+    regression; the out-of-fold predictions equal cross_val_predict's."""
+    X, y = load_iris(return_X_y=True)
+    base = _learners()
+    ens = SuperLearner(**SEQ).add(base, proba=True)
+    ens.add_meta(LogisticRegression()).fit(X, y)
+    ref = np.hstack([cross_val_predict(est, X, y, cv=StratifiedKFold(5),
+                                       method="predict_proba")
+                     for _, est in base])
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], ref)
+    rng = np.random.RandomState(0)
+    Xr = rng.randn(53, 4)
+    yr = np.sort(Xr @ [1.0, 2.0, -1.0, 0.5])
+    reg = SuperLearner(**SEQ).add([Ridge(), LinearRegression()]).fit(Xr, yr)
+    ref = np.column_stack([cross_val_predict(e, Xr, yr, cv=KFold(5))
+                           for e in (Ridge(), LinearRegression())])
+    np.testing.assert_array_equal(reg.oof_predictions_["layer-1"], ref)
+    # SequentialEnsemble's 'stack' layers default the same way
+    seq = SequentialEnsemble(**SEQ).add("stack", base, proba=True).fit(X, y)
+    np.testing.assert_array_equal(seq.oof_predictions_["layer-1"],
+                                  ens.oof_predictions_["layer-1"])
+
+
+def test_explicit_int_folds_stay_contiguous():
+    """An int keeps ML-Ensemble's contiguous folds (KFold(k))."""
+    X, y = make_classification(80, 5, random_state=0)
+    ens = SuperLearner(folds=4, **SEQ).add([GaussianNB()], proba=True).fit(X, y)
+    ref = cross_val_predict(GaussianNB(), X, y, cv=KFold(4),
+                            method="predict_proba")
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], ref)
+
+
+def test_set_params_after_add_takes_effect():
+    X, y = make_classification(80, 5, random_state=0)
+    ens = SuperLearner(folds=2, **SEQ).add([GaussianNB()], proba=True)
+    ens.set_params(folds=4).fit(X, y)
+    assert ens.layers_[0].groups[0].indexer.n_splits == 4
+    blend = BlendEnsemble(test_size=0.5, **SEQ).add([GaussianNB()])
+    blend.set_params(test_size=0.25).fit(X, y)
+    assert blend.oof_predictions_["layer-1"].shape[0] == 20
+
+
+def test_bad_folds_name_the_parameter():
+    X, y = make_classification(40, 4, random_state=0)
+    with pytest.raises(TypeError, match="folds must be None, an int"):
+        SuperLearner(folds="five").add([GaussianNB()]).fit(X, y)
+    with pytest.raises(ValueError, match="folds must be at least 2"):
+        SuperLearner(folds=1).add([GaussianNB()]).fit(X, y)
+    with pytest.raises(TypeError, match="folds must be None"):
+        SuperLearner().add([GaussianNB()], folds=2.5)
+
+
+###############################################################################
+# Item: a warning for every fit that lacks a class
+
+def _sorted_iris():
+    X, y = load_iris(return_X_y=True)
+    return X, np.array(["setosa", "versicolor", "virginica"])[y]
+
+
+def _messages(record):
+    return [str(w.message) for w in record
+            if w.category is MissingClassWarning]
+
+
+def test_missing_class_warning_names_layer_learners_and_fold():
+    X, y = _sorted_iris()
+    ens = SuperLearner(folds=3, **SEQ)
+    ens.add([("nb", GaussianNB()), ("tree", DecisionTreeClassifier())],
+            proba=True).add_meta(LogisticRegression())
+    with pytest.warns(MissingClassWarning) as rec:
+        ens.fit(X, y)
+    (msg,) = _messages(rec)  # one per layer; the meta layer saw every class
+    assert msg.startswith("layer-1: ")
+    assert "(3 classes)" in msg
+    # fold j's training rows hold the two other classes
+    for j, label in enumerate(["setosa", "versicolor", "virginica"], 1):
+        assert "fold %d lacks %r (learners 'nb', 'tree')" % (j, label) in msg
+
+
+def test_missing_class_warning_for_blends_and_partitions():
+    X, y = _sorted_iris()
+    blend = BlendEnsemble(test_size=0.5, **SEQ).add([GaussianNB()],
+                                                     proba=True)
+    with pytest.warns(MissingClassWarning) as rec:
+        blend.fit(X, y)
+    assert _messages(rec) == [
+        "layer-1: some learners were fitted on training rows that lack "
+        "classes of y (3 classes), and can never predict them: the full fit "
+        "lacks 'virginica' (learner 'gaussiannb'). Are the rows sorted by "
+        "label? Use shuffle=True, or stratified folds (folds=None or a "
+        "StratifiedKFold) for a K-fold layer."]
+    sub = Subsemble(partitions=3, folds=2, **SEQ).add(
+        [DecisionTreeClassifier()], proba=True)
+    with pytest.warns(MissingClassWarning) as rec:
+        sub.fit(X, y)
+    (msg,) = _messages(rec)
+    assert "partition 0, the full fit lacks 'versicolor', 'virginica'" in msg
+    assert "and 3 more" in msg  # 9 fits lack classes; 6 are listed
+
+
+def test_no_missing_class_warning_when_every_fit_sees_every_class():
+    X, y = _sorted_iris()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingClassWarning)
+        SuperLearner(folds=StratifiedKFold(3), **SEQ).add(
+            [GaussianNB()], proba=True).add_meta(LogisticRegression()).fit(X, y)
+        SuperLearner(folds=3, shuffle=True, random_state=0, **SEQ).add(
+            [GaussianNB()], proba=True).fit(X, y)
