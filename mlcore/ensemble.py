@@ -639,11 +639,25 @@ def _warn_missing_classes(layers, classes, limit=6):
             "; and %d more" % more if more > 0 else "")
         warnings.warn(
             "%s: some learners were fitted on training rows that lack classes "
-            "of y (%d classes), and can never predict them: %s. Are the rows "
-            "sorted by label? Use shuffle=True, or stratified folds "
-            "(folds=None or a StratifiedKFold) for a K-fold layer."
-            % (layer.name, len(classes), text), MissingClassWarning,
-            stacklevel=3)
+            "of y (%d classes), and can never predict them: %s. %s"
+            % (layer.name, len(classes), text, _missing_class_hint(layer)),
+            MissingClassWarning, stacklevel=3)
+
+
+def _missing_class_hint(layer):
+    """What to do about a layer whose fits lack classes, by indexer."""
+    indexer = layer.groups[0].indexer if layer.groups else None
+    if isinstance(indexer, TemporalIndex):
+        return ("Early time windows hold only the classes seen so far; a "
+                "larger burn_in gives the first fits more history.")
+    if isinstance(indexer, (SubsetIndex, ClusteredSubsetIndex)):
+        return ("Partitions are blocks of rows: are the rows sorted by "
+                "label? Use shuffle=True, or a partition_estimator.")
+    if isinstance(indexer, BlendIndex):
+        return ("The blend trains on the first rows: are the rows sorted "
+                "by label? Use shuffle=True.")
+    return ("Are the rows sorted by label? Use stratified folds (folds=None "
+            "or a StratifiedKFold) or shuffle=True.")
 
 
 def _fingerprint(X):

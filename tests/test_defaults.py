@@ -147,6 +147,8 @@ def test_missing_class_warning_names_layer_learners_and_fold():
     (msg,) = _messages(rec)  # one per layer; the meta layer saw every class
     assert msg.startswith("layer-1: ")
     assert "(3 classes)" in msg
+    assert msg.endswith("Are the rows sorted by label? Use stratified folds "
+                        "(folds=None or a StratifiedKFold) or shuffle=True.")
     # fold j's training rows hold the two other classes
     for j, label in enumerate(["setosa", "versicolor", "virginica"], 1):
         assert "fold %d lacks %r (learners 'nb', 'tree')" % (j, label) in msg
@@ -161,9 +163,8 @@ def test_missing_class_warning_for_blends_and_partitions():
     assert _messages(rec) == [
         "layer-1: some learners were fitted on training rows that lack "
         "classes of y (3 classes), and can never predict them: the full fit "
-        "lacks 'virginica' (learner 'gaussiannb'). Are the rows sorted by "
-        "label? Use shuffle=True, or stratified folds (folds=None or a "
-        "StratifiedKFold) for a K-fold layer."]
+        "lacks 'virginica' (learner 'gaussiannb'). The blend trains on the "
+        "first rows: are the rows sorted by label? Use shuffle=True."]
     sub = Subsemble(partitions=3, folds=2, **SEQ).add(
         [DecisionTreeClassifier()], proba=True)
     with pytest.warns(MissingClassWarning) as rec:
@@ -171,6 +172,7 @@ def test_missing_class_warning_for_blends_and_partitions():
     (msg,) = _messages(rec)
     assert "partition 0, the full fit lacks 'versicolor', 'virginica'" in msg
     assert "and 3 more" in msg  # 9 fits lack classes; 6 are listed
+    assert "Use shuffle=True, or a partition_estimator" in msg
 
 
 def test_no_missing_class_warning_when_every_fit_sees_every_class():
