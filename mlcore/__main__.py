@@ -126,7 +126,11 @@ def main(argv=None):
         metric_name = "R^2"
         from sklearn.metrics import r2_score as metric
 
-    ens = SuperLearner(folds=args.folds, n_jobs=args.n_jobs,
+    from sklearn.model_selection import KFold, StratifiedKFold
+    # stratified folds for classification: rows sorted by label must not
+    # give folds without some class
+    folds = (StratifiedKFold if classification else KFold)(args.folds)
+    ens = SuperLearner(folds=folds, n_jobs=args.n_jobs,
                        backend=args.backend, random_state=args.seed,
                        verbose=True)
     ens.add(base, proba=classification)
@@ -148,8 +152,11 @@ def main(argv=None):
         singles[lr.key] = metric(yte, est.predict(Xte))
     best = max(singles, key=singles.get)
 
-    print("Per-learner cross-validation (%d folds; score = %s)"
-          % (args.folds, metric_name))
+    print("Cross-validated scores (%d %s folds; score = %s). layer-2 is the "
+          "meta learner, cross-validated on the same folds of layer-1's "
+          "out-of-fold predictions"
+          % (args.folds, "stratified" if classification else "contiguous",
+             metric_name))
     print(ens.data)
     print()
     print("Holdout %s" % metric_name)

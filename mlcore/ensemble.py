@@ -30,7 +30,7 @@ from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
-                    make_index)
+                    as_rows, make_index)
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
@@ -167,7 +167,15 @@ class BaseEnsemble(BaseEstimator):
 
     def _layer_indexer(self, spec, classification):
         """The indexer of layer ``spec`` for this fit."""
+        if spec.meta:
+            return self._meta_indexer(classification)
         return spec.make_indexer()
+
+    def _meta_indexer(self, classification):
+        """The indexer of the meta layer: one fit on all rows (the ensembles
+        whose layers are not K-fold ones). Its in-sample score is not shown
+        in :attr:`data`."""
+        return FullIndex()
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
@@ -529,14 +537,42 @@ class BaseEnsemble(BaseEstimator):
 
     @property
     def data(self):
-        """Per-learner CV score and fit/predict times (mean and std over
-        folds) of every layer, as a printable :class:`mlcore.metrics.Data`."""
+        """Per-learner scores and fit/predict times (mean and std over
+        folds) of every layer, as a printable :class:`mlcore.metrics.Data`.
+
+        ``score-m``/``score-s`` are out-of-sample: over the folds of K-fold
+        layers (the meta layer of a :class:`SuperLearner` or
+        :class:`Subsemble` is cross-validated on the same folds of its
+        input, the previous layer's out-of-fold predictions), on the
+        predicted rows of a blend or temporal layer. A layer fitted once on
+        all its rows (the meta layer of the other ensembles, a ``'full'``
+        layer) has no score: its in-sample score would not say how well it
+        generalizes.
+        """
         check_is_fitted(self, "layers_")
         out = Data()
         for layer in self.layers_:
+            in_sample = _in_sample(layer)
             for key, row in layer.data().items():
+                if in_sample:
+                    row = {k: v for k, v in row.items()
+                           if not k.startswith("score-")}
                 out["%s/%s" % (layer.name, key)] = row
         return out
+
+
+def _in_sample(layer):
+    """True if some fit of ``layer`` predicts rows it was trained on (a full
+    layer), so that its scores are in-sample."""
+    n = getattr(layer, "_n_fit", None)
+    for splits in getattr(layer, "splits_", {}).values():
+        for s in splits:
+            if s.test is None:
+                continue
+            test = as_rows(s.test, n)
+            if np.isin(test, as_rows(s.train, n)).any():
+                return True
+    return False
 
 
 def _as_csr(X):
@@ -836,6 +872,13 @@ class SuperLearner(BaseEnsemble):
                                   type(self).__name__)
         return super()._layer_indexer(spec, classification)
 
+    def _meta_indexer(self, classification):
+        # Cross-validated on the ensemble's folds, so that its row of `data`
+        # is a genuine CV score; stratified for an int (its input rows keep
+        # the order of y); predictions still come from the full fit.
+        return _default_folds(self.folds, classification,
+                              type(self).__name__, stratify_int=True)
+
 
 class BlendEnsemble(BaseEnsemble):
     """Blended ensemble: each layer is fitted on the first rows and predicts
@@ -904,6 +947,11 @@ class Subsemble(BaseEnsemble):
         return "clusteredsubsemble", dict(estimator=clone(est),
                                           partitions=partitions,
                                           n_splits=folds, **extra)
+
+    def _meta_indexer(self, classification):
+        # as SuperLearner's: cross-validated on `folds` folds of its input
+        return _default_folds(self.folds, classification,
+                              type(self).__name__, stratify_int=True)
 
 
 class TemporalEnsemble(BaseEnsemble):

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine, make_classification
 from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -183,3 +184,70 @@ def test_no_missing_class_warning_when_every_fit_sees_every_class():
             [GaussianNB()], proba=True).add_meta(LogisticRegression()).fit(X, y)
         SuperLearner(folds=3, shuffle=True, random_state=0, **SEQ).add(
             [GaussianNB()], proba=True).fit(X, y)
+
+
+###############################################################################
+# Item: the meta layer's row of `data` is cross-validated, or has no score
+
+def _fold_scores(est, Z, y, cv, score):
+    out = []
+    for tr, te in cv.split(Z, y):
+        out.append(score(y[te], clone(est).fit(Z[tr], y[tr]).predict(Z[te])))
+    return np.array(out)
+
+
+def test_meta_row_is_a_cross_validated_score():
+    from sklearn.datasets import load_diabetes
+    from sklearn.metrics import r2_score
+    from sklearn.tree import DecisionTreeRegressor
+    X, y = load_diabetes(return_X_y=True)
+    base = [Ridge(), DecisionTreeRegressor(max_depth=3, random_state=0)]
+    ens = SuperLearner(folds=5, **SEQ).add(base).add_meta(Ridge()).fit(X, y)
+    C = np.column_stack([cross_val_predict(e, X, y, cv=KFold(5))
+                         for e in base])
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], C)
+    scores = _fold_scores(Ridge(), C, y, KFold(5), r2_score)
+    row = ens.data["layer-2/ridge"]
+    assert row["score-m"] == pytest.approx(scores.mean(), rel=1e-12)
+    assert row["score-s"] == pytest.approx(scores.std(), rel=1e-9)
+    in_sample = r2_score(y, Ridge().fit(C, y).predict(C))
+    assert row["score-m"] < in_sample  # what the table used to show
+    # the meta layer's out-of-fold predictions are out of fold too
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-2"][:, 0],
+                                  cross_val_predict(Ridge(), C, y,
+                                                    cv=KFold(5)))
+    # predictions still come from the meta learner fitted on every row
+    Xn = X[:7] + 0.01
+    T = np.column_stack([clone(e).fit(X, y).predict(Xn) for e in base])
+    np.testing.assert_array_equal(ens.predict(Xn),
+                                  Ridge().fit(C, y).predict(T))
+
+
+@pytest.mark.filterwarnings("ignore:Number of classes in training fold")
+def test_classifier_meta_row_uses_stratified_folds():
+    from sklearn.metrics import accuracy_score
+    X, y = load_iris(return_X_y=True)   # sorted: contiguous folds would
+    base = [GaussianNB()]               # leave the meta without a class
+    ens = SuperLearner(folds=3, **SEQ).add(base, proba=True)
+    with pytest.warns(MissingClassWarning, match="layer-1:"):
+        ens.add_meta(LogisticRegression()).fit(X, y)
+    C = cross_val_predict(GaussianNB(), X, y, cv=KFold(3),
+                          method="predict_proba")
+    scores = _fold_scores(LogisticRegression(), C, y, StratifiedKFold(3),
+                          accuracy_score)
+    row = ens.data["layer-2/logisticregression"]
+    assert row["score-m"] == pytest.approx(scores.mean(), rel=1e-12)
+
+
+def test_layers_fitted_once_on_all_rows_have_no_score():
+    X, y = make_classification(120, 5, random_state=0)
+    blend = BlendEnsemble(**SEQ).add([GaussianNB()], proba=True)
+    blend.add_meta(LogisticRegression()).fit(X, y)
+    data = blend.data
+    assert "score-m" in data["layer-1/gaussiannb"]      # holdout rows
+    assert "score-m" not in data["layer-2/logisticregression"]
+    assert "fit_time-m" in data["layer-2/logisticregression"]
+    seq = SequentialEnsemble(**SEQ).add("full", [GaussianNB()], proba=True)
+    seq.add("stack", [LogisticRegression()], folds=3).fit(X, y)
+    assert "score-m" not in seq.data["layer-1/gaussiannb"]
+    assert "score-m" in seq.data["layer-2/logisticregression"]
