@@ -10,10 +10,14 @@ the next layer's input.
 
 Whether an ensemble is a classifier or a regressor follows its final (meta)
 estimator. Classifiers accept any labels (strings too): ``classes_`` holds
-them, base learners see them encoded as ``0..K-1``, and :meth:`predict_proba`
-works without any flag at :meth:`add` time. Labels are handled the same way
-by an ensemble without a meta layer whose last layer holds only classifiers
-(a transformer of class probabilities, e.g. the first step of a Pipeline).
+them, and the base learners are fitted on them (their ``classes_`` and
+predictions are the user's labels, as are the label columns of
+``oof_predictions_``); the numbers a layer passes on are class probabilities
+or, for label predictions, the label's position in ``classes_``.
+:meth:`predict_proba` works without any flag at :meth:`add` time. Labels
+are handled the same way by an ensemble without a meta layer whose last
+layer holds only classifiers (a transformer of class probabilities, e.g. the
+first step of a Pipeline).
 """
 import copy
 import numbers
@@ -347,7 +351,9 @@ class BaseEnsemble(BaseEstimator):
         self._check_sparse(X)
         return _as_csr(X) if sp.issparse(X) else X
 
-    def _build_layers(self, n_classes):
+    def _build_layers(self, classes):
+        """The layers of this fit; ``classes``: the class labels (sorted) of
+        a classification fit, else None."""
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
@@ -355,17 +361,18 @@ class BaseEnsemble(BaseEstimator):
             if not isinstance(self.random_state, np.random.RandomState) \
             else self.random_state
         built = []
-        classes = None if n_classes is None else np.arange(n_classes)
-        classification = n_classes is not None
+        classification = classes is not None
         for i, spec in enumerate(self.layers):
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
             random_state = kw.get("random_state", seed)
             scorer = default_scorer(classification,
-                                    kw.get("scorer", self.scorer))
+                                    kw.get("scorer", self.scorer), classes)
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
+            if classification:
+                estimators = _wrap_regressors(estimators, classes)
             proba = bool(spec.proba) and classification
             group = make_group(self._layer_indexer(spec, classification),
                                estimators,
@@ -420,16 +427,18 @@ class BaseEnsemble(BaseEstimator):
         if classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
-            classes, y_fit = np.unique(y, return_inverse=True)
+            classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError(
                     "%s is a classifier and needs samples of at least 2 "
                     "classes in y; got 1 class: %r"
                     % (type(self).__name__, classes[0]))
-            n_classes = len(classes)
+            # The learners see the user's labels (their classes_, predict
+            # speak them); the layers' outputs hold positions in classes.
+            y_fit = y
         else:
             y_fit = y.astype(np.float64) if y.dtype.kind in "biu" else y
-            n_classes = None
+            classes = None
         n = X.shape[0]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -439,7 +448,7 @@ class BaseEnsemble(BaseEstimator):
             if groups.shape[0] != n:
                 raise ValueError("groups has %d entries, X has %d rows"
                                  % (groups.shape[0], n))
-        layers = self._build_layers(n_classes)
+        layers = self._build_layers(classes)
         ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
                          n=n)
         for layer in layers:
@@ -454,11 +463,18 @@ class BaseEnsemble(BaseEstimator):
         finally:
             for layer in layers:
                 layer.context = None
-        if classifier:
-            self.classes_ = classes
-            _warn_missing_classes(layers, classes)
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
+        self._fit_output = preds[-1]  # what the next step is fed
+        if classifier:
+            self.classes_ = classes
+            for layer in layers:
+                _unwrap_regressors(layer)
+            _warn_missing_classes(layers, classes)
+            for layer in layers:
+                P = self.oof_predictions_[layer.name]
+                self.oof_predictions_[layer.name] = _label_columns(
+                    layer, P, classes)
         self._train_id = _fingerprint(X)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
@@ -523,9 +539,11 @@ class BaseEnsemble(BaseEstimator):
         return self._run(X, "transform")
 
     def fit_transform(self, X, y, **fit_params):
-        """Fit, then return the final layer's out-of-fold predictions."""
+        """Fit, then return the final layer's out-of-fold predictions, as
+        :meth:`transform` returns them (label predictions as positions in
+        ``classes_``)."""
         self.fit(X, y, **fit_params)
-        return self.oof_predictions_[self.layers_[-1].name]
+        return self._fit_output
 
     def score(self, X, y, sample_weight=None):
         """Accuracy (classifiers) or R^2 (regressors) on ``X``, ``y``."""
@@ -586,6 +604,98 @@ def _as_csr(X):
         X = type(X)((X.data, X.indices.astype(np.int32),
                      X.indptr.astype(np.int32)), shape=X.shape)
     return X
+
+
+class _PositionTarget(BaseEstimator):
+    """A regressor in a classification layer: fitted on the positions of
+    the labels in ``classes`` (0, 1, ...), as the layer's other columns hold
+    them, rather than on the labels (which may be text). Used during fit
+    only: the fitted regressor replaces it (:func:`_unwrap_regressors`), as
+    its predictions are the regressor's own."""
+
+    def __init__(self, estimator, classes):
+        self.estimator = estimator
+        self.classes = classes
+
+    def fit(self, X, y, **fit_params):
+        pos = np.searchsorted(self.classes, y).astype(np.float64)
+        self.estimator_ = clone(self.estimator).fit(X, pos, **fit_params)
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import get_tags
+        return get_tags(self.estimator)
+
+
+def _wrap_regressors(spec, classes):
+    """``spec`` (estimators, in any nesting of lists, dicts and ``(name,
+    estimator)`` pairs) with every regressor wrapped in a
+    :class:`_PositionTarget`."""
+    if isinstance(spec, dict):
+        return {k: _wrap_regressors(v, classes) for k, v in spec.items()}
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return (spec[0], _wrap_regressors(spec[1], classes))
+    if isinstance(spec, (list, tuple)):
+        return [_wrap_regressors(e, classes) for e in spec]
+    if spec is not None and is_regressor(spec):
+        return _PositionTarget(spec, classes)
+    return spec
+
+
+def _unwrap_regressors(layer):
+    """Put the fitted regressors in place of their :class:`_PositionTarget`
+    wrappers, in the layer's fitted estimators and its learners."""
+    ests = getattr(layer, "estimators_", {})
+    for key, est in ests.items():
+        if isinstance(est, _PositionTarget):
+            ests[key] = est.estimator_
+    for lr in layer.learners:
+        if isinstance(lr.estimator, _PositionTarget):
+            lr.estimator = lr.estimator.estimator
+
+
+def _label_columns(layer, P, classes):
+    """``P`` (a layer's output) with the columns of classifiers that predict
+    labels holding the labels rather than their positions in ``classes``.
+
+    Numeric labels keep a numeric array; text labels give an object array.
+    A sparse output keeps positions for text labels (a sparse matrix holds
+    numbers only).
+    """
+    cols = []
+    for lr in layer.learners:
+        if lr.proba:
+            continue
+        full = [est for (key, _, fold), est in layer.estimators_.items()
+                if key == lr.key and fold == 0]
+        if not full or getattr(full[0], "classes_", None) is None:
+            continue  # a regressor: its column is not a label
+        start = layer.columns_[lr.key]
+        partitions = len(full)
+        cols.extend(range(start, start + partitions))
+    if not cols:
+        return P
+    numeric = np.asarray(classes).dtype.kind in "biuf"
+    if sp.issparse(P):
+        if not numeric:
+            return P
+        P = P.tocsc()
+        keep = [c for c in range(P.shape[1]) if c not in set(cols)]
+        labels = _positions_to_labels(P[:, cols].toarray(), classes)
+        Q = sp.hstack([P[:, keep], sp.csc_matrix(labels.astype(P.dtype))],
+                      format="csc")
+        return Q[:, np.argsort(keep + cols)].tocsr()
+    out = np.array(P, dtype=P.dtype if numeric else object)
+    out[:, cols] = _positions_to_labels(np.asarray(P)[:, cols], classes)
+    return out
+
+
+def _positions_to_labels(block, classes):
+    idx = np.clip(np.rint(block), 0, len(classes) - 1).astype(np.intp)
+    return np.asarray(classes)[idx]
 
 
 def _is_int(value):

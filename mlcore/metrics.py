@@ -32,20 +32,43 @@ class default_scorer(object):
     Accuracy for classifiers (class of the highest probability, or the
     predicted label), R^2 for regressors. A user scorer ``f(y, p)`` is
     wrapped so that it receives 1-D predictions for one-column blocks.
+
+    Parameters
+    ----------
+    classification : bool
+    scorer : callable, optional
+        ``scorer(y_true, y_pred)``.
+    classes : ndarray, optional
+        The class labels (sorted), for classification: a one-column block
+        then holds positions in ``classes``, which are turned back into
+        labels, so that ``y`` and the predictions a user scorer receives are
+        both the user's labels. A block of class probabilities is passed on
+        as it is (columns in the order of ``classes``).
     """
 
-    def __init__(self, classification, scorer=None):
+    def __init__(self, classification, scorer=None, classes=None):
         self.classification = classification
         self.scorer = scorer
+        self.classes = classes
+
+    def _labels(self, positions):
+        positions = np.rint(np.asarray(positions, dtype=np.float64))
+        if self.classes is None:
+            return positions
+        idx = np.clip(positions, 0, len(self.classes) - 1).astype(np.intp)
+        return np.asarray(self.classes)[idx]
 
     def __call__(self, y, block):
         block = np.asarray(block)
         p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
+        if self.classification and p.ndim == 1:
+            p = self._labels(p)
         if self.scorer is not None:
             return float(self.scorer(y, p))
         if self.classification:
-            labels = p.argmax(axis=1) if p.ndim == 2 else np.rint(p)
-            return _accuracy(y, labels)
+            if p.ndim == 2:
+                p = self._labels(p.argmax(axis=1))
+            return _accuracy(y, p)
         return _r2(y, p)
 
 

@@ -251,3 +251,104 @@ def test_layers_fitted_once_on_all_rows_have_no_score():
     seq.add("stack", [LogisticRegression()], folds=3).fit(X, y)
     assert "score-m" not in seq.data["layer-1/gaussiannb"]
     assert "score-m" in seq.data["layer-2/logisticregression"]
+
+
+###############################################################################
+# Item: the user's labels everywhere a user can reach
+
+def _text_iris(n_new=9):
+    X, yi = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    rng = np.random.RandomState(0)
+    return X, names[yi], names, X[rng.choice(len(X), n_new)] + 0.05
+
+
+def test_layer_estimators_are_fitted_on_the_users_labels():
+    X, y, names, Xn = _text_iris()
+    base = [("lr", LogisticRegression(max_iter=1000)), ("nb", GaussianNB())]
+    ens = SuperLearner(**SEQ).add(base).add_meta(LogisticRegression())
+    ens.fit(X, y)
+    for layer in ens.layers_:
+        for key, est in layer.estimators_.items():
+            assert np.array_equal(est.classes_, names), key
+    lr = ens.layer_1.estimators_[("lr", 0, 0)]
+    np.testing.assert_array_equal(
+        lr.predict(Xn), LogisticRegression(max_iter=1000).fit(X, y).predict(Xn))
+    # the label columns of the out-of-fold predictions hold the labels
+    oof = ens.oof_predictions_["layer-1"]
+    for j, (_, est) in enumerate(base):
+        np.testing.assert_array_equal(
+            oof[:, j], cross_val_predict(est, X, y, cv=StratifiedKFold(5)))
+    meta_oof = ens.oof_predictions_["layer-2"][:, 0]
+    assert set(meta_oof) <= set(names)
+    # transform is what the next step is fed: positions in classes_
+    Z = ens.fit_transform(X, y)
+    assert Z.dtype == np.float64
+    np.testing.assert_array_equal(ens.transform(X), Z)
+    np.testing.assert_array_equal(names[Z[:, 0].astype(int)], meta_oof)
+
+
+def test_numeric_labels_keep_numbers_in_the_tables():
+    X, yi = load_iris(return_X_y=True)
+    labels = np.array([3, 7, 10])
+    y = labels[yi]
+    ens = SuperLearner(folds=StratifiedKFold(3), **SEQ).add([GaussianNB()])
+    ens.fit(X, y)
+    oof = ens.oof_predictions_["layer-1"]
+    assert oof.dtype == np.float64
+    np.testing.assert_array_equal(
+        oof[:, 0], cross_val_predict(GaussianNB(), X, y, cv=StratifiedKFold(3)))
+
+
+def test_user_scorer_gets_the_users_labels():
+    from sklearn.metrics import f1_score
+    X, yi = make_classification(120, 5, random_state=1)
+    y = np.array(["no", "yes"])[yi]
+    seen = []
+
+    def f1_yes(y_true, y_pred):
+        seen.append(set(y_true) | set(y_pred))
+        return f1_score(y_true, y_pred, pos_label="yes")
+
+    cv = StratifiedKFold(4)
+    ens = SuperLearner(folds=cv, scorer=f1_yes, **SEQ).add([GaussianNB()])
+    ens.fit(X, y)
+    assert all(s <= {"no", "yes"} for s in seen)
+    ref = [f1_score(y[te], clone(GaussianNB()).fit(X[tr], y[tr]).predict(
+        X[te]), pos_label="yes") for tr, te in cv.split(X, y)]
+    assert ens.data["layer-1/gaussiannb"]["score-m"] == pytest.approx(
+        np.mean(ref), rel=1e-12)
+
+
+def test_regressor_in_a_classifier_ensemble_with_text_labels():
+    """A regressor among classifiers is fitted on the labels' positions
+    (text labels have no numeric value); the fitted regressor itself is
+    what the layer keeps."""
+    X, y, names, Xn = _text_iris()
+    pos = np.searchsorted(names, y).astype(float)
+    ens = SuperLearner(folds=KFold(3), **SEQ)
+    ens.add([("ridge", Ridge()), ("nb", GaussianNB())])
+    ens.add_meta(LogisticRegression()).fit(X, y)
+    ridge = ens.layer_1.estimators_[("ridge", 0, 0)]
+    assert type(ridge) is Ridge
+    np.testing.assert_array_equal(ridge.predict(Xn),
+                                  Ridge().fit(X, pos).predict(Xn))
+    np.testing.assert_array_equal(
+        ens.oof_predictions_["layer-1"][:, 0].astype(float),
+        cross_val_predict(Ridge(), X, pos, cv=KFold(3)))
+    assert set(ens.predict(Xn)) <= set(names)
+
+
+def test_text_labels_on_a_process_backend():
+    X, y, names, Xn = _text_iris()
+    preds = {}
+    for backend in ("sequential", "loky"):
+        ens = SuperLearner(folds=3, shuffle=True, random_state=0,
+                           backend=backend, n_jobs=2)
+        ens.add([GaussianNB(), DecisionTreeClassifier(random_state=0)])
+        ens.add_meta(LogisticRegression())
+        preds[backend] = (ens.fit(X, y).predict(Xn),
+                          ens.oof_predictions_["layer-1"])
+    np.testing.assert_array_equal(preds["loky"][0], preds["sequential"][0])
+    np.testing.assert_array_equal(preds["loky"][1], preds["sequential"][1])
+    assert set(preds["loky"][1].ravel()) <= set(names)
