@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import config
+from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
 from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
@@ -257,6 +258,45 @@ class BaseEnsemble(BaseEstimator):
         return self
 
     # -- scikit-learn plumbing ----------------------------------------------
+    def get_params(self, deep=True):
+        """Parameters of the ensemble; with ``deep``, also every learner,
+        preprocessing step and meta learner of its layers and their
+        parameters, as ``layer-<k>__<learner>[__<param>]`` (the learner
+        names of :attr:`data`; ``layer-<k>__<case>__<learner>`` and
+        ``layer-<k>__<case>__<step>`` with preprocessing cases, ``pr`` for a
+        list of preprocessing steps).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+
+        Returns
+        -------
+        dict
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            params.update(deep_params(self.layers))
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including the nested ``layer-<k>__...`` ones of
+        :meth:`get_params` (``ens.set_params(**{"layer-1__ridge__alpha":
+        2.0, "layer-2__logisticregression__C": 0.5})``); a path to a learner
+        replaces it (keeping its name).
+
+        Returns
+        -------
+        self
+        """
+        layer_params = {k: params.pop(k) for k in list(params)
+                        if is_layer_key(k)}
+        if params:
+            super().set_params(**params)
+        if layer_params:
+            set_layer_params(self, self.layers, layer_params)
+        return self
+
     def _final_estimator(self):
         if not self.layers:
             return None

@@ -352,3 +352,94 @@ def test_text_labels_on_a_process_backend():
     np.testing.assert_array_equal(preds["loky"][0], preds["sequential"][0])
     np.testing.assert_array_equal(preds["loky"][1], preds["sequential"][1])
     assert set(preds["loky"][1].ravel()) <= set(names)
+
+
+###############################################################################
+# Item: tuning through the ensemble (nested parameters)
+
+def _tunable():
+    return (SuperLearner(folds=3, **SEQ)
+            .add([("lr", LogisticRegression(max_iter=500)), GaussianNB()],
+                 preprocessing=[StandardScaler()], proba=True)
+            .add_meta(LogisticRegression()))
+
+
+def test_grid_search_over_a_base_learner_and_the_meta():
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+    X, y = make_classification(150, 6, n_informative=3, random_state=0)
+    grid = {"layer-1__pr__lr__C": [0.01, 1.0],
+            "layer-2__logisticregression__C": [0.05, 2.0]}
+    cv = StratifiedKFold(3)
+    search = GridSearchCV(_tunable(), grid, cv=cv).fit(X, y)
+    for params, mean in zip(search.cv_results_["params"],
+                            search.cv_results_["mean_test_score"]):
+        ens = (SuperLearner(folds=3, **SEQ)
+               .add([("lr", LogisticRegression(
+                   C=params["layer-1__pr__lr__C"], max_iter=500)),
+                     GaussianNB()],
+                    preprocessing=[StandardScaler()], proba=True)
+               .add_meta(LogisticRegression(
+                   C=params["layer-2__logisticregression__C"])))
+        assert mean == cross_val_score(ens, X, y, cv=cv).mean()
+    best = search.best_estimator_
+    assert best.layers[0].estimators[0][1].C == \
+        search.best_params_["layer-1__pr__lr__C"]
+    assert best.layer_1.estimators_[("pr__lr", 0, 0)].C == \
+        search.best_params_["layer-1__pr__lr__C"]
+
+
+def test_deep_params_name_every_learner_step_and_meta():
+    ens = SuperLearner(**SEQ).add(
+        {"sc": [Ridge(), Ridge(alpha=3.0)], "no": [LinearRegression()]},
+        preprocessing={"sc": [StandardScaler()]})
+    ens.add_meta(Ridge())
+    params = ens.get_params(deep=True)
+    objects = {k: v for k, v in params.items()
+               if k.startswith("layer-") and hasattr(v, "get_params")}
+    assert sorted(objects) == ["layer-1__linearregression",
+                               "layer-1__sc__ridge", "layer-1__sc__ridge-2",
+                               "layer-1__sc__standardscaler",
+                               "layer-2__ridge"]
+    assert params["layer-1__sc__ridge-2__alpha"] == 3.0
+    assert params["layer-1__sc__standardscaler__with_mean"] is True
+    # the learner paths are the rows of `data`
+    X, y = make_classification(60, 4, random_state=0)
+    rows = clone(ens).fit(X, y.astype(float)).data
+    assert sorted(rows) == sorted(
+        k.replace("__", "/", 1) for k in objects if "standardscaler" not in k)
+    ens.set_params(**{"layer-1__sc__standardscaler__with_mean": False,
+                      "layer-1__sc__ridge-2__alpha": 7.0})
+    assert ens.layers[0].preprocessing["sc"][0].with_mean is False
+    assert ens.layers[0].estimators["sc"][1].alpha == 7.0
+    # the shallow parameters are the constructor's, as clone needs
+    assert set(ens.get_params(deep=False)) == {
+        "folds", "shuffle", "random_state", "scorer", "raise_on_exception",
+        "verbose", "n_jobs", "backend", "layers"}
+
+
+def test_set_params_replaces_a_learner_keeping_its_name_and_clone_agrees():
+    X, y = make_classification(90, 5, random_state=0)
+    ens = _tunable()
+    c = clone(ens)
+    assert c.get_params().keys() == ens.get_params().keys()
+    c.set_params(**{"layer-1__pr__gaussiannb": DecisionTreeClassifier(
+        max_depth=2, random_state=0), "layer-1__pr__gaussiannb__max_depth": 3})
+    assert isinstance(ens.layers[0].estimators[1], GaussianNB)  # untouched
+    assert c.get_params()["layer-1__pr__gaussiannb__max_depth"] == 3
+    c.fit(X, y)
+    assert "layer-1/pr__gaussiannb" in c.data
+    assert c.layer_1.estimators_[("pr__gaussiannb", 0, 0)].max_depth == 3
+    with pytest.raises(ValueError, match="Invalid parameter "
+                                         "'layer-1__svc__C'.*layer-1__pr__lr"):
+        ens.set_params(**{"layer-1__svc__C": 1.0})
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        ens.set_params(**{"layer-3__lr__C": 1.0})
+
+
+def test_nested_ensemble_params():
+    inner = SuperLearner(**SEQ).add([Ridge()]).add_meta(LinearRegression())
+    outer = SuperLearner(**SEQ).add([("inner", inner), Ridge()])
+    outer.add_meta(LinearRegression())
+    assert outer.get_params()["layer-1__inner__layer-1__ridge__alpha"] == 1.0
+    outer.set_params(**{"layer-1__inner__layer-1__ridge__alpha": 4.0})
+    assert inner.layers[0].estimators[0].alpha == 4.0
