@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import config
+from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
 from .exceptions import (LayerSpecificationError, MissingClassWarning,
@@ -40,7 +41,8 @@ from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
 try:
-    from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+    from sklearn.base import (BaseEstimator, TransformerMixin, clone,
+                              is_classifier, is_regressor)
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import (_check_sample_weight,
                                           check_is_fitted, validate_data)
@@ -119,7 +121,36 @@ def _to_numpy(X):
     return names
 
 
-class BaseEnsemble(BaseEstimator):
+class _Layer(Layer):
+    """A layer of an ensemble: a :class:`mlcore.layer.Layer` that knows the
+    names of its input and output columns (set when the ensemble builds
+    it)."""
+
+    feature_names_in_ = None
+    _names_out = None
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the layer's output columns: the propagated input
+        columns, then ``<learner>`` (one value per row),
+        ``<learner>_<class>`` (class probabilities) and, with partitions,
+        ``<learner>_p<j>[_<class>]``.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Names of the input columns (default: ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        if input_features is None:
+            return np.asarray(self._names_out, dtype=object).copy()
+        return layer_names_out(self, np.asarray(input_features, dtype=object),
+                               self.classes)
+
+
+class BaseEnsemble(TransformerMixin, BaseEstimator):
     """Common machinery of the ensembles (not used directly).
 
     Parameters
@@ -391,9 +422,13 @@ class BaseEnsemble(BaseEstimator):
         self._check_sparse(X)
         return _as_csr(X) if sp.issparse(X) else X
 
-    def _build_layers(self, classes):
+    def _build_layers(self, classes, n_features, names=None):
         """The layers of this fit; ``classes``: the class labels (sorted) of
-        a classification fit, else None."""
+        a classification fit, else None; ``n_features`` and ``names``: the
+        input's columns and their names (None: generated ones)."""
+        named = names is not None
+        if names is None:
+            names = generated_names(n_features)
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
@@ -418,11 +453,16 @@ class BaseEnsemble(BaseEstimator):
                                estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
-            layer = Layer("layer-%d" % (i + 1), [group],
-                          propagate_features=spec.propagate_features,
-                          shuffle=shuffle, random_state=random_state,
-                          dtype=kw.get("dtype", np.float64), scorer=scorer,
-                          classes=classes)
+            name = "layer-%d" % (i + 1)
+            columns = resolve_columns(spec.propagate_features, names,
+                                      len(names), name, named_input=named)
+            layer = _Layer(name, [group], propagate_features=columns,
+                           shuffle=shuffle, random_state=random_state,
+                           dtype=kw.get("dtype", np.float64), scorer=scorer,
+                           classes=classes)
+            layer.feature_names_in_ = names
+            layer._names_out = names = layer_names_out(layer, names, classes)
+            named = True  # an earlier layer's output names are known
             built.append(layer)
         return built
 
@@ -488,7 +528,8 @@ class BaseEnsemble(BaseEstimator):
             if groups.shape[0] != n:
                 raise ValueError("groups has %d entries, X has %d rows"
                                  % (groups.shape[0], n))
-        layers = self._build_layers(classes)
+        layers = self._build_layers(classes, X.shape[1],
+                                    getattr(self, "feature_names_in_", None))
         ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
                          n=n)
         for layer in layers:
@@ -506,6 +547,7 @@ class BaseEnsemble(BaseEstimator):
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
         self._fit_output = preds[-1]  # what the next step is fed
+        self._fit_rows = _output_rows(layers, n)
         if classifier:
             self.classes_ = classes
             for layer in layers:
@@ -523,8 +565,14 @@ class BaseEnsemble(BaseEstimator):
     def _run(self, X, job, proba=False):
         check_is_fitted(self, "layers_")
         X = self._validate_X(X, reset=False)
-        if job == "transform" and _fingerprint(X) != getattr(
-                self, "_train_id", None):
+        if job == "transform":
+            if _fingerprint(X) == getattr(self, "_train_id", None):
+                # The training data: its out-of-fold predictions, as fit
+                # made them. (Replaying the folds on X would predict the
+                # wrong rows after a shuffled fit: the folds index the
+                # shuffled rows.)
+                P = self._fit_output
+                return P.copy()
             job = "predict"  # new data: predictions of the full fits
         # Shallow copies: setup() records per-call state on the layer (rows,
         # columns, the proba override), so calls from several threads on one
@@ -569,21 +617,86 @@ class BaseEnsemble(BaseEstimator):
         """Output of the final layer.
 
         For the training data (recognised by a fingerprint of the validated
-        ``X`` taken at fit), the fit-time out-of-fold predictions are
-        replayed, so ``fit(X, y).transform(X)`` equals ``fit_transform(X,
-        y)`` (for a blend or temporal layer, only the rows it predicted).
+        ``X`` taken at fit), the fit-time out-of-fold predictions, so
+        ``fit(X, y).transform(X)`` equals ``fit_transform(X, y)`` (for a
+        blend or temporal layer, only the rows it predicted).
         For any other data, the predictions of the full fits, as at predict
         time (one row per row of ``X``), so that an ensemble works as a step
-        of a scikit-learn ``Pipeline``.
+        of a scikit-learn ``Pipeline``. Columns: see
+        :meth:`get_feature_names_out`; with ``set_output(transform="pandas")``
+        a DataFrame with those columns and the index of ``X``'s rows.
         """
-        return self._run(X, "transform")
+        return self._frame_rows(self._run(X, "transform"), X)
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the final layer's out-of-fold predictions, as
         :meth:`transform` returns them (label predictions as positions in
         ``classes_``)."""
         self.fit(X, y, **fit_params)
-        return self._fit_output
+        return self._frame_rows(self._fit_output, X)
+
+    def _frame_rows(self, P, X):
+        """With pandas output and fewer rows than ``X`` (a replay of a blend
+        or temporal layer's predictions), a DataFrame indexed by the rows
+        of ``X`` that were predicted; else ``P`` (scikit-learn's output
+        wrapper does the rest)."""
+        index = getattr(X, "index", None)
+        if sp.issparse(P) or P.shape[0] == getattr(X, "shape", (None,))[0] \
+                or not self._pandas_output():
+            return P
+        import pandas as pd
+        rows = getattr(self, "_fit_rows", None)
+        if index is not None and rows is not None and len(rows) == len(P):
+            index = index[rows]
+        else:
+            index = rows
+        return pd.DataFrame(P, index=index,
+                            columns=self.get_feature_names_out())
+
+    def _pandas_output(self):
+        from sklearn import get_config
+        config = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if config is None:
+            config = get_config().get("transform_output", "default")
+        return config == "pandas"
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns :meth:`transform` returns (the final
+        layer's output).
+
+        The propagated input columns keep their names; each learner gives
+        ``<learner>`` (one value per row: a label's position in
+        ``classes_``, or a number), ``<learner>_<class>`` (class
+        probabilities; the user's labels) and, with partitions,
+        ``<learner>_p<j>[_<class>]``; ``<learner>`` is its name in
+        :attr:`data`.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Input column names; must equal ``feature_names_in_`` when the
+            ensemble was fitted on a DataFrame. Default:
+            ``feature_names_in_``, else ``x0, x1, ...``.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "layers_")
+        if input_features is None:
+            return self.layers_[-1].get_feature_names_out()
+        names = np.asarray(input_features, dtype=object)
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and not np.array_equal(names, fitted):
+            raise ValueError("input_features is not equal to "
+                             "feature_names_in_")
+        if names.shape != (self.n_features_in_,):
+            raise ValueError("input_features should have length equal to "
+                             "the number of features (%d), got %d"
+                             % (self.n_features_in_, len(names)))
+        for layer in self.layers_:
+            names = layer.get_feature_names_out(names)
+        return names
 
     def score(self, X, y, sample_weight=None):
         """Accuracy (classifiers) or R^2 (regressors) on ``X``, ``y``."""
@@ -695,6 +808,28 @@ def _unwrap_regressors(layer):
     for lr in layer.learners:
         if isinstance(lr.estimator, _PositionTarget):
             lr.estimator = lr.estimator.estimator
+
+
+def _output_rows(layers, n):
+    """The rows of the training data that the final layer's fit-time output
+    holds (ascending, as the engine returns them), or None for all rows.
+
+    Follows the engine: a shuffling layer permutes its input with
+    ``check_random_state(random_state).permutation``, a layer with a row
+    offset keeps rows ``[offset, offset + n_out)``."""
+    rows = np.arange(n)
+    for layer in layers:
+        if layer.shuffle:
+            if isinstance(layer.random_state, np.random.RandomState):
+                return None  # its draw is spent: the rows are not known
+            perm = np.random.RandomState(layer.random_state).permutation(
+                len(rows))
+            rows = rows[perm]
+        offset = layer.row_offset("fit")
+        rows = rows[offset:offset + layer.shape("fit")[0]]
+    if len(rows) == n:
+        return None
+    return np.sort(rows)
 
 
 def _label_columns(layer, P, classes):

@@ -443,3 +443,138 @@ def test_nested_ensemble_params():
     assert outer.get_params()["layer-1__inner__layer-1__ridge__alpha"] == 1.0
     outer.set_params(**{"layer-1__inner__layer-1__ridge__alpha": 4.0})
     assert inner.layers[0].estimators[0].alpha == 4.0
+
+
+###############################################################################
+# Item: column names
+
+def _bc_frame():
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import load_breast_cancer
+    d = load_breast_cancer()
+    rng = np.random.RandomState(0)
+    idx = rng.choice(len(d.target), 200, replace=False)
+    X = pd.DataFrame(d.data[idx], columns=d.feature_names,
+                     index=pd.Index(idx * 10, name="id"))
+    return X, d.target_names[d.target[idx]]
+
+
+def test_propagate_features_by_name():
+    X, y = _bc_frame()
+    named = SuperLearner(**SEQ).add(
+        [GaussianNB()], proba=True,
+        propagate_features=["mean radius", "worst area"])
+    named.add_meta(LogisticRegression(max_iter=1000)).fit(X, y)
+    cols = [list(X.columns).index(c) for c in ("mean radius", "worst area")]
+    by_pos = SuperLearner(**SEQ).add([GaussianNB()], proba=True,
+                                     propagate_features=cols)
+    by_pos.add_meta(LogisticRegression(max_iter=1000)).fit(X, y)
+    P = named.oof_predictions_["layer-1"]
+    np.testing.assert_array_equal(P[:, :2], X[["mean radius",
+                                               "worst area"]].to_numpy())
+    np.testing.assert_array_equal(P, by_pos.oof_predictions_["layer-1"])
+    np.testing.assert_array_equal(named.predict_proba(X),
+                                  by_pos.predict_proba(X))
+    assert list(named.layer_1.get_feature_names_out()) == [
+        "mean radius", "worst area", "gaussiannb_benign",
+        "gaussiannb_malignant"]
+    # a later layer names the columns of the layer before it
+    ens = SuperLearner(**SEQ).add([GaussianNB()], proba=True,
+                                  propagate_features=["mean radius"])
+    ens.add([LogisticRegression(max_iter=1000)],
+            propagate_features=["mean radius", "gaussiannb_benign"]).fit(X, y)
+    P2 = ens.oof_predictions_["layer-2"]
+    P1 = ens.oof_predictions_["layer-1"]
+    np.testing.assert_array_equal(P2[:, :2].astype(float), P1[:, :2])
+    assert list(ens.get_feature_names_out()) == [
+        "mean radius", "gaussiannb_benign", "logisticregression"]
+
+
+@pytest.mark.parametrize("columns, error, match", [
+    (["no such column"], ValueError,
+     r"propagate_features of layer-1: no column named 'no such column'; the "
+     r"input's columns are 'mean radius', 'mean texture'"),
+    (["mean radius", 3], TypeError, r"all column positions \(int\) or all "
+                                    r"column names"),
+    ([31], ValueError, r"column 31 is out of range for an input of 30 "
+                       r"columns"),
+    ("mean radius", TypeError, r"must be a list of column positions"),
+])
+def test_propagate_features_errors_name_the_parameter(columns, error, match):
+    X, y = _bc_frame()
+    ens = SuperLearner(**SEQ).add([GaussianNB()], propagate_features=columns)
+    with pytest.raises(error, match=match):
+        ens.fit(X, y)
+
+
+def test_propagate_features_names_need_column_names():
+    X, y = _bc_frame()
+    ens = SuperLearner(**SEQ).add([GaussianNB()],
+                                  propagate_features=["mean radius"])
+    with pytest.raises(ValueError, match=r"propagate_features of layer-1 "
+                                         r"names columns \('mean radius'\), "
+                                         r"but X has no column names"):
+        ens.fit(X.to_numpy(), y)
+
+
+def test_set_output_pandas_and_feature_names_out():
+    pd = pytest.importorskip("pandas")
+    X, y = _bc_frame()
+    ens = SuperLearner(**SEQ).add([GaussianNB(), ("tree", DecisionTreeClassifier(
+        max_depth=2, random_state=0))], proba=True,
+        propagate_features=["mean area"])
+    ens.set_output(transform="pandas")
+    Z = ens.fit_transform(X, y)
+    names = ["mean area", "gaussiannb_benign", "gaussiannb_malignant",
+             "tree_benign", "tree_malignant"]
+    assert isinstance(Z, pd.DataFrame)
+    assert list(Z.columns) == names == list(ens.get_feature_names_out())
+    assert Z.index.equals(X.index)
+    np.testing.assert_array_equal(Z.to_numpy(),
+                                  ens.oof_predictions_["layer-1"])
+    Xn = X.iloc[:5]
+    T = ens.transform(Xn)
+    assert T.index.equals(Xn.index) and list(T.columns) == names
+    ens.set_output(transform="default")
+    assert isinstance(ens.transform(Xn), np.ndarray)
+    # numpy input: scikit-learn's generated names for propagated columns
+    ref = clone(ens).set_params(layers=None).add(
+        [GaussianNB(), ("tree", DecisionTreeClassifier(max_depth=2,
+                                                       random_state=0))],
+        proba=True, propagate_features=[3]).fit(X.to_numpy(), y)
+    assert list(ref.get_feature_names_out())[0] == "x3"
+    assert list(ref.get_feature_names_out(list(X.columns))) == names
+    with pytest.raises(ValueError, match="input_features"):
+        ens.get_feature_names_out(["a"] * 30)
+
+
+@pytest.mark.parametrize("cls, kw", [(SuperLearner, {"folds": 3}),
+                                     (BlendEnsemble, {"test_size": 0.3})])
+def test_transform_of_the_training_data_after_a_shuffled_fit(cls, kw):
+    """transform(X_train) is fit_transform's out-of-fold output (it used to
+    replay the folds on the unshuffled rows: in-sample predictions)."""
+    X, y = make_classification(150, 5, random_state=0)
+    ens = cls(shuffle=True, random_state=3, **kw, **SEQ)
+    ens.add([DecisionTreeClassifier(random_state=0)], proba=True,
+            propagate_features=[0])
+    Z = ens.fit_transform(X, y)
+    np.testing.assert_array_equal(ens.transform(X), Z)
+    np.testing.assert_array_equal(Z, ens.oof_predictions_["layer-1"])
+
+
+def test_pandas_output_of_a_blend_is_indexed_by_the_predicted_rows():
+    pd = pytest.importorskip("pandas")
+    X, y = _bc_frame()
+    ens = BlendEnsemble(test_size=0.25, shuffle=True, random_state=3, **SEQ)
+    ens.add([GaussianNB()], proba=True, propagate_features=["mean area"])
+    ens.set_output(transform="pandas")
+    Z = ens.fit_transform(X, y)
+    assert len(Z) == 50
+    # the propagated column says which rows they are
+    np.testing.assert_array_equal(Z["mean area"].to_numpy(),
+                                  X.loc[Z.index, "mean area"].to_numpy())
+    assert Z.equals(ens.transform(X))
+    meta = SuperLearner(**SEQ).add([GaussianNB()], proba=True).add_meta(
+        LogisticRegression())
+    meta.set_output(transform="pandas")
+    assert list(meta.fit_transform(X, y).columns) == ["logisticregression"]
