@@ -75,18 +75,47 @@ class default_scorer(object):
 class Data(OrderedDict):
     """A table of per-learner results that prints itself.
 
-    Keys are row names (``layer/learner``); values are dicts of column ->
-    value.
+    Keys are row names (``layer/learner`` for an ensemble's ``data``, the
+    estimator names for an Evaluator's ``results``); values are dicts of
+    column -> value. :meth:`to_frame` gives a pandas DataFrame with one row
+    per key (``pd.DataFrame(data)`` would put the keys in the columns).
     """
 
-    def __str__(self):
-        if not self:
-            return "(empty)"
+    def columns(self):
+        """Column names, in the order they first appear."""
         cols = []
         for row in self.values():
             for c in row:
                 if c not in cols:
                     cols.append(c)
+        return cols
+
+    def to_frame(self):
+        """The table as a :class:`pandas.DataFrame`: one row per key (the
+        index, as printed), one column per column; cells a row lacks are
+        NaN.
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("Data.to_frame needs pandas: pip install "
+                              "pandas (str(data) prints the table without "
+                              "it)") from exc
+        cols = self.columns()
+        return pd.DataFrame([[row.get(c, np.nan) for c in cols]
+                             for row in self.values()],
+                            index=pd.Index(list(self), dtype=object),
+                            columns=cols)
+
+    def __str__(self):
+        if not self:
+            return "(empty)"
+        cols = self.columns()
         width = max(len(str(k)) for k in self) + 2
 
         def cell(v):

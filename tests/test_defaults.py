@@ -578,3 +578,55 @@ def test_pandas_output_of_a_blend_is_indexed_by_the_predicted_rows():
         LogisticRegression())
     meta.set_output(transform="pandas")
     assert list(meta.fit_transform(X, y).columns) == ["logisticregression"]
+
+
+###############################################################################
+# Item: tables as DataFrames
+
+def test_data_to_frame_has_a_row_per_learner():
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(90, 5, random_state=0)
+    ens = SuperLearner(folds=3, **SEQ).add([GaussianNB(), ("tree",
+                                            DecisionTreeClassifier(
+                                                random_state=0))])
+    ens.add_meta(LogisticRegression()).fit(X, y)
+    data = ens.data
+    df = data.to_frame()
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.index) == list(data) == [
+        "layer-1/gaussiannb", "layer-1/tree", "layer-2/logisticregression"]
+    assert list(df.columns) == ["score-m", "score-s", "fit_time-m",
+                                "fit_time-s", "predict_time-m",
+                                "predict_time-s"]
+    for name, row in data.items():
+        for col, value in row.items():
+            assert df.loc[name, col] == value
+    assert str(data).splitlines()[0].split() == list(df.columns)
+    # a layer without scores leaves NaN cells
+    blend = BlendEnsemble(**SEQ).add([GaussianNB()]).add_meta(
+        LogisticRegression()).fit(X, y)
+    assert np.isnan(blend.data.to_frame().loc["layer-2/logisticregression",
+                                              "score-m"])
+
+
+def test_evaluator_results_to_frame():
+    pd = pytest.importorskip("pandas")
+    from mlcore.model_selection import Evaluator
+    X, y = make_classification(90, 5, random_state=0)
+    ev = Evaluator("accuracy", cv=3, random_state=0, backend="sequential")
+    ev.fit(X, y, [GaussianNB(), LogisticRegression()],
+           {"logisticregression": {"C": [0.1, 1.0, 10.0]}}, n_iter=2)
+    df = ev.results.to_frame()
+    assert list(df.index) == ["gaussiannb", "logisticregression"]
+    assert df.loc["logisticregression", "params"] == \
+        ev.best_params_["logisticregression"]
+    assert df.loc["gaussiannb", "test_score-m"] == \
+        ev.results["gaussiannb"]["test_score-m"]
+
+
+def test_to_frame_without_pandas(monkeypatch):
+    import sys
+    from mlcore.metrics import Data
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="Data.to_frame needs pandas"):
+        Data(a={"x": 1.0}).to_frame()
