@@ -168,8 +168,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         :class:`mlcore.layer.LearnerError` naming learner and fold.
     verbose : bool or int
         Print progress to stderr.
-    n_jobs : int
-        Workers (``-1``: one per core).
+    n_jobs : int or None, default=None
+        Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
+        at every fit and predict (a :func:`mlcore.config_context`,
+        ``config.set_n_jobs``, ``MLCORE_N_JOBS``, else -1).
     backend : str, optional
         ``'threading'`` (default), ``'loky'``, ``'sequential'``,
         ``'multiprocessing'``, ``'dask'`` (with a ``distributed.Client``;
@@ -182,7 +184,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None):
         self.shuffle = shuffle
         self.random_state = random_state
@@ -458,7 +460,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                                       len(names), name, named_input=named)
             layer = _Layer(name, [group], propagate_features=columns,
                            shuffle=shuffle, random_state=random_state,
-                           dtype=kw.get("dtype", np.float64), scorer=scorer,
+                           dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
                            classes=classes)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
@@ -873,6 +875,15 @@ def _positions_to_labels(block, classes):
     return np.asarray(classes)[idx]
 
 
+def _layer_dtype(dtype):
+    """The dtype of a layer's output: ``add(..., dtype=)``, else the
+    configured one (:func:`mlcore.config_context`, ``config.set_dtype``,
+    ``MLCORE_DTYPE``), else float64 (scikit-learn's precision)."""
+    if dtype is None:
+        dtype = config._configured("dtype")
+    return np.float64 if dtype is None else config._check_dtype(dtype)
+
+
 def _is_int(value):
     return isinstance(value, (numbers.Integral, np.integer)) and \
         not isinstance(value, (bool, np.bool_))
@@ -1134,7 +1145,7 @@ class SuperLearner(BaseEnsemble):
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=-1, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -1177,7 +1188,7 @@ class BlendEnsemble(BaseEnsemble):
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=-1, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -1211,7 +1222,7 @@ class Subsemble(BaseEnsemble):
 
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
@@ -1256,7 +1267,7 @@ class TemporalEnsemble(BaseEnsemble):
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=-1, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None):
         super().__init__(shuffle=False, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,

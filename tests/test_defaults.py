@@ -630,3 +630,117 @@ def test_to_frame_without_pandas(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="Data.to_frame needs pandas"):
         Data(a={"x": 1.0}).to_frame()
+
+
+###############################################################################
+# Item: environment settings and config_context
+
+@pytest.fixture
+def engines(monkeypatch):
+    """The n_jobs of every engine the ensembles start."""
+    import mlcore.ensemble as E
+    seen = []
+    real = E.ParallelProcessing
+
+    def spy(*args, **kwargs):
+        engine = real(*args, **kwargs)
+        seen.append(engine.n_jobs)
+        return engine
+
+    monkeypatch.setattr(E, "ParallelProcessing", spy)
+    return seen
+
+
+def _small_fit(**kw):
+    X, y = make_classification(60, 4, random_state=0)
+    ens = SuperLearner(folds=2, backend="sequential", **kw)
+    ens.add([GaussianNB()], proba=True).add_meta(LogisticRegression())
+    ens.fit(X, y)
+    ens.predict(X)
+    return ens
+
+
+def test_ensembles_honour_mlcore_n_jobs_and_dtype(monkeypatch, engines):
+    from mlcore import config
+    config.reset()
+    monkeypatch.delenv("MLCORE_N_JOBS", raising=False)
+    monkeypatch.delenv("MLCORE_DTYPE", raising=False)
+    ens = _small_fit()
+    assert ens.n_jobs is None and engines == [-1, -1]
+    assert ens.oof_predictions_["layer-1"].dtype == np.float64
+    monkeypatch.setenv("MLCORE_N_JOBS", "1")
+    monkeypatch.setenv("MLCORE_DTYPE", "float32")
+    del engines[:]
+    ens = _small_fit()
+    assert engines == [1, 1]
+    assert ens.layers_[0].dtype == np.float32
+    assert ens.oof_predictions_["layer-1"].dtype == np.float32
+    assert ens.get_params()["n_jobs"] is None  # resolved at fit, not stored
+    del engines[:]
+    _small_fit(n_jobs=2)           # an explicit value wins
+    assert engines == [2, 2]
+    X, y = make_classification(60, 4, random_state=0)
+    ens = SuperLearner(folds=2, backend="sequential").add(
+        [GaussianNB()], proba=True, dtype=np.float64).fit(X, y)
+    assert ens.oof_predictions_["layer-1"].dtype == np.float64
+    with pytest.raises(ValueError, match="dtype must be a numpy floating"):
+        SuperLearner(backend="sequential").add([GaussianNB()],
+                                               dtype="int8").fit(X, y)
+
+
+def test_config_context_wins_and_restores(monkeypatch, engines):
+    from mlcore import config, config_context
+    config.reset()
+    monkeypatch.setenv("MLCORE_N_JOBS", "1")
+    with config_context(n_jobs=2, dtype="float32"):
+        assert config.get_n_jobs() == 2
+        ens = _small_fit()
+        with config_context(n_jobs=3):
+            assert config.get_n_jobs() == 3
+            assert config.get_dtype() == np.float32
+        assert config.get_n_jobs() == 2
+    assert engines == [2, 2]
+    assert ens.oof_predictions_["layer-1"].dtype == np.float32
+    assert config.get_n_jobs() == 1
+    with pytest.raises(RuntimeError):
+        with config_context(n_jobs=4):
+            raise RuntimeError("boom")
+    assert config.get_n_jobs() == 1
+    with pytest.raises(ValueError, match="n_jobs must be a non-zero int"):
+        with config_context(n_jobs=0):
+            pass
+    with pytest.raises(TypeError, match="unknown settings \\['njobs'\\]"):
+        with config_context(njobs=2):
+            pass
+    assert config.get_config()["n_jobs"] == 1
+
+
+def test_config_context_is_thread_local(monkeypatch):
+    import threading
+    from mlcore import config, config_context
+    config.reset()
+    monkeypatch.delenv("MLCORE_N_JOBS", raising=False)
+    inside, other = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with config_context(n_jobs=5, dtype="float64"):
+            inside.set()
+            other.wait(10)
+            seen["worker"] = (config.get_n_jobs(), config.get_dtype())
+
+    with config_context(n_jobs=2):
+        t = threading.Thread(target=worker)
+        t.start()
+        inside.wait(10)
+        seen["main"] = config.get_n_jobs()
+        started = {}
+        t2 = threading.Thread(target=lambda: started.update(
+            n=config.get_n_jobs()))
+        t2.start()
+        t2.join(10)
+        other.set()
+        t.join(10)
+    assert seen["main"] == 2
+    assert seen["worker"] == (5, np.float64)
+    assert started["n"] == -1  # a thread started in a block: not in it
