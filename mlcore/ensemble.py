@@ -66,7 +66,7 @@ class LayerSpec(object):
         An INDEXERS name with ``indexer_kwargs``, or an indexer / splitter.
     estimators, preprocessing : see :func:`mlcore.layer.make_group`
     proba : bool
-    propagate_features : list of int or None
+    propagate_features : list of int or str, or None
     meta : bool
     indexer_kwargs, layer_kwargs : dict
     """
@@ -150,37 +150,112 @@ class _Layer(Layer):
                                self.classes)
 
 
-class BaseEnsemble(TransformerMixin, BaseEstimator):
-    """Common machinery of the ensembles (not used directly).
 
-    Parameters
-    ----------
-    shuffle : bool
-        Shuffle the rows before fitting each layer.
-    random_state : int, RandomState or None
-        Seeds the shuffles and, when set, every base estimator's own
-        ``random_state`` that is left at None, so fits are reproducible.
-    scorer : callable, optional
-        ``scorer(y_true, y_pred)`` for the per-learner CV scores; by default
-        accuracy (classification) or R^2 (regression).
-    raise_on_exception : bool
-        Kept for ML-Ensemble compatibility; a failing learner always raises
-        :class:`mlcore.layer.LearnerError` naming learner and fold.
-    verbose : bool or int
-        Print progress to stderr.
-    n_jobs : int or None, default=None
-        Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
-        at every fit and predict (a :func:`mlcore.config_context`,
-        ``config.set_n_jobs``, ``MLCORE_N_JOBS``, else -1).
-    backend : str, optional
-        ``'threading'`` (default), ``'loky'``, ``'sequential'``,
-        ``'multiprocessing'``, ``'dask'`` (with a ``distributed.Client``;
-        nothing is written to disk, see README "Running on a dask
-        cluster"), or any joblib backend. ``None``: the backend of an active
-        ``joblib.parallel_config`` context, else
-        :func:`mlcore.config.get_backend`.
-    layers : list of LayerSpec, optional
-        Filled by :meth:`add`.
+###############################################################################
+# Docstrings: every ensemble documents all its parameters itself
+
+_PARAM_DOCS = {
+    "shuffle": """\
+shuffle : bool, default=False
+    Shuffle the rows (with ``random_state``) before each layer cuts its
+    folds or its training part (``add(..., shuffle=)`` per layer). The meta
+    layer is never shuffled. Out-of-fold predictions and every output come
+    back in the order of ``X``.""",
+    "random_state": """\
+random_state : int, RandomState or None, default=None
+    Seeds the shuffles and, when set, every learner's own ``random_state``
+    that is left at None, so that fits are reproducible.""",
+    "scorer": """\
+scorer : callable or None, default=None
+    ``scorer(y_true, y_pred)`` for the scores in :attr:`data`. For
+    classification both are the user's labels (``y_pred`` holds class
+    probabilities for learners added with ``proba=True``). None: accuracy
+    for classification, R^2 for regression.""",
+    "raise_on_exception": """\
+raise_on_exception : bool, default=True
+    Kept for ML-Ensemble compatibility: a failing learner always raises a
+    :class:`mlcore.layer.LearnerError` naming the learner and the fold.""",
+    "verbose": """\
+verbose : bool or int, default=False
+    Print progress to stderr.""",
+    "n_jobs": """\
+n_jobs : int or None, default=None
+    Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
+    at every fit and predict (a :func:`mlcore.config_context`,
+    ``config.set_n_jobs``, ``MLCORE_N_JOBS``, else -1).""",
+    "backend": """\
+backend : str or None, default=None
+    ``'threading'``, ``'loky'``, ``'sequential'``, ``'multiprocessing'``,
+    ``'dask'`` (with a ``distributed.Client``; nothing is written to disk),
+    or any joblib backend. None: the backend of an active
+    ``joblib.parallel_config`` context, else
+    :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, else
+    ``'threading'``).""",
+    "layers": """\
+layers : list of LayerSpec or None, default=None
+    The layers as :meth:`add` records them (unfitted specifications);
+    normally left at None and filled by :meth:`add`. Each learner,
+    preprocessing step and meta learner is a nested parameter
+    ``layer-<k>__<learner>`` (see :meth:`get_params`).""",
+}
+
+_ATTRIBUTES_DOC = """\
+Attributes
+----------
+layers_ : list of Layer
+    The fitted layers, also reachable as ``layer_1``, ``layer_2``, ...
+    Each has ``estimators_`` (``{(learner, partition, fold): fitted
+    estimator}``; fold 0 is the fit on all its rows, used to predict),
+    ``splits_``, ``feature_names_in_`` and ``get_feature_names_out()``.
+oof_predictions_ : dict
+    ``{layer name: output at fit}``: each layer's out-of-fold predictions
+    (for a blend or temporal layer, of the rows it predicted); the columns
+    of classifiers that predict labels hold the user's labels.
+classes_ : ndarray
+    The class labels, for a classification ensemble.
+n_features_in_ : int
+    Number of columns of ``X`` at fit.
+feature_names_in_ : ndarray of str
+    Column names of ``X``, when it was a DataFrame with string column
+    names.
+fit_time_ : float
+    Seconds the last :meth:`fit` took.
+data : mlcore.metrics.Data
+    Per-learner out-of-sample scores and fit/predict times of every layer
+    (a property; prints as a table, ``data.to_frame()`` gives a pandas
+    DataFrame)."""
+
+
+def _indent(text, n=4):
+    pad = " " * n
+    return "\n".join(pad + line if line else line
+                     for line in text.splitlines())
+
+
+def _document(cls):
+    """Fill ``%(parameters)s`` and ``%(attributes)s`` in the docstring of
+    ensemble class ``cls``: every parameter of its ``__init__``, in order,
+    documented by ``cls._param_docs`` or the shared :data:`_PARAM_DOCS`."""
+    import inspect
+    own = getattr(cls, "_param_docs", {})
+    names = [p for p in inspect.signature(cls.__init__).parameters
+             if p != "self"]
+    params = "\n".join(own.get(p) or _PARAM_DOCS[p] for p in names)
+    cls.__doc__ = cls.__doc__ % {
+        "parameters": _indent("Parameters\n----------\n" + params),
+        "attributes": _indent(_ATTRIBUTES_DOC)}
+    return cls
+
+
+@_document
+class BaseEnsemble(TransformerMixin, BaseEstimator):
+    """Common machinery of the ensembles; use one of :class:`SuperLearner`,
+    :class:`BlendEnsemble`, :class:`Subsemble`, :class:`TemporalEnsemble`,
+    :class:`SequentialEnsemble`.
+
+%(parameters)s
+
+%(attributes)s
     """
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
@@ -222,19 +297,28 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         estimators : estimator, list or dict
-            Base estimators (or ``(name, estimator)`` pairs); a dict maps
-            preprocessing case names to lists of estimators.
+            The layer's learners: estimators or ``(name, estimator)`` pairs
+            (unnamed ones are named by their lower-cased class name); a dict
+            maps preprocessing case names to lists of them (``None`` or
+            ``'no'``: without preprocessing).
         preprocessing : list or dict, optional
-            Transformers applied before the estimators; a dict of cases.
-        proba : bool
-            Pass class probabilities (not labels) to the next layer.
-        meta : bool
-            A meta layer: a single estimator fitted on all rows.
-        propagate_features : list of int, optional
-            Input columns passed on to the next layer.
+            Transformers fitted on each fold before the learners: a list (one
+            case, for every learner), or a dict of cases.
+        proba : bool, default=False
+            Pass class probabilities (one column per class of ``classes_``)
+            to the next layer instead of predicted labels.
+        meta : bool, default=False
+            A meta layer, as :meth:`add_meta` adds it.
+        propagate_features : list of int or str, optional
+            Input columns copied to the front of the layer's output, for the
+            next layer: positions, or names of ``X``'s columns (a DataFrame)
+            or of the previous layer's output (``get_feature_names_out``).
         **kwargs
-            Indexer arguments of this ensemble (e.g. ``folds``) and layer
-            overrides: ``dtype``, ``shuffle``, ``random_state``, ``scorer``.
+            This layer's own settings of the ensemble's splitting (such as
+            ``folds`` for :class:`SuperLearner`, ``test_size`` for
+            :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
+            default: the ensemble's, read at fit), and ``dtype``,
+            ``shuffle``, ``random_state``, ``scorer``.
 
         Returns
         -------
@@ -262,13 +346,37 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return self
 
     def add_meta(self, estimator, **kwargs):
-        """Append the meta layer: one estimator fitted on all rows of the
-        previous layer's out-of-fold predictions."""
+        """Append the meta layer: the final estimator, fitted on all rows of
+        the previous layer's out-of-fold predictions (and, for
+        :class:`SuperLearner` and :class:`Subsemble`, cross-validated on the
+        ensemble's folds of them for its score in :attr:`data`).
+
+        Parameters
+        ----------
+        estimator : estimator
+        **kwargs
+            ``dtype``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+        """
         return self.add(estimator, meta=True, **kwargs)
 
     def replace(self, idx, estimators, preprocessing=None, **kwargs):
-        """Replace layer ``idx`` (0-based) with a new one built like
-        :meth:`add`."""
+        """Replace a layer with a new one built like :meth:`add`.
+
+        Parameters
+        ----------
+        idx : int
+            The layer, 0-based (negative counts from the end).
+        estimators, preprocessing, **kwargs
+            As for :meth:`add`.
+
+        Returns
+        -------
+        self
+        """
         layers = list(self.layers or [])
         if not -len(layers) <= idx < len(layers):
             raise IndexError("no layer %r (the ensemble has %d)"
@@ -284,7 +392,17 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return self
 
     def remove(self, idx):
-        """Remove layer ``idx`` (0-based)."""
+        """Remove a layer.
+
+        Parameters
+        ----------
+        idx : int
+            The layer, 0-based (negative counts from the end).
+
+        Returns
+        -------
+        self
+        """
         if not self.layers or not -len(self.layers) <= idx < len(self.layers):
             raise IndexError("no layer %r" % (idx,))
         del self.layers[idx]
@@ -596,7 +714,19 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return P
 
     def predict(self, X):
-        """Predict with the full (refitted) learners of every layer."""
+        """Predict with the learners fitted on all rows of every layer.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Class labels (of ``classes_``) for classification, else the
+            final layer's predictions.
+        """
         final = self.layers_[-1] if hasattr(self, "layers_") else None
         P = self._run(X, "predict")
         if final is not None and getattr(self, "classes_", None) is not None \
@@ -610,8 +740,18 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities of the meta estimator, columns in the order
-        of ``classes_``."""
+        """Class probabilities of the final estimator.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         P = self._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
@@ -627,13 +767,34 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         of a scikit-learn ``Pipeline``. Columns: see
         :meth:`get_feature_names_out`; with ``set_output(transform="pandas")``
         a DataFrame with those columns and the index of ``X``'s rows.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray, sparse matrix or DataFrame
         """
         return self._frame_rows(self._run(X, "transform"), X)
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the final layer's out-of-fold predictions, as
         :meth:`transform` returns them (label predictions as positions in
-        ``classes_``)."""
+        ``classes_``).
+
+        Parameters
+        ----------
+        X, y
+            As for :meth:`fit`.
+        **fit_params
+            ``sample_weight``, ``groups``: as for :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, sparse matrix or DataFrame
+        """
         self.fit(X, y, **fit_params)
         return self._frame_rows(self._fit_output, X)
 
@@ -701,7 +862,18 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return names
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (classifiers) or R^2 (regressors) on ``X``, ``y``."""
+        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict`.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+        """
         from sklearn.metrics import accuracy_score, r2_score
         p = self.predict(X)
         if self._is_classifier():
@@ -1115,33 +1287,46 @@ def _clone_estimators(spec, random_state, rng):
 
 
 ###############################################################################
+@_document
 class SuperLearner(BaseEnsemble):
-    """Stacked ensemble with K-fold out-of-fold predictions.
+    """Stacked ensemble (super learner): every layer's learners are fitted
+    on K folds, and their out-of-fold predictions are the next layer's
+    input; a learner fitted on all rows predicts new data.
 
-    Parameters
-    ----------
-    folds : None, int or scikit-learn splitter, default=None
-        Folds of every layer (``add(..., folds=)`` per layer). None: 5 folds,
-        stratified for classification (``StratifiedKFold(5)``, as
-        scikit-learn's ``StackingClassifier``), contiguous for regression
-        (``KFold(5)``). An int ``k``: ``k`` contiguous folds, as in
-        ML-Ensemble (on label-sorted rows they lack classes: a
-        :class:`~mlcore.exceptions.MissingClassWarning` says so). Any
-        splitter that partitions the rows works (``StratifiedKFold``,
-        ``GroupKFold`` with ``groups`` given to :meth:`fit`,
-        ``KFold(shuffle=True)``).
-    shuffle, random_state, scorer, raise_on_exception, verbose, n_jobs,
-    backend, layers
-        See :class:`BaseEnsemble`.
+    The meta layer (:meth:`add_meta`) is cross-validated on the same folds
+    of its input, so every row of :attr:`data` is an out-of-sample score.
+    Classification follows the final estimator: ``classes_``,
+    :meth:`predict_proba`, any labels.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    BlendEnsemble, Subsemble, SequentialEnsemble, TemporalEnsemble
 
     Examples
     --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.naive_bayes import GaussianNB
-    >>> ens = SuperLearner(folds=5)
+    >>> ens = SuperLearner(random_state=0)
     >>> ens = ens.add([LogisticRegression(), GaussianNB()], proba=True)
     >>> ens = ens.add_meta(LogisticRegression())
     """
+
+    _param_docs = {"folds": """\
+folds : None, int, indexer or scikit-learn splitter, default=None
+    Folds of every layer (``add(..., folds=)`` per layer) and of the meta
+    layer's cross-validation. None: 5 folds, stratified for classification
+    (``StratifiedKFold(5)``, unshuffled, as scikit-learn's
+    ``StackingClassifier``), contiguous for regression (``KFold(5)``). An
+    int ``k``: ``k`` contiguous folds, as in ML-Ensemble (on label-sorted
+    rows they lack classes, and a
+    :class:`~mlcore.exceptions.MissingClassWarning` says so). Any splitter
+    that partitions the rows works (``StratifiedKFold``, ``GroupKFold``
+    with ``groups`` given to :meth:`fit`, ``KFold(shuffle=True)``,
+    ``TimeSeriesSplit``)."""}
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
@@ -1176,15 +1361,30 @@ class SuperLearner(BaseEnsemble):
                               type(self).__name__, stratify_int=True)
 
 
+@_document
 class BlendEnsemble(BaseEnsemble):
-    """Blended ensemble: each layer is fitted on the first rows and predicts
-    the last ``test_size`` rows, which feed the next layer.
+    """Blended ensemble: each layer is fitted once on the first rows of its
+    input and predicts the last ``test_size`` rows, which are the next
+    layer's input (fewer rows per layer; one fit per learner). Use
+    ``shuffle=True`` unless the rows are in random order.
 
-    Parameters
-    ----------
-    test_size : float or int
-        Holdout fraction (or row count) per layer (``add(..., test_size=)``).
+    The meta layer is fitted once on all its rows, so it has no score in
+    :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {"test_size": """\
+test_size : float or int, default=0.5
+    Rows each layer predicts: a fraction of its input, or a count
+    (``add(..., test_size=, train_size=)`` per layer); it is fitted on the
+    rows before them."""}
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
@@ -1207,18 +1407,40 @@ class BlendEnsemble(BaseEnsemble):
         return super()._layer_indexer(spec, classification)
 
 
+@_document
 class Subsemble(BaseEnsemble):
-    """Subsemble: learners fitted per partition of the rows, with K-fold
-    out-of-fold predictions for every partition.
+    """Subsemble: the rows are cut into partitions, every learner is fitted
+    per partition (with K-fold out-of-fold predictions inside it), and each
+    partition's predictions are a block of columns of the next layer's
+    input.
 
-    Parameters
-    ----------
-    partitions : int
-    partition_estimator : estimator, optional
-        Clusters the rows into partitions (``ClusteredSubsetIndex``);
-        contiguous partitions when None.
-    folds : int
+    The meta layer is cross-validated on ``folds`` folds of its input, as
+    :class:`SuperLearner`'s.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {
+        "partitions": """\
+partitions : int, default=2
+    Number of partitions of the rows (``add(..., partitions=)`` per
+    layer).""",
+        "partition_estimator": """\
+partition_estimator : estimator or None, default=None
+    Assigns the rows to partitions (a clusterer such as ``KMeans``, or any
+    estimator whose ``predict`` gives partition numbers; see
+    :class:`mlcore.index.ClusteredSubsetIndex`). None: contiguous blocks of
+    rows (use ``shuffle=True`` unless the rows are in random order).""",
+        "folds": """\
+folds : int, default=2
+    Folds within each partition, and of the meta layer's
+    cross-validation (stratified for classification)."""}
 
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
@@ -1250,20 +1472,39 @@ class Subsemble(BaseEnsemble):
                               type(self).__name__, stratify_int=True)
 
 
+@_document
 class TemporalEnsemble(BaseEnsemble):
-    """Ensemble for time series: each fold is fitted on the past and predicts
-    the next ``step_size`` rows. Shuffling is always off.
+    """Ensemble for time series: each fold is fitted on the past and
+    predicts the next ``step_size`` rows, so that no prediction uses the
+    future. The rows must be in time order; shuffling is always off.
 
-    Parameters
-    ----------
-    step_size : int
-    burn_in : int, optional
-        Rows before the first prediction (default ``step_size``).
-    window : int, optional
-        Rows of history per fit (default: all).
-    lag : int
-        Rows skipped between the training window and the predicted rows.
+    The meta layer is fitted once on all its rows, so it has no score in
+    :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {
+        "step_size": """\
+step_size : int, default=1
+    Rows each fold predicts (``add(..., step_size=)`` per layer).""",
+        "burn_in": """\
+burn_in : int or None, default=None
+    Rows before the first prediction (None: ``step_size``); the layer's
+    output starts after them.""",
+        "window": """\
+window : int or None, default=None
+    Rows of history each fold is fitted on (None: all rows before it).""",
+        "lag": """\
+lag : int, default=0
+    Rows left out between a fold's training window and the rows it
+    predicts."""}
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
@@ -1276,11 +1517,6 @@ class TemporalEnsemble(BaseEnsemble):
         self.burn_in = burn_in
         self.window = window
         self.lag = lag
-
-    def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
-        params.pop("shuffle", None)
-        return params
 
     _TEMPORAL = ("step_size", "burn_in", "window", "lag")
 
@@ -1297,22 +1533,86 @@ class TemporalEnsemble(BaseEnsemble):
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
+        """Append a layer whose folds follow time.
+
+        Parameters
+        ----------
+        estimators, preprocessing, proba, meta, propagate_features
+            As for :meth:`SuperLearner.add`.
+        **kwargs
+            ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
+            (default: the ensemble's), and ``dtype``, ``random_state``,
+            ``scorer``. Shuffling is always off.
+
+        Returns
+        -------
+        self
+        """
         kwargs["shuffle"] = False
         return super().add(estimators, preprocessing, proba, meta,
                            propagate_features, **kwargs)
 
 
+@_document
 class SequentialEnsemble(BaseEnsemble):
-    """An ensemble whose layers each pick their own kind.
+    """An ensemble whose layers each pick their kind: ``add('stack', ...)``,
+    ``add('blend', ...)``, ``add('subsemble', ...)``,
+    ``add('clusteredsubsemble', ...)``, ``add('temporal', ...)``,
+    ``add('full', ...)``, with that kind's settings.
 
-    ``add(cls, estimators, preprocessing=None, **kwargs)`` with ``cls`` one
-    of ``'stack'``, ``'blend'``, ``'subsemble'``, ``'clusteredsubsemble'``,
-    ``'full'``, ``'temporal'``; indexer arguments (``n_splits``/``folds``,
-    ``test_size``, ``partitions``, ...) go with it.
+    ``'stack'`` layers without ``folds`` get :class:`SuperLearner`'s
+    default folds (``StratifiedKFold(5)`` for classification, ``KFold(5)``
+    otherwise). Layers fitted once on all their rows (``'full'``, the meta
+    layer of :meth:`add_meta`) have no score in :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> ens = SequentialEnsemble()
+    >>> ens = ens.add("stack", [LogisticRegression(), GaussianNB()],
+    ...               proba=True, folds=3)
+    >>> ens = ens.add("blend", [GaussianNB()], proba=True, test_size=0.3)
+    >>> ens = ens.add_meta(LogisticRegression())
     """
 
     def add(self, cls, estimators, preprocessing=None, proba=False,
             meta=False, propagate_features=None, **kwargs):
+        """Append a layer of kind ``cls``.
+
+        Parameters
+        ----------
+        cls : {'stack', 'blend', 'subsemble', 'clusteredsubsemble', \
+'temporal', 'full'}
+            How the layer's rows are split (:data:`mlcore.index.INDEXERS`):
+            K folds, a training part and a predicted part, partitions with
+            folds inside, partitions found by an estimator, time-ordered
+            folds, or one fit on all rows.
+        estimators, preprocessing, proba, meta, propagate_features
+            As for :meth:`SuperLearner.add`.
+        **kwargs
+            The settings of that kind: ``folds`` (or ``n_splits``; an int or
+            a scikit-learn splitter) for ``'stack'``; ``test_size``,
+            ``train_size`` for ``'blend'``; ``partitions``, ``folds`` for
+            ``'subsemble'``; ``estimator``, ``partitions``, ``folds``,
+            ``fit_estimator``, ``attr``, ``partition_on`` for
+            ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
+            ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
+            ``shuffle``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        LayerSpecificationError
+            For an unknown ``cls``.
+        """
         if cls not in INDEXERS:
             raise LayerSpecificationError("unknown layer class %r; use one of "
                                           "%s" % (cls, sorted(INDEXERS)))
@@ -1324,8 +1624,19 @@ class SequentialEnsemble(BaseEnsemble):
             del self._next_cls
 
     def add_meta(self, estimator, **kwargs):
-        """Append the meta layer (a ``'full'`` layer: one estimator fitted
-        on all rows of the previous layer's output)."""
+        """Append the meta layer: a ``'full'`` layer, one estimator fitted on
+        all rows of the previous layer's output.
+
+        Parameters
+        ----------
+        estimator : estimator
+        **kwargs
+            ``dtype``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+        """
         return self.add("full", estimator, meta=True, **kwargs)
 
     def _indexer_for(self, kwargs):

@@ -744,3 +744,70 @@ def test_config_context_is_thread_local(monkeypatch):
     assert seen["main"] == 2
     assert seen["worker"] == (5, np.float64)
     assert started["n"] == -1  # a thread started in a block: not in it
+
+
+###############################################################################
+# Item: every ensemble documents itself
+
+ENSEMBLES = [SuperLearner, BlendEnsemble, Subsemble, SequentialEnsemble]
+
+
+def _section(doc, title):
+    """The body of numpydoc section ``title`` of ``doc``."""
+    import inspect
+    import re
+    m = re.search(r"^%s\n-+\n(.*?)(?=\n\n[^\n]+\n-{3,}|\Z)" % title,
+                  inspect.cleandoc(doc), re.S | re.M)
+    assert m, "no %s section" % title
+    return m.group(1)
+
+
+def _documented(section):
+    """The names a numpydoc Parameters/Attributes section documents
+    (``name : type`` lines, and ``a, b`` lines)."""
+    import re
+    names = set()
+    for line in section.splitlines():
+        m = re.match(r"^([*\w][\w, *]*) :", line) or re.match(
+            r"^(\*?\*?\w+(, \*?\*?\w+)*)$", line)
+        if m:
+            names.update(n.strip().lstrip("*") for n in m.group(1).split(","))
+    return names
+
+
+@pytest.mark.parametrize("cls", ENSEMBLES + [
+    pytest.importorskip("mlcore.ensemble").TemporalEnsemble])
+def test_every_parameter_and_attribute_is_documented(cls):
+    import inspect
+    doc = cls.__doc__
+    assert "BaseEnsemble" not in doc
+    params = [p for p in inspect.signature(cls).parameters]
+    assert _documented(_section(doc, "Parameters")) == set(params)
+    attrs = _documented(_section(doc, "Attributes"))
+    assert {"layers_", "oof_predictions_", "classes_", "data",
+            "n_features_in_", "feature_names_in_", "fit_time_"} <= attrs
+
+
+@pytest.mark.parametrize("cls", ENSEMBLES + [
+    pytest.importorskip("mlcore.ensemble").TemporalEnsemble])
+def test_every_public_method_documents_its_parameters(cls):
+    import inspect
+    for name in ("add", "add_meta", "replace", "remove", "fit", "predict",
+                 "predict_proba", "transform", "fit_transform", "score",
+                 "get_params", "set_params", "get_feature_names_out"):
+        owner = next(k for k in cls.__mro__ if name in vars(k))
+        if not owner.__module__.startswith("mlcore"):
+            continue
+        func = vars(owner)[name]
+        func = getattr(func, "fn", func)             # available_if
+        func = getattr(func, "__wrapped__", func)    # set_output's wrapper
+        doc = func.__doc__
+        assert doc and doc.strip(), "%s.%s" % (owner.__name__, name)
+        params = [p for p in inspect.signature(func).parameters
+                  if p not in ("self", "params")]
+        if params:
+            documented = _documented(_section(doc, "Parameters"))
+            assert set(params) <= documented, (owner.__name__, name, params,
+                                               documented)
+    if cls is SequentialEnsemble:
+        assert "cls : {'stack', 'blend'" in SequentialEnsemble.add.__doc__
