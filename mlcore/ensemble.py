@@ -1137,7 +1137,8 @@ def _warn_missing_classes(layers, classes, limit=6):
                 split = "partition %d, %s" % (part, split)
             parts.append("%s lacks %s (learner%s %s)" % (
                 split, ", ".join(show(classes[i]) for i in idx),
-                "s" if len(keys) > 1 else "", ", ".join(repr(k) for k in keys)))
+                "s" if len(keys) > 1 else "",
+                ", ".join(repr(k) for k in keys)))
         more = len(parts) - limit
         text = "; ".join(parts[:limit]) + (
             "; and %d more" % more if more > 0 else "")

@@ -99,7 +99,8 @@ def test_default_folds_are_scikit_learns():
 def test_explicit_int_folds_stay_contiguous():
     """An int keeps ML-Ensemble's contiguous folds (KFold(k))."""
     X, y = make_classification(80, 5, random_state=0)
-    ens = SuperLearner(folds=4, **SEQ).add([GaussianNB()], proba=True).fit(X, y)
+    ens = SuperLearner(folds=4, **SEQ).add([GaussianNB()], proba=True)
+    ens.fit(X, y)
     ref = cross_val_predict(GaussianNB(), X, y, cv=KFold(4),
                             method="predict_proba")
     np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], ref)
@@ -181,7 +182,8 @@ def test_no_missing_class_warning_when_every_fit_sees_every_class():
     with warnings.catch_warnings():
         warnings.simplefilter("error", MissingClassWarning)
         SuperLearner(folds=StratifiedKFold(3), **SEQ).add(
-            [GaussianNB()], proba=True).add_meta(LogisticRegression()).fit(X, y)
+            [GaussianNB()], proba=True).add_meta(
+                LogisticRegression()).fit(X, y)
         SuperLearner(folds=3, shuffle=True, random_state=0, **SEQ).add(
             [GaussianNB()], proba=True).fit(X, y)
 
@@ -273,7 +275,8 @@ def test_layer_estimators_are_fitted_on_the_users_labels():
             assert np.array_equal(est.classes_, names), key
     lr = ens.layer_1.estimators_[("lr", 0, 0)]
     np.testing.assert_array_equal(
-        lr.predict(Xn), LogisticRegression(max_iter=1000).fit(X, y).predict(Xn))
+        lr.predict(Xn),
+        LogisticRegression(max_iter=1000).fit(X, y).predict(Xn))
     # the label columns of the out-of-fold predictions hold the labels
     oof = ens.oof_predictions_["layer-1"]
     for j, (_, est) in enumerate(base):
@@ -297,7 +300,8 @@ def test_numeric_labels_keep_numbers_in_the_tables():
     oof = ens.oof_predictions_["layer-1"]
     assert oof.dtype == np.float64
     np.testing.assert_array_equal(
-        oof[:, 0], cross_val_predict(GaussianNB(), X, y, cv=StratifiedKFold(3)))
+        oof[:, 0],
+        cross_val_predict(GaussianNB(), X, y, cv=StratifiedKFold(3)))
 
 
 def test_user_scorer_gets_the_users_labels():
@@ -520,9 +524,9 @@ def test_propagate_features_names_need_column_names():
 def test_set_output_pandas_and_feature_names_out():
     pd = pytest.importorskip("pandas")
     X, y = _bc_frame()
-    ens = SuperLearner(**SEQ).add([GaussianNB(), ("tree", DecisionTreeClassifier(
-        max_depth=2, random_state=0))], proba=True,
-        propagate_features=["mean area"])
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0)
+    ens = SuperLearner(**SEQ).add([GaussianNB(), ("tree", tree)], proba=True,
+                                  propagate_features=["mean area"])
     ens.set_output(transform="pandas")
     Z = ens.fit_transform(X, y)
     names = ["mean area", "gaussiannb_benign", "gaussiannb_malignant",
@@ -563,7 +567,7 @@ def test_transform_of_the_training_data_after_a_shuffled_fit(cls, kw):
 
 
 def test_pandas_output_of_a_blend_is_indexed_by_the_predicted_rows():
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     X, y = _bc_frame()
     ens = BlendEnsemble(test_size=0.25, shuffle=True, random_state=3, **SEQ)
     ens.add([GaussianNB()], proba=True, propagate_features=["mean area"])
@@ -610,7 +614,7 @@ def test_data_to_frame_has_a_row_per_learner():
 
 
 def test_evaluator_results_to_frame():
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     from mlcore.model_selection import Evaluator
     X, y = make_classification(90, 5, random_state=0)
     ev = Evaluator("accuracy", cv=3, random_state=0, backend="sequential")
