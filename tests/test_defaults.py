@@ -324,6 +324,8 @@ def test_user_scorer_gets_the_users_labels():
         np.mean(ref), rel=1e-12)
 
 
+# KFold(3) on the sorted rows: each fold lacks a class (warned, on purpose)
+@pytest.mark.filterwarnings("ignore::mlcore.exceptions.MissingClassWarning")
 def test_regressor_in_a_classifier_ensemble_with_text_labels():
     """A regressor among classifiers is fitted on the labels' positions
     (text labels have no numeric value); the fitted regressor itself is
