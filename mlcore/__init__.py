@@ -9,6 +9,7 @@ indexers in :mod:`mlcore.index`. The parallel backend
 in :mod:`mlcore.kernels`; settings live in :mod:`mlcore.config`.
 """
 from . import config, index, kernels
+from .config import config_context
 from .backend import (BaseProcessor, Job, ParallelEvaluation,
                       ParallelProcessing, delayed, dump_array)
 from .exceptions import (LayerSpecificationError, NotFittedError,
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Job", "BaseProcessor", "ParallelProcessing", "ParallelEvaluation",
-    "dump_array", "delayed", "config", "index", "kernels",
+    "dump_array", "delayed", "config", "config_context", "index", "kernels",
     "ParallelProcessingError", "ParallelProcessingWarning", "NotFittedError",
     "LayerSpecificationError", "__version__",
 ]

@@ -192,8 +192,13 @@ def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
 def _predict_block(est, X, proba, classes):
     """Predictions of ``est`` for ``X``: one column, or one per class."""
     if not proba:
-        return np.asarray(est.predict(X), dtype=np.float64).reshape(
-            X.shape[0], -1)
+        pred = est.predict(X)
+        # A classifier of an ensemble is fitted on the user's labels
+        # (``classes``) and predicts them; the output holds their positions
+        # in ``classes``, numbers for the next layer (text labels too).
+        if classes is not None and getattr(est, "classes_", None) is not None:
+            pred = np.searchsorted(classes, np.asarray(pred).ravel())
+        return np.asarray(pred, dtype=np.float64).reshape(X.shape[0], -1)
     p = est.predict_proba(X)
     est_classes = getattr(est, "classes_", None)
     if est_classes is None or classes is None or (

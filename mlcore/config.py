@@ -1,10 +1,12 @@
 """Global configuration of mlcore.
 
-Every setting has three sources, in this order of precedence:
+Every setting has four sources, in this order of precedence:
 
-1. a value set in code with the matching ``set_*`` function,
-2. an environment variable ``MLCORE_*``, read when the setting is used,
-3. the built-in default.
+1. a :func:`config_context` block (innermost first), in the thread that
+   entered it,
+2. a value set in code with the matching ``set_*`` function (process-wide),
+3. an environment variable ``MLCORE_*``, read when the setting is used,
+4. the built-in default.
 
 ========================  ======================  =========================
 setting                   environment variable    default
@@ -16,11 +18,25 @@ setting                   environment variable    default
 :func:`get_dtype`         ``MLCORE_DTYPE``        ``float32``
 ========================  ======================  =========================
 
+The ensembles (:mod:`mlcore.ensemble`) read ``backend`` and ``n_jobs`` when
+their own parameter is None (the default), at every fit and predict, and
+``dtype`` for the arrays of their layers when ``add(..., dtype=)`` is not
+given; their dtype is float64 unless a dtype is set in one of the first
+three ways (float32 is the engine's own default, as in ML-Ensemble).
+
+A :func:`config_context` is seen by the thread that entered it, as
+scikit-learn's is: the settings of one thread's block never leak into
+another thread's fit. The ensembles read the settings in the thread that
+calls ``fit``/``predict``, so a block around those calls applies to all
+their work.
+
 Unlike ML-Ensemble, importing mlcore never scans or deletes anything in the
 temporary directory: each processor removes its own cache, and only its own.
 """
+import contextlib
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -30,6 +46,7 @@ __all__ = [
     "get_tmpdir", "set_tmpdir",
     "get_prefix", "set_prefix",
     "get_dtype", "set_dtype",
+    "config_context", "get_config",
     "reset",
 ]
 
@@ -42,15 +59,34 @@ _DEFAULTS = {
 }
 
 _overrides = {}
+_local = threading.local()
 
 
-def _lookup(name):
+def _contexts():
+    """This thread's stack of config_context settings."""
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _configured(name):
+    """The value of setting ``name`` from a context, code or the
+    environment; None when it is left at its default."""
+    for settings in reversed(_contexts()):
+        if name in settings:
+            return settings[name]
     if name in _overrides:
         return _overrides[name]
     env = os.environ.get("MLCORE_" + name.upper())
     if env is not None and env != "":
         return env
-    return _DEFAULTS[name]
+    return None
+
+
+def _lookup(name):
+    value = _configured(name)
+    return _DEFAULTS[name] if value is None else value
 
 
 def _check_backend(backend):
@@ -120,10 +156,7 @@ def get_tmpdir():
 
 def set_tmpdir(tmpdir):
     """Set the directory for temporary caches (it must exist)."""
-    tmpdir = os.fspath(tmpdir)
-    if not os.path.isdir(tmpdir):
-        raise ValueError("tmpdir %r is not an existing directory" % (tmpdir,))
-    _overrides["tmpdir"] = tmpdir
+    _overrides["tmpdir"] = _check_tmpdir(tmpdir)
 
 
 def get_prefix():
@@ -146,6 +179,70 @@ def set_dtype(dtype):
     _overrides["dtype"] = _check_dtype(dtype)
 
 
+def _check_tmpdir(tmpdir):
+    tmpdir = os.fspath(tmpdir)
+    if not os.path.isdir(tmpdir):
+        raise ValueError("tmpdir %r is not an existing directory" % (tmpdir,))
+    return tmpdir
+
+
+_CHECKS = {
+    "backend": _check_backend,
+    "n_jobs": _check_n_jobs,
+    "tmpdir": _check_tmpdir,
+    "prefix": _check_prefix,
+    "dtype": _check_dtype,
+}
+
+
+def get_config():
+    """The current value of every setting, as a dict (``backend``,
+    ``n_jobs``, ``tmpdir``, ``prefix``, ``dtype``)."""
+    return {"backend": get_backend(), "n_jobs": get_n_jobs(),
+            "tmpdir": get_tmpdir(), "prefix": get_prefix(),
+            "dtype": get_dtype()}
+
+
+@contextlib.contextmanager
+def config_context(**settings):
+    """Settings for the code inside a ``with`` block, in this thread only.
+
+    Parameters
+    ----------
+    **settings
+        Any of ``backend``, ``n_jobs``, ``tmpdir``, ``prefix``, ``dtype``,
+        validated as by the ``set_*`` functions. A value of None leaves the
+        setting as it is outside the block.
+
+    Examples
+    --------
+    >>> from mlcore import config_context
+    >>> with config_context(n_jobs=2, dtype="float32"):
+    ...     get_n_jobs(), get_dtype()
+    (2, dtype('float32'))
+
+    Blocks nest (the innermost wins) and the previous settings come back
+    when a block is left, also by an exception. Other threads, including
+    threads started inside the block, do not see its settings.
+    """
+    unknown = sorted(set(settings) - set(_CHECKS))
+    if unknown:
+        raise TypeError("config_context got unknown settings %s; the "
+                        "settings are %s" % (unknown, sorted(_CHECKS)))
+    checked = {k: _CHECKS[k](v) for k, v in settings.items() if v is not None}
+    stack = _contexts()
+    stack.append(checked)
+    try:
+        yield
+    finally:
+        # the last block, unless blocks were left out of order (generators)
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is checked:
+                del stack[i]
+                break
+
+
 def reset():
-    """Forget every value set in code; environment variables apply again."""
+    """Forget every value set in code; environment variables apply again.
+    Active :func:`config_context` blocks are not affected."""
     _overrides.clear()

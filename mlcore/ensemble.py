@@ -10,10 +10,14 @@ the next layer's input.
 
 Whether an ensemble is a classifier or a regressor follows its final (meta)
 estimator. Classifiers accept any labels (strings too): ``classes_`` holds
-them, base learners see them encoded as ``0..K-1``, and :meth:`predict_proba`
-works without any flag at :meth:`add` time. Labels are handled the same way
-by an ensemble without a meta layer whose last layer holds only classifiers
-(a transformer of class probabilities, e.g. the first step of a Pipeline).
+them, and the base learners are fitted on them (their ``classes_`` and
+predictions are the user's labels, as are the label columns of
+``oof_predictions_``); the numbers a layer passes on are class probabilities
+or, for label predictions, the label's position in ``classes_``.
+:meth:`predict_proba` works without any flag at :meth:`add` time. Labels
+are handled the same way by an ensemble without a meta layer whose last
+layer holds only classifiers (a transformer of class probabilities, e.g. the
+first step of a Pipeline).
 """
 import copy
 import numbers
@@ -27,14 +31,21 @@ import scipy.sparse as sp
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
+from . import config
+from ._names import generated_names, layer_names_out, resolve_columns
+from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
-from .exceptions import LayerSpecificationError
-from .index import INDEXERS, make_index
+from .exceptions import (LayerSpecificationError, MissingClassWarning,
+                         NotFittedError)
+from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
+                    FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
+                    as_rows, make_index)
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
 try:
-    from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+    from sklearn.base import (BaseEstimator, TransformerMixin, clone,
+                              is_classifier, is_regressor)
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import (_check_sample_weight,
                                           check_is_fitted, validate_data)
@@ -58,7 +69,7 @@ class LayerSpec(object):
         An INDEXERS name with ``indexer_kwargs``, or an indexer / splitter.
     estimators, preprocessing : see :func:`mlcore.layer.make_group`
     proba : bool
-    propagate_features : list of int or None
+    propagate_features : list of int or str, or None
     meta : bool
     indexer_kwargs, layer_kwargs : dict
     """
@@ -105,39 +116,145 @@ class LayerSpec(object):
                    self.proba, self.propagate_features, self.meta))
 
 
-class BaseEnsemble(BaseEstimator):
-    """Common machinery of the ensembles (not used directly).
+class _Layer(Layer):
+    """A layer of an ensemble: a :class:`mlcore.layer.Layer` that knows the
+    names of its input and output columns (set when the ensemble builds
+    it)."""
 
-    Parameters
-    ----------
-    shuffle : bool
-        Shuffle the rows before fitting each layer.
-    random_state : int, RandomState or None
-        Seeds the shuffles and, when set, every base estimator's own
-        ``random_state`` that is left at None, so fits are reproducible.
-    scorer : callable, optional
-        ``scorer(y_true, y_pred)`` for the per-learner CV scores; by default
-        accuracy (classification) or R^2 (regression).
-    raise_on_exception : bool
-        Kept for ML-Ensemble compatibility; a failing learner always raises
-        :class:`mlcore.layer.LearnerError` naming learner and fold.
-    verbose : bool or int
-        Print progress to stderr.
-    n_jobs : int
-        Workers (``-1``: one per core).
-    backend : str, optional
-        ``'threading'`` (default), ``'loky'``, ``'sequential'``,
-        ``'multiprocessing'``, ``'dask'`` (with a ``distributed.Client``;
-        nothing is written to disk, see README "Running on a dask
-        cluster"), or any joblib backend. ``None``: the backend of an active
-        ``joblib.parallel_config`` context, else
-        :func:`mlcore.config.get_backend`.
-    layers : list of LayerSpec, optional
-        Filled by :meth:`add`.
+    feature_names_in_ = None
+    _names_out = None
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the layer's output columns: the propagated input
+        columns, then ``<learner>`` (one value per row),
+        ``<learner>_<class>`` (class probabilities) and, with partitions,
+        ``<learner>_p<j>[_<class>]``.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Names of the input columns (default: ``feature_names_in_``).
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        if input_features is None:
+            return np.asarray(self._names_out, dtype=object).copy()
+        return layer_names_out(self, np.asarray(input_features, dtype=object),
+                               self.classes)
+
+
+
+###############################################################################
+# Docstrings: every ensemble documents all its parameters itself
+
+_PARAM_DOCS = {
+    "shuffle": """\
+shuffle : bool, default=False
+    Shuffle the rows (with ``random_state``) before each layer cuts its
+    folds or its training part (``add(..., shuffle=)`` per layer). The meta
+    layer is never shuffled. Out-of-fold predictions and every output come
+    back in the order of ``X``.""",
+    "random_state": """\
+random_state : int, RandomState or None, default=None
+    Seeds the shuffles and, when set, every learner's own ``random_state``
+    that is left at None, so that fits are reproducible.""",
+    "scorer": """\
+scorer : callable or None, default=None
+    ``scorer(y_true, y_pred)`` for the scores in :attr:`data`. For
+    classification both are the user's labels (``y_pred`` holds class
+    probabilities for learners added with ``proba=True``). None: accuracy
+    for classification, R^2 for regression.""",
+    "raise_on_exception": """\
+raise_on_exception : bool, default=True
+    Kept for ML-Ensemble compatibility: a failing learner always raises a
+    :class:`mlcore.layer.LearnerError` naming the learner and the fold.""",
+    "verbose": """\
+verbose : bool or int, default=False
+    Print progress to stderr.""",
+    "n_jobs": """\
+n_jobs : int or None, default=None
+    Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
+    at every fit and predict (a :func:`mlcore.config_context`,
+    ``config.set_n_jobs``, ``MLCORE_N_JOBS``, else -1).""",
+    "backend": """\
+backend : str or None, default=None
+    ``'threading'``, ``'loky'``, ``'sequential'``, ``'multiprocessing'``,
+    ``'dask'`` (with a ``distributed.Client``; nothing is written to disk),
+    or any joblib backend. None: the backend of an active
+    ``joblib.parallel_config`` context, else
+    :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, else
+    ``'threading'``).""",
+    "layers": """\
+layers : list of LayerSpec or None, default=None
+    The layers as :meth:`add` records them (unfitted specifications);
+    normally left at None and filled by :meth:`add`. Each learner,
+    preprocessing step and meta learner is a nested parameter
+    ``layer-<k>__<learner>`` (see :meth:`get_params`).""",
+}
+
+_ATTRIBUTES_DOC = """\
+Attributes
+----------
+layers_ : list of Layer
+    The fitted layers, also reachable as ``layer_1``, ``layer_2``, ...
+    Each has ``estimators_`` (``{(learner, partition, fold): fitted
+    estimator}``; fold 0 is the fit on all its rows, used to predict),
+    ``splits_``, ``feature_names_in_`` and ``get_feature_names_out()``.
+oof_predictions_ : dict
+    ``{layer name: output at fit}``: each layer's out-of-fold predictions
+    (for a blend or temporal layer, of the rows it predicted); the columns
+    of classifiers that predict labels hold the user's labels.
+classes_ : ndarray
+    The class labels, for a classification ensemble.
+n_features_in_ : int
+    Number of columns of ``X`` at fit.
+feature_names_in_ : ndarray of str
+    Column names of ``X``, when it was a DataFrame with string column
+    names.
+fit_time_ : float
+    Seconds the last :meth:`fit` took.
+data : mlcore.metrics.Data
+    Per-learner out-of-sample scores and fit/predict times of every layer
+    (a property; prints as a table, ``data.to_frame()`` gives a pandas
+    DataFrame)."""
+
+
+def _indent(text, n=4):
+    pad = " " * n
+    return "\n".join(pad + line if line else line
+                     for line in text.splitlines())
+
+
+def _document(cls):
+    """Fill ``%(parameters)s`` and ``%(attributes)s`` in the docstring of
+    ensemble class ``cls``: every parameter of its ``__init__``, in order,
+    documented by ``cls._param_docs`` or the shared :data:`_PARAM_DOCS`."""
+    import inspect
+    own = getattr(cls, "_param_docs", {})
+    names = [p for p in inspect.signature(cls.__init__).parameters
+             if p != "self"]
+    params = "\n".join(own.get(p) or _PARAM_DOCS[p] for p in names)
+    cls.__doc__ = cls.__doc__ % {
+        "parameters": _indent("Parameters\n----------\n" + params),
+        "attributes": _indent(_ATTRIBUTES_DOC)}
+    return cls
+
+
+@_document
+class BaseEnsemble(TransformerMixin, BaseEstimator):
+    """Common machinery of the ensembles; use one of :class:`SuperLearner`,
+    :class:`BlendEnsemble`, :class:`Subsemble`, :class:`TemporalEnsemble`,
+    :class:`SequentialEnsemble`.
+
+%(parameters)s
+
+%(attributes)s
     """
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None):
         self.shuffle = shuffle
         self.random_state = random_state
@@ -150,8 +267,23 @@ class BaseEnsemble(BaseEstimator):
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
-        """(indexer name or object, indexer kwargs) for a new layer."""
+        """(indexer name or object, indexer kwargs) for a new layer: what
+        :meth:`add` was given for this layer only. The ensemble's own
+        parameters fill in the rest at fit (:meth:`_layer_indexer`), so that
+        ``set_params`` after :meth:`add` takes effect."""
         raise NotImplementedError
+
+    def _layer_indexer(self, spec, classification):
+        """The indexer of layer ``spec`` for this fit."""
+        if spec.meta:
+            return self._meta_indexer(classification)
+        return spec.make_indexer()
+
+    def _meta_indexer(self, classification):
+        """The indexer of the meta layer: one fit on all rows (the ensembles
+        whose layers are not K-fold ones). Its in-sample score is not shown
+        in :attr:`data`."""
+        return FullIndex()
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
@@ -160,19 +292,28 @@ class BaseEnsemble(BaseEstimator):
         Parameters
         ----------
         estimators : estimator, list or dict
-            Base estimators (or ``(name, estimator)`` pairs); a dict maps
-            preprocessing case names to lists of estimators.
+            The layer's learners: estimators or ``(name, estimator)`` pairs
+            (unnamed ones are named by their lower-cased class name); a dict
+            maps preprocessing case names to lists of them (``None`` or
+            ``'no'``: without preprocessing).
         preprocessing : list or dict, optional
-            Transformers applied before the estimators; a dict of cases.
-        proba : bool
-            Pass class probabilities (not labels) to the next layer.
-        meta : bool
-            A meta layer: a single estimator fitted on all rows.
-        propagate_features : list of int, optional
-            Input columns passed on to the next layer.
+            Transformers fitted on each fold before the learners: a list (one
+            case, for every learner), or a dict of cases.
+        proba : bool, default=False
+            Pass class probabilities (one column per class of ``classes_``)
+            to the next layer instead of predicted labels.
+        meta : bool, default=False
+            A meta layer, as :meth:`add_meta` adds it.
+        propagate_features : list of int or str, optional
+            Input columns copied to the front of the layer's output, for the
+            next layer: positions, or names of ``X``'s columns (a DataFrame)
+            or of the previous layer's output (``get_feature_names_out``).
         **kwargs
-            Indexer arguments of this ensemble (e.g. ``folds``) and layer
-            overrides: ``dtype``, ``shuffle``, ``random_state``, ``scorer``.
+            This layer's own settings of the ensemble's splitting (such as
+            ``folds`` for :class:`SuperLearner`, ``test_size`` for
+            :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
+            default: the ensemble's, read at fit), and ``dtype``,
+            ``shuffle``, ``random_state``, ``scorer``.
 
         Returns
         -------
@@ -200,13 +341,37 @@ class BaseEnsemble(BaseEstimator):
         return self
 
     def add_meta(self, estimator, **kwargs):
-        """Append the meta layer: one estimator fitted on all rows of the
-        previous layer's out-of-fold predictions."""
+        """Append the meta layer: the final estimator, fitted on all rows of
+        the previous layer's out-of-fold predictions (and, for
+        :class:`SuperLearner` and :class:`Subsemble`, cross-validated on the
+        ensemble's folds of them for its score in :attr:`data`).
+
+        Parameters
+        ----------
+        estimator : estimator
+        **kwargs
+            ``dtype``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+        """
         return self.add(estimator, meta=True, **kwargs)
 
     def replace(self, idx, estimators, preprocessing=None, **kwargs):
-        """Replace layer ``idx`` (0-based) with a new one built like
-        :meth:`add`."""
+        """Replace a layer with a new one built like :meth:`add`.
+
+        Parameters
+        ----------
+        idx : int
+            The layer, 0-based (negative counts from the end).
+        estimators, preprocessing, **kwargs
+            As for :meth:`add`.
+
+        Returns
+        -------
+        self
+        """
         layers = list(self.layers or [])
         if not -len(layers) <= idx < len(layers):
             raise IndexError("no layer %r (the ensemble has %d)"
@@ -222,13 +387,62 @@ class BaseEnsemble(BaseEstimator):
         return self
 
     def remove(self, idx):
-        """Remove layer ``idx`` (0-based)."""
+        """Remove a layer.
+
+        Parameters
+        ----------
+        idx : int
+            The layer, 0-based (negative counts from the end).
+
+        Returns
+        -------
+        self
+        """
         if not self.layers or not -len(self.layers) <= idx < len(self.layers):
             raise IndexError("no layer %r" % (idx,))
         del self.layers[idx]
         return self
 
     # -- scikit-learn plumbing ----------------------------------------------
+    def get_params(self, deep=True):
+        """Parameters of the ensemble; with ``deep``, also every learner,
+        preprocessing step and meta learner of its layers and their
+        parameters, as ``layer-<k>__<learner>[__<param>]`` (the learner
+        names of :attr:`data`; ``layer-<k>__<case>__<learner>`` and
+        ``layer-<k>__<case>__<step>`` with preprocessing cases, ``pr`` for a
+        list of preprocessing steps).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+
+        Returns
+        -------
+        dict
+        """
+        params = super().get_params(deep=deep)
+        if deep:
+            params.update(deep_params(self.layers))
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including the nested ``layer-<k>__...`` ones of
+        :meth:`get_params` (``ens.set_params(**{"layer-1__ridge__alpha":
+        2.0, "layer-2__logisticregression__C": 0.5})``); a path to a learner
+        replaces it (keeping its name).
+
+        Returns
+        -------
+        self
+        """
+        layer_params = {k: params.pop(k) for k in list(params)
+                        if is_layer_key(k)}
+        if params:
+            super().set_params(**params)
+        if layer_params:
+            set_layer_params(self, self.layers, layer_params)
+        return self
+
     def _final_estimator(self):
         if not self.layers:
             return None
@@ -323,7 +537,13 @@ class BaseEnsemble(BaseEstimator):
         self._check_sparse(X)
         return _as_csr(X) if sp.issparse(X) else X
 
-    def _build_layers(self, n_classes):
+    def _build_layers(self, classes, n_features, names=None):
+        """The layers of this fit; ``classes``: the class labels (sorted) of
+        a classification fit, else None; ``n_features`` and ``names``: the
+        input's columns and their names (None: generated ones)."""
+        named = names is not None
+        if names is None:
+            names = generated_names(n_features)
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
@@ -331,26 +551,33 @@ class BaseEnsemble(BaseEstimator):
             if not isinstance(self.random_state, np.random.RandomState) \
             else self.random_state
         built = []
-        classes = None if n_classes is None else np.arange(n_classes)
-        classification = n_classes is not None
+        classification = classes is not None
         for i, spec in enumerate(self.layers):
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
             random_state = kw.get("random_state", seed)
             scorer = default_scorer(classification,
-                                    kw.get("scorer", self.scorer))
+                                    kw.get("scorer", self.scorer), classes)
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
+            if classification:
+                estimators = _wrap_regressors(estimators, classes)
             proba = bool(spec.proba) and classification
-            group = make_group(spec.make_indexer(), estimators,
+            group = make_group(self._layer_indexer(spec, classification),
+                               estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
-            layer = Layer("layer-%d" % (i + 1), [group],
-                          propagate_features=spec.propagate_features,
-                          shuffle=shuffle, random_state=random_state,
-                          dtype=kw.get("dtype", np.float64), scorer=scorer,
-                          classes=classes)
+            name = "layer-%d" % (i + 1)
+            columns = resolve_columns(spec.propagate_features, names,
+                                      len(names), name, named_input=named)
+            layer = _Layer(name, [group], propagate_features=columns,
+                           shuffle=shuffle, random_state=random_state,
+                           dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
+                           classes=classes)
+            layer.feature_names_in_ = names
+            layer._names_out = names = layer_names_out(layer, names, classes)
+            named = True  # an earlier layer's output names are known
             built.append(layer)
         return built
 
@@ -395,16 +622,18 @@ class BaseEnsemble(BaseEstimator):
         if classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
-            classes, y_fit = np.unique(y, return_inverse=True)
+            classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError(
                     "%s is a classifier and needs samples of at least 2 "
                     "classes in y; got 1 class: %r"
                     % (type(self).__name__, classes[0]))
-            n_classes = len(classes)
+            # The learners see the user's labels (their classes_, predict
+            # speak them); the layers' outputs hold positions in classes.
+            y_fit = y
         else:
             y_fit = y.astype(np.float64) if y.dtype.kind in "biu" else y
-            n_classes = None
+            classes = None
         n = X.shape[0]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -414,7 +643,8 @@ class BaseEnsemble(BaseEstimator):
             if groups.shape[0] != n:
                 raise ValueError("groups has %d entries, X has %d rows"
                                  % (groups.shape[0], n))
-        layers = self._build_layers(n_classes)
+        layers = self._build_layers(classes, X.shape[1],
+                                    getattr(self, "feature_names_in_", None))
         ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
                          n=n)
         for layer in layers:
@@ -429,10 +659,19 @@ class BaseEnsemble(BaseEstimator):
         finally:
             for layer in layers:
                 layer.context = None
-        if classifier:
-            self.classes_ = classes
         self.layers_ = layers
         self.oof_predictions_ = dict(zip(names, preds))
+        self._fit_output = preds[-1]  # what the next step is fed
+        self._fit_rows = _output_rows(layers, n)
+        if classifier:
+            self.classes_ = classes
+            for layer in layers:
+                _unwrap_regressors(layer)
+            _warn_missing_classes(layers, classes)
+            for layer in layers:
+                P = self.oof_predictions_[layer.name]
+                self.oof_predictions_[layer.name] = _label_columns(
+                    layer, P, classes)
         self._train_id = _fingerprint(X)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
@@ -441,8 +680,14 @@ class BaseEnsemble(BaseEstimator):
     def _run(self, X, job, proba=False):
         check_is_fitted(self, "layers_")
         X = self._validate_X(X, reset=False)
-        if job == "transform" and _fingerprint(X) != getattr(
-                self, "_train_id", None):
+        if job == "transform":
+            if _fingerprint(X) == getattr(self, "_train_id", None):
+                # The training data: its out-of-fold predictions, as fit
+                # made them. (Replaying the folds on X would predict the
+                # wrong rows after a shuffled fit: the folds index the
+                # shuffled rows.)
+                P = self._fit_output
+                return P.copy()
             job = "predict"  # new data: predictions of the full fits
         # Shallow copies: setup() records per-call state on the layer (rows,
         # columns, the proba override), so calls from several threads on one
@@ -464,7 +709,19 @@ class BaseEnsemble(BaseEstimator):
         return P
 
     def predict(self, X):
-        """Predict with the full (refitted) learners of every layer."""
+        """Predict with the learners fitted on all rows of every layer.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Class labels (of ``classes_``) for classification, else the
+            final layer's predictions.
+        """
         final = self.layers_[-1] if hasattr(self, "layers_") else None
         P = self._run(X, "predict")
         if final is not None and getattr(self, "classes_", None) is not None \
@@ -478,8 +735,18 @@ class BaseEnsemble(BaseEstimator):
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Class probabilities of the meta estimator, columns in the order
-        of ``classes_``."""
+        """Class probabilities of the final estimator.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         P = self._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
@@ -487,22 +754,121 @@ class BaseEnsemble(BaseEstimator):
         """Output of the final layer.
 
         For the training data (recognised by a fingerprint of the validated
-        ``X`` taken at fit), the fit-time out-of-fold predictions are
-        replayed, so ``fit(X, y).transform(X)`` equals ``fit_transform(X,
-        y)`` (for a blend or temporal layer, only the rows it predicted).
+        ``X`` taken at fit), the fit-time out-of-fold predictions, so
+        ``fit(X, y).transform(X)`` equals ``fit_transform(X, y)`` (for a
+        blend or temporal layer, only the rows it predicted).
         For any other data, the predictions of the full fits, as at predict
         time (one row per row of ``X``), so that an ensemble works as a step
-        of a scikit-learn ``Pipeline``.
+        of a scikit-learn ``Pipeline``. Columns: see
+        :meth:`get_feature_names_out`; with ``set_output(transform="pandas")``
+        a DataFrame with those columns and the index of ``X``'s rows.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, \
+n_features)
+
+        Returns
+        -------
+        ndarray, sparse matrix or DataFrame
         """
-        return self._run(X, "transform")
+        return self._frame_rows(self._run(X, "transform"), X)
 
     def fit_transform(self, X, y, **fit_params):
-        """Fit, then return the final layer's out-of-fold predictions."""
+        """Fit, then return the final layer's out-of-fold predictions, as
+        :meth:`transform` returns them (label predictions as positions in
+        ``classes_``).
+
+        Parameters
+        ----------
+        X, y
+            As for :meth:`fit`.
+        **fit_params
+            ``sample_weight``, ``groups``: as for :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, sparse matrix or DataFrame
+        """
         self.fit(X, y, **fit_params)
-        return self.oof_predictions_[self.layers_[-1].name]
+        return self._frame_rows(self._fit_output, X)
+
+    def _frame_rows(self, P, X):
+        """With pandas output and fewer rows than ``X`` (a replay of a blend
+        or temporal layer's predictions), a DataFrame indexed by the rows
+        of ``X`` that were predicted; else ``P`` (scikit-learn's output
+        wrapper does the rest)."""
+        index = getattr(X, "index", None)
+        if sp.issparse(P) or P.shape[0] == getattr(X, "shape", (None,))[0] \
+                or not self._pandas_output():
+            return P
+        import pandas as pd
+        rows = getattr(self, "_fit_rows", None)
+        if index is not None and rows is not None and len(rows) == len(P):
+            index = index[rows]
+        else:
+            index = rows
+        return pd.DataFrame(P, index=index,
+                            columns=self.get_feature_names_out())
+
+    def _pandas_output(self):
+        from sklearn import get_config
+        config = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if config is None:
+            config = get_config().get("transform_output", "default")
+        return config == "pandas"
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns :meth:`transform` returns (the final
+        layer's output).
+
+        The propagated input columns keep their names; each learner gives
+        ``<learner>`` (one value per row: a label's position in
+        ``classes_``, or a number), ``<learner>_<class>`` (class
+        probabilities; the user's labels) and, with partitions,
+        ``<learner>_p<j>[_<class>]``; ``<learner>`` is its name in
+        :attr:`data`.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Input column names; must equal ``feature_names_in_`` when the
+            ensemble was fitted on a DataFrame. Default:
+            ``feature_names_in_``, else ``x0, x1, ...``.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "layers_")
+        if input_features is None:
+            return self.layers_[-1].get_feature_names_out()
+        names = np.asarray(input_features, dtype=object)
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is not None and not np.array_equal(names, fitted):
+            raise ValueError("input_features is not equal to "
+                             "feature_names_in_")
+        if names.shape != (self.n_features_in_,):
+            raise ValueError("input_features should have length equal to "
+                             "the number of features (%d), got %d"
+                             % (self.n_features_in_, len(names)))
+        for layer in self.layers_:
+            names = layer.get_feature_names_out(names)
+        return names
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (classifiers) or R^2 (regressors) on ``X``, ``y``."""
+        """Accuracy (classifiers) or R^2 (regressors) of :meth:`predict`.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+        """
         from sklearn.metrics import accuracy_score, r2_score
         p = self.predict(X)
         if self._is_classifier():
@@ -511,14 +877,42 @@ class BaseEnsemble(BaseEstimator):
 
     @property
     def data(self):
-        """Per-learner CV score and fit/predict times (mean and std over
-        folds) of every layer, as a printable :class:`mlcore.metrics.Data`."""
+        """Per-learner scores and fit/predict times (mean and std over
+        folds) of every layer, as a printable :class:`mlcore.metrics.Data`.
+
+        ``score-m``/``score-s`` are out-of-sample: over the folds of K-fold
+        layers (the meta layer of a :class:`SuperLearner` or
+        :class:`Subsemble` is cross-validated on the same folds of its
+        input, the previous layer's out-of-fold predictions), on the
+        predicted rows of a blend or temporal layer. A layer fitted once on
+        all its rows (the meta layer of the other ensembles, a ``'full'``
+        layer) has no score: its in-sample score would not say how well it
+        generalizes.
+        """
         check_is_fitted(self, "layers_")
         out = Data()
         for layer in self.layers_:
+            in_sample = _in_sample(layer)
             for key, row in layer.data().items():
+                if in_sample:
+                    row = {k: v for k, v in row.items()
+                           if not k.startswith("score-")}
                 out["%s/%s" % (layer.name, key)] = row
         return out
+
+
+def _in_sample(layer):
+    """True if some fit of ``layer`` predicts rows it was trained on (a full
+    layer), so that its scores are in-sample."""
+    n = getattr(layer, "_n_fit", None)
+    for splits in getattr(layer, "splits_", {}).values():
+        for s in splits:
+            if s.test is None:
+                continue
+            test = as_rows(s.test, n)
+            if np.isin(test, as_rows(s.train, n)).any():
+                return True
+    return False
 
 
 def _as_csr(X):
@@ -532,6 +926,238 @@ def _as_csr(X):
         X = type(X)((X.data, X.indices.astype(np.int32),
                      X.indptr.astype(np.int32)), shape=X.shape)
     return X
+
+
+class _PositionTarget(BaseEstimator):
+    """A regressor in a classification layer: fitted on the positions of
+    the labels in ``classes`` (0, 1, ...), as the layer's other columns hold
+    them, rather than on the labels (which may be text). Used during fit
+    only: the fitted regressor replaces it (:func:`_unwrap_regressors`), as
+    its predictions are the regressor's own."""
+
+    def __init__(self, estimator, classes):
+        self.estimator = estimator
+        self.classes = classes
+
+    def fit(self, X, y, **fit_params):
+        pos = np.searchsorted(self.classes, y).astype(np.float64)
+        self.estimator_ = clone(self.estimator).fit(X, pos, **fit_params)
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import get_tags
+        return get_tags(self.estimator)
+
+
+def _wrap_regressors(spec, classes):
+    """``spec`` (estimators, in any nesting of lists, dicts and ``(name,
+    estimator)`` pairs) with every regressor wrapped in a
+    :class:`_PositionTarget`."""
+    if isinstance(spec, dict):
+        return {k: _wrap_regressors(v, classes) for k, v in spec.items()}
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return (spec[0], _wrap_regressors(spec[1], classes))
+    if isinstance(spec, (list, tuple)):
+        return [_wrap_regressors(e, classes) for e in spec]
+    if spec is not None and is_regressor(spec):
+        return _PositionTarget(spec, classes)
+    return spec
+
+
+def _unwrap_regressors(layer):
+    """Put the fitted regressors in place of their :class:`_PositionTarget`
+    wrappers, in the layer's fitted estimators and its learners."""
+    ests = getattr(layer, "estimators_", {})
+    for key, est in ests.items():
+        if isinstance(est, _PositionTarget):
+            ests[key] = est.estimator_
+    for lr in layer.learners:
+        if isinstance(lr.estimator, _PositionTarget):
+            lr.estimator = lr.estimator.estimator
+
+
+def _output_rows(layers, n):
+    """The rows of the training data that the final layer's fit-time output
+    holds (ascending, as the engine returns them), or None for all rows.
+
+    Follows the engine: a shuffling layer permutes its input with
+    ``check_random_state(random_state).permutation``, a layer with a row
+    offset keeps rows ``[offset, offset + n_out)``."""
+    rows = np.arange(n)
+    for layer in layers:
+        if layer.shuffle:
+            if isinstance(layer.random_state, np.random.RandomState):
+                return None  # its draw is spent: the rows are not known
+            perm = np.random.RandomState(layer.random_state).permutation(
+                len(rows))
+            rows = rows[perm]
+        offset = layer.row_offset("fit")
+        rows = rows[offset:offset + layer.shape("fit")[0]]
+    if len(rows) == n:
+        return None
+    return np.sort(rows)
+
+
+def _label_columns(layer, P, classes):
+    """``P`` (a layer's output) with the columns of classifiers that predict
+    labels holding the labels rather than their positions in ``classes``.
+
+    Numeric labels keep a numeric array; text labels give an object array.
+    A sparse output keeps positions for text labels (a sparse matrix holds
+    numbers only).
+    """
+    cols = []
+    for lr in layer.learners:
+        if lr.proba:
+            continue
+        full = [est for (key, _, fold), est in layer.estimators_.items()
+                if key == lr.key and fold == 0]
+        if not full or getattr(full[0], "classes_", None) is None:
+            continue  # a regressor: its column is not a label
+        start = layer.columns_[lr.key]
+        partitions = len(full)
+        cols.extend(range(start, start + partitions))
+    if not cols:
+        return P
+    numeric = np.asarray(classes).dtype.kind in "biuf"
+    if sp.issparse(P):
+        if not numeric:
+            return P
+        P = P.tocsc()
+        keep = [c for c in range(P.shape[1]) if c not in set(cols)]
+        labels = _positions_to_labels(P[:, cols].toarray(), classes)
+        Q = sp.hstack([P[:, keep], sp.csc_matrix(labels.astype(P.dtype))],
+                      format="csc")
+        return Q[:, np.argsort(keep + cols)].tocsr()
+    out = np.array(P, dtype=P.dtype if numeric else object)
+    out[:, cols] = _positions_to_labels(np.asarray(P)[:, cols], classes)
+    return out
+
+
+def _positions_to_labels(block, classes):
+    idx = np.clip(np.rint(block), 0, len(classes) - 1).astype(np.intp)
+    return np.asarray(classes)[idx]
+
+
+def _layer_dtype(dtype):
+    """The dtype of a layer's output: ``add(..., dtype=)``, else the
+    configured one (:func:`mlcore.config_context`, ``config.set_dtype``,
+    ``MLCORE_DTYPE``), else float64 (scikit-learn's precision)."""
+    if dtype is None:
+        dtype = config._configured("dtype")
+    return np.float64 if dtype is None else config._check_dtype(dtype)
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and \
+        not isinstance(value, (bool, np.bool_))
+
+
+def _check_folds(folds, owner):
+    """``folds`` as given to an ensemble: None, an int >= 2, an indexer or
+    an object with a ``split`` method."""
+    if folds is None or isinstance(folds, BaseIndex) or (
+            not isinstance(folds, (type, str)) and
+            callable(getattr(folds, "split", None))):
+        return folds
+    if _is_int(folds):
+        if folds < 2:
+            raise ValueError("%s: folds must be at least 2, got %d"
+                             % (owner, folds))
+        return int(folds)
+    raise TypeError("%s: folds must be None, an int >= 2, an mlcore indexer "
+                    "or a scikit-learn splitter (an object with a split "
+                    "method); got %r" % (owner, folds))
+
+
+def _default_folds(folds, classification, owner, stratify_int=False):
+    """The indexer of a K-fold layer for the ensemble parameter ``folds``.
+
+    None: 5 folds (scikit-learn's stacking default), stratified for
+    classification (``StratifiedKFold(5)``, unshuffled, as scikit-learn's
+    ``StackingClassifier`` and ``cross_val_predict(cv=5)`` use), contiguous
+    otherwise. An int ``k``: ``k`` contiguous folds (``KFold(k)``, as in
+    ML-Ensemble), or stratified ones with ``stratify_int`` and
+    classification. A splitter or indexer: a copy of it.
+    """
+    folds = _check_folds(folds, owner)
+    if folds is None or _is_int(folds):
+        k = 5 if folds is None else folds
+        if classification and (folds is None or stratify_int):
+            from sklearn.model_selection import StratifiedKFold
+            return make_index(StratifiedKFold(k))
+        return FoldIndex(k)
+    return copy.deepcopy(make_index(folds))
+
+
+def _warn_missing_classes(layers, classes, limit=6):
+    """Warn, once per layer, about the fits of classifiers that did not see
+    every class of ``y``.
+
+    The fitted estimators' ``classes_`` tell which classes each fit's
+    training rows held, in every layer, partition and fold alike. The
+    message lists each such fit (fold, partition), its missing classes and
+    its learners (the first ``limit`` fits).
+    """
+    def show(label):
+        return repr(getattr(label, "item", lambda: label)())
+
+    for layer in layers:
+        known = layer.classes
+        if known is None:
+            continue
+        seen = {}
+        for (key, part, fold), est in getattr(layer, "estimators_",
+                                              {}).items():
+            est_classes = getattr(est, "classes_", None)
+            if est_classes is None:
+                continue
+            try:
+                missing = ~np.isin(known, np.asarray(est_classes))
+            except (TypeError, ValueError):  # pragma: no cover - odd classes_
+                continue
+            if missing.any():
+                where = (part, fold, tuple(np.flatnonzero(missing)))
+                seen.setdefault(where, []).append(key)
+        if not seen:
+            continue
+        partitions = max(p for p, _, _ in seen) > 0
+        parts = []
+        for (part, fold, idx), keys in sorted(seen.items()):
+            split = "the full fit" if fold == 0 else "fold %d" % fold
+            if partitions:
+                split = "partition %d, %s" % (part, split)
+            parts.append("%s lacks %s (learner%s %s)" % (
+                split, ", ".join(show(classes[i]) for i in idx),
+                "s" if len(keys) > 1 else "",
+                ", ".join(repr(k) for k in keys)))
+        more = len(parts) - limit
+        text = "; ".join(parts[:limit]) + (
+            "; and %d more" % more if more > 0 else "")
+        warnings.warn(
+            "%s: some learners were fitted on training rows that lack classes "
+            "of y (%d classes), and can never predict them: %s. %s"
+            % (layer.name, len(classes), text, _missing_class_hint(layer)),
+            MissingClassWarning, stacklevel=3)
+
+
+def _missing_class_hint(layer):
+    """What to do about a layer whose fits lack classes, by indexer."""
+    indexer = layer.groups[0].indexer if layer.groups else None
+    if isinstance(indexer, TemporalIndex):
+        return ("Early time windows hold only the classes seen so far; a "
+                "larger burn_in gives the first fits more history.")
+    if isinstance(indexer, (SubsetIndex, ClusteredSubsetIndex)):
+        return ("Partitions are blocks of rows: are the rows sorted by "
+                "label? Use shuffle=True, or a partition_estimator.")
+    if isinstance(indexer, BlendIndex):
+        return ("The blend trains on the first rows: are the rows sorted "
+                "by label? Use shuffle=True.")
+    return ("Are the rows sorted by label? Use stratified folds (folds=None "
+            "or a StratifiedKFold) or shuffle=True.")
 
 
 def _fingerprint(X):
@@ -596,31 +1222,50 @@ class _Progress(object):
 
 
 ###############################################################################
+@_document
 class SuperLearner(BaseEnsemble):
-    """Stacked ensemble with K-fold out-of-fold predictions.
+    """Stacked ensemble (super learner): every layer's learners are fitted
+    on K folds, and their out-of-fold predictions are the next layer's
+    input; a learner fitted on all rows predicts new data.
 
-    Parameters
-    ----------
-    folds : int or scikit-learn splitter
-        Folds of every layer (``add(..., folds=)`` per layer). Any splitter
-        that partitions the rows works (``StratifiedKFold``, ``GroupKFold``
-        with ``groups`` given to :meth:`fit`, ``KFold(shuffle=True)``).
-    shuffle, random_state, scorer, raise_on_exception, verbose, n_jobs,
-    backend, layers
-        See :class:`BaseEnsemble`.
+    The meta layer (:meth:`add_meta`) is cross-validated on the same folds
+    of its input, so every row of :attr:`data` is an out-of-sample score.
+    Classification follows the final estimator: ``classes_``,
+    :meth:`predict_proba`, any labels.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    BlendEnsemble, Subsemble, SequentialEnsemble, TemporalEnsemble
 
     Examples
     --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.naive_bayes import GaussianNB
-    >>> ens = SuperLearner(folds=5)
+    >>> ens = SuperLearner(random_state=0)
     >>> ens = ens.add([LogisticRegression(), GaussianNB()], proba=True)
     >>> ens = ens.add_meta(LogisticRegression())
     """
 
-    def __init__(self, folds=2, shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
-                 backend=None, layers=None):
+    _param_docs = {"folds": """\
+folds : None, int, indexer or scikit-learn splitter, default=None
+    Folds of every layer (``add(..., folds=)`` per layer) and of the meta
+    layer's cross-validation. None: 5 folds, stratified for classification
+    (``StratifiedKFold(5)``, unshuffled, as scikit-learn's
+    ``StackingClassifier``), contiguous for regression (``KFold(5)``). An
+    int ``k``: ``k`` contiguous folds, as in ML-Ensemble (on label-sorted
+    rows they lack classes, and a
+    :class:`~mlcore.exceptions.MissingClassWarning` says so). Any splitter
+    that partitions the rows works (``StratifiedKFold``, ``GroupKFold``
+    with ``groups`` given to :meth:`fit`, ``KFold(shuffle=True)``,
+    ``TimeSeriesSplit``)."""}
+
+    def __init__(self, folds=None, shuffle=False, random_state=None,
+                 scorer=None, raise_on_exception=True, verbose=False,
+                 n_jobs=None, backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -628,25 +1273,57 @@ class SuperLearner(BaseEnsemble):
         self.folds = folds
 
     def _indexer_for(self, kwargs):
-        folds = kwargs.pop("folds", self.folds)
-        if isinstance(folds, (numbers.Integral, np.integer)):
-            return "stack", {"n_splits": int(folds)}
+        folds = kwargs.pop("folds", None)
+        if folds is None:
+            return "stack", {}  # the ensemble's folds, resolved at fit
+        folds = _check_folds(folds, "%s.add" % type(self).__name__)
+        if _is_int(folds):
+            return "stack", {"n_splits": folds}
         return folds, {}
 
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "stack" and not spec.indexer_kwargs and \
+                not spec.meta:
+            return _default_folds(self.folds, classification,
+                                  type(self).__name__)
+        return super()._layer_indexer(spec, classification)
 
+    def _meta_indexer(self, classification):
+        # Cross-validated on the ensemble's folds, so that its row of `data`
+        # is a genuine CV score; stratified for an int (its input rows keep
+        # the order of y); predictions still come from the full fit.
+        return _default_folds(self.folds, classification,
+                              type(self).__name__, stratify_int=True)
+
+
+@_document
 class BlendEnsemble(BaseEnsemble):
-    """Blended ensemble: each layer is fitted on the first rows and predicts
-    the last ``test_size`` rows, which feed the next layer.
+    """Blended ensemble: each layer is fitted once on the first rows of its
+    input and predicts the last ``test_size`` rows, which are the next
+    layer's input (fewer rows per layer; one fit per learner). Use
+    ``shuffle=True`` unless the rows are in random order.
 
-    Parameters
-    ----------
-    test_size : float or int
-        Holdout fraction (or row count) per layer (``add(..., test_size=)``).
+    The meta layer is fitted once on all its rows, so it has no score in
+    :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {"test_size": """\
+test_size : float or int, default=0.5
+    Rows each layer predicts: a fraction of its input, or a count
+    (``add(..., test_size=, train_size=)`` per layer); it is fitted on the
+    rows before them."""}
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=-1, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -654,26 +1331,55 @@ class BlendEnsemble(BaseEnsemble):
         self.test_size = test_size
 
     def _indexer_for(self, kwargs):
-        return "blend", {"test_size": kwargs.pop("test_size", self.test_size),
-                         "train_size": kwargs.pop("train_size", None)}
+        return "blend", {k: kwargs.pop(k) for k in ("test_size", "train_size")
+                         if k in kwargs}
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "blend" and not spec.meta:
+            kw = {"test_size": self.test_size, "train_size": None}
+            kw.update(spec.indexer_kwargs)
+            return BlendIndex(**kw)
+        return super()._layer_indexer(spec, classification)
 
 
+@_document
 class Subsemble(BaseEnsemble):
-    """Subsemble: learners fitted per partition of the rows, with K-fold
-    out-of-fold predictions for every partition.
+    """Subsemble: the rows are cut into partitions, every learner is fitted
+    per partition (with K-fold out-of-fold predictions inside it), and each
+    partition's predictions are a block of columns of the next layer's
+    input.
 
-    Parameters
-    ----------
-    partitions : int
-    partition_estimator : estimator, optional
-        Clusters the rows into partitions (``ClusteredSubsetIndex``);
-        contiguous partitions when None.
-    folds : int
+    The meta layer is cross-validated on ``folds`` folds of its input, as
+    :class:`SuperLearner`'s.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {
+        "partitions": """\
+partitions : int, default=2
+    Number of partitions of the rows (``add(..., partitions=)`` per
+    layer).""",
+        "partition_estimator": """\
+partition_estimator : estimator or None, default=None
+    Assigns the rows to partitions (a clusterer such as ``KMeans``, or any
+    estimator whose ``predict`` gives partition numbers; see
+    :class:`mlcore.index.ClusteredSubsetIndex`). None: contiguous blocks of
+    rows (use ``shuffle=True`` unless the rows are in random order).""",
+        "folds": """\
+folds : int, default=2
+    Folds within each partition, and of the meta layer's
+    cross-validation (stratified for classification)."""}
 
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
-                 raise_on_exception=True, verbose=False, n_jobs=-1,
+                 raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None):
         super().__init__(shuffle=shuffle, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
@@ -695,25 +1401,49 @@ class Subsemble(BaseEnsemble):
                                           partitions=partitions,
                                           n_splits=folds, **extra)
 
+    def _meta_indexer(self, classification):
+        # as SuperLearner's: cross-validated on `folds` folds of its input
+        return _default_folds(self.folds, classification,
+                              type(self).__name__, stratify_int=True)
 
+
+@_document
 class TemporalEnsemble(BaseEnsemble):
-    """Ensemble for time series: each fold is fitted on the past and predicts
-    the next ``step_size`` rows. Shuffling is always off.
+    """Ensemble for time series: each fold is fitted on the past and
+    predicts the next ``step_size`` rows, so that no prediction uses the
+    future. The rows must be in time order; shuffling is always off.
 
-    Parameters
-    ----------
-    step_size : int
-    burn_in : int, optional
-        Rows before the first prediction (default ``step_size``).
-    window : int, optional
-        Rows of history per fit (default: all).
-    lag : int
-        Rows skipped between the training window and the predicted rows.
+    The meta layer is fitted once on all its rows, so it has no score in
+    :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    See Also
+    --------
+    SuperLearner
     """
+
+    _param_docs = {
+        "step_size": """\
+step_size : int, default=1
+    Rows each fold predicts (``add(..., step_size=)`` per layer).""",
+        "burn_in": """\
+burn_in : int or None, default=None
+    Rows before the first prediction (None: ``step_size``); the layer's
+    output starts after them.""",
+        "window": """\
+window : int or None, default=None
+    Rows of history each fold is fitted on (None: all rows before it).""",
+        "lag": """\
+lag : int, default=0
+    Rows left out between a fold's training window and the rows it
+    predicts."""}
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=-1, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None):
         super().__init__(shuffle=False, random_state=random_state,
                          scorer=scorer, raise_on_exception=raise_on_exception,
                          verbose=verbose, n_jobs=n_jobs, backend=backend,
@@ -723,33 +1453,101 @@ class TemporalEnsemble(BaseEnsemble):
         self.window = window
         self.lag = lag
 
-    def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
-        params.pop("shuffle", None)
-        return params
+    _TEMPORAL = ("step_size", "burn_in", "window", "lag")
 
     def _indexer_for(self, kwargs):
-        return "temporal", {k: kwargs.pop(k, getattr(self, k)) for k in
-                            ("step_size", "burn_in", "window", "lag")}
+        return "temporal", {k: kwargs.pop(k) for k in self._TEMPORAL
+                            if k in kwargs}
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "temporal" and not spec.meta:
+            kw = {k: getattr(self, k) for k in self._TEMPORAL}
+            kw.update(spec.indexer_kwargs)
+            return TemporalIndex(**kw)
+        return super()._layer_indexer(spec, classification)
 
     def add(self, estimators, preprocessing=None, proba=False, meta=False,
             propagate_features=None, **kwargs):
+        """Append a layer whose folds follow time.
+
+        Parameters
+        ----------
+        estimators, preprocessing, proba, meta, propagate_features
+            As for :meth:`SuperLearner.add`.
+        **kwargs
+            ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
+            (default: the ensemble's), and ``dtype``, ``random_state``,
+            ``scorer``. Shuffling is always off.
+
+        Returns
+        -------
+        self
+        """
         kwargs["shuffle"] = False
         return super().add(estimators, preprocessing, proba, meta,
                            propagate_features, **kwargs)
 
 
+@_document
 class SequentialEnsemble(BaseEnsemble):
-    """An ensemble whose layers each pick their own kind.
+    """An ensemble whose layers each pick their kind: ``add('stack', ...)``,
+    ``add('blend', ...)``, ``add('subsemble', ...)``,
+    ``add('clusteredsubsemble', ...)``, ``add('temporal', ...)``,
+    ``add('full', ...)``, with that kind's settings.
 
-    ``add(cls, estimators, preprocessing=None, **kwargs)`` with ``cls`` one
-    of ``'stack'``, ``'blend'``, ``'subsemble'``, ``'clusteredsubsemble'``,
-    ``'full'``, ``'temporal'``; indexer arguments (``n_splits``/``folds``,
-    ``test_size``, ``partitions``, ...) go with it.
+    ``'stack'`` layers without ``folds`` get :class:`SuperLearner`'s
+    default folds (``StratifiedKFold(5)`` for classification, ``KFold(5)``
+    otherwise). Layers fitted once on all their rows (``'full'``, the meta
+    layer of :meth:`add_meta`) have no score in :attr:`data`.
+
+%(parameters)s
+
+%(attributes)s
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> ens = SequentialEnsemble()
+    >>> ens = ens.add("stack", [LogisticRegression(), GaussianNB()],
+    ...               proba=True, folds=3)
+    >>> ens = ens.add("blend", [GaussianNB()], proba=True, test_size=0.3)
+    >>> ens = ens.add_meta(LogisticRegression())
     """
 
     def add(self, cls, estimators, preprocessing=None, proba=False,
             meta=False, propagate_features=None, **kwargs):
+        """Append a layer of kind ``cls``.
+
+        Parameters
+        ----------
+        cls : {'stack', 'blend', 'subsemble', 'clusteredsubsemble', \
+'temporal', 'full'}
+            How the layer's rows are split (:data:`mlcore.index.INDEXERS`):
+            K folds, a training part and a predicted part, partitions with
+            folds inside, partitions found by an estimator, time-ordered
+            folds, or one fit on all rows.
+        estimators, preprocessing, proba, meta, propagate_features
+            As for :meth:`SuperLearner.add`.
+        **kwargs
+            The settings of that kind: ``folds`` (or ``n_splits``; an int or
+            a scikit-learn splitter) for ``'stack'``; ``test_size``,
+            ``train_size`` for ``'blend'``; ``partitions``, ``folds`` for
+            ``'subsemble'``; ``estimator``, ``partitions``, ``folds``,
+            ``fit_estimator``, ``attr``, ``partition_on`` for
+            ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
+            ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
+            ``shuffle``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        LayerSpecificationError
+            For an unknown ``cls``.
+        """
         if cls not in INDEXERS:
             raise LayerSpecificationError("unknown layer class %r; use one of "
                                           "%s" % (cls, sorted(INDEXERS)))
@@ -761,8 +1559,19 @@ class SequentialEnsemble(BaseEnsemble):
             del self._next_cls
 
     def add_meta(self, estimator, **kwargs):
-        """Append the meta layer (a ``'full'`` layer: one estimator fitted
-        on all rows of the previous layer's output)."""
+        """Append the meta layer: a ``'full'`` layer, one estimator fitted on
+        all rows of the previous layer's output.
+
+        Parameters
+        ----------
+        estimator : estimator
+        **kwargs
+            ``dtype``, ``random_state``, ``scorer`` for this layer.
+
+        Returns
+        -------
+        self
+        """
         return self.add("full", estimator, meta=True, **kwargs)
 
     def _indexer_for(self, kwargs):
@@ -777,3 +1586,10 @@ class SequentialEnsemble(BaseEnsemble):
         accepted = inspect.signature(INDEXERS[cls]).parameters
         ikw = {k: kwargs.pop(k) for k in list(kwargs) if k in accepted}
         return cls, ikw
+
+    def _layer_indexer(self, spec, classification):
+        if spec.indexer == "stack" and "n_splits" not in spec.indexer_kwargs \
+                and not spec.meta:
+            # the same default as SuperLearner(folds=None)
+            return _default_folds(None, classification, type(self).__name__)
+        return super()._layer_indexer(spec, classification)

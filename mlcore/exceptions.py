@@ -13,6 +13,7 @@ __all__ = [
     "LearnerError",
     "LearnerValueError",
     "LearnerTypeError",
+    "MissingClassWarning",
 ]
 
 
@@ -93,3 +94,10 @@ class LearnerValueError(LearnerError, ValueError):
 
 class LearnerTypeError(LearnerError, TypeError):
     """A :class:`LearnerError` caused by a ``TypeError``."""
+
+
+class MissingClassWarning(UserWarning):
+    """A learner was fitted on rows that lack some of the classes of ``y``
+    (a fold of label-sorted data, a partition, a blend's training part): it
+    can never predict those classes. The message names the layer, the
+    learners, the fold and the missing classes."""

@@ -32,38 +32,90 @@ class default_scorer(object):
     Accuracy for classifiers (class of the highest probability, or the
     predicted label), R^2 for regressors. A user scorer ``f(y, p)`` is
     wrapped so that it receives 1-D predictions for one-column blocks.
+
+    Parameters
+    ----------
+    classification : bool
+    scorer : callable, optional
+        ``scorer(y_true, y_pred)``.
+    classes : ndarray, optional
+        The class labels (sorted), for classification: a one-column block
+        then holds positions in ``classes``, which are turned back into
+        labels, so that ``y`` and the predictions a user scorer receives are
+        both the user's labels. A block of class probabilities is passed on
+        as it is (columns in the order of ``classes``).
     """
 
-    def __init__(self, classification, scorer=None):
+    def __init__(self, classification, scorer=None, classes=None):
         self.classification = classification
         self.scorer = scorer
+        self.classes = classes
+
+    def _labels(self, positions):
+        positions = np.rint(np.asarray(positions, dtype=np.float64))
+        if self.classes is None:
+            return positions
+        idx = np.clip(positions, 0, len(self.classes) - 1).astype(np.intp)
+        return np.asarray(self.classes)[idx]
 
     def __call__(self, y, block):
         block = np.asarray(block)
         p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
+        if self.classification and p.ndim == 1:
+            p = self._labels(p)
         if self.scorer is not None:
             return float(self.scorer(y, p))
         if self.classification:
-            labels = p.argmax(axis=1) if p.ndim == 2 else np.rint(p)
-            return _accuracy(y, labels)
+            if p.ndim == 2:
+                p = self._labels(p.argmax(axis=1))
+            return _accuracy(y, p)
         return _r2(y, p)
 
 
 class Data(OrderedDict):
     """A table of per-learner results that prints itself.
 
-    Keys are row names (``layer/learner``); values are dicts of column ->
-    value.
+    Keys are row names (``layer/learner`` for an ensemble's ``data``, the
+    estimator names for an Evaluator's ``results``); values are dicts of
+    column -> value. :meth:`to_frame` gives a pandas DataFrame with one row
+    per key (``pd.DataFrame(data)`` would put the keys in the columns).
     """
 
-    def __str__(self):
-        if not self:
-            return "(empty)"
+    def columns(self):
+        """Column names, in the order they first appear."""
         cols = []
         for row in self.values():
             for c in row:
                 if c not in cols:
                     cols.append(c)
+        return cols
+
+    def to_frame(self):
+        """The table as a :class:`pandas.DataFrame`: one row per key (the
+        index, as printed), one column per column; cells a row lacks are
+        NaN.
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("Data.to_frame needs pandas: pip install "
+                              "pandas (str(data) prints the table without "
+                              "it)") from exc
+        cols = self.columns()
+        return pd.DataFrame([[row.get(c, np.nan) for c in cols]
+                             for row in self.values()],
+                            index=pd.Index(list(self), dtype=object),
+                            columns=cols)
+
+    def __str__(self):
+        if not self:
+            return "(empty)"
+        cols = self.columns()
         width = max(len(str(k)) for k in self) + 2
 
         def cell(v):

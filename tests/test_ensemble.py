@@ -81,11 +81,11 @@ def _full(est, X, y, X_new, method="predict", **fit_kw):
 
 
 def _meta(ens):
-    """The fitted meta estimator (the single full fit of the last layer)."""
+    """The fitted meta estimator (the full fit of the last layer; a
+    SuperLearner's meta layer also has one fit per fold, for its score)."""
     last = ens.layers_[-1]
-    (key,) = [k for k in last.estimators_]
-    assert key[1:] == (0, 0)
-    return last.estimators_[key]
+    (learner,) = last.learners
+    return last.estimators_[(learner.key, 0, 0)]
 
 
 class FailingRegressor(RegressorMixin, BaseEstimator):
