@@ -238,8 +238,21 @@ def _document(cls):
     params = "\n".join(own.get(p) or _PARAM_DOCS[p] for p in names)
     cls.__doc__ = cls.__doc__ % {
         "parameters": _indent("Parameters\n----------\n" + params),
-        "attributes": _indent(_ATTRIBUTES_DOC)}
+        "attributes": _indent(_ATTRIBUTES_DOC),
+        "see_superlearner": _indent("See Also\n--------\nSuperLearner")}
     return cls
+
+
+# The parameters every ensemble shares, set by BaseEnsemble.__init__.
+_COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
+                  "verbose", "n_jobs", "backend", "layers")
+
+
+def _common_params(params):
+    """The shared parameters out of a subclass ``__init__``'s ``locals()``
+    (each subclass keeps its explicit signature, which scikit-learn's
+    ``get_params`` reads)."""
+    return {name: params[name] for name in _COMMON_PARAMS if name in params}
 
 
 @_document
@@ -442,6 +455,22 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if layer_params:
             set_layer_params(self, self.layers, layer_params)
         return self
+
+    @property
+    def final_estimator_(self):
+        """The fitted estimator of the last layer that predicts new data
+        (the meta learner's fit on all rows), as scikit-learn's stacking
+        estimators name it. Only defined when the last layer has one learner
+        and no partitions; otherwise use ``layers_[-1].estimators_``."""
+        check_is_fitted(self, "layers_")
+        last = self.layers_[-1]
+        keys = list(last.estimators_)
+        if len({key[0] for key in keys}) != 1 or any(key[1] for key in keys):
+            raise AttributeError(
+                "final_estimator_ needs a last layer of one learner without "
+                "partitions; see layers_[-1].estimators_, keyed by (learner, "
+                "partition, fold), fold 0 being the fit on all rows")
+        return last.estimators_[(keys[0][0], 0, 0)]
 
     def _final_estimator(self):
         if not self.layers:
@@ -1266,10 +1295,7 @@ folds : None, int, indexer or scikit-learn splitter, default=None
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None):
-        super().__init__(shuffle=shuffle, random_state=random_state,
-                         scorer=scorer, raise_on_exception=raise_on_exception,
-                         verbose=verbose, n_jobs=n_jobs, backend=backend,
-                         layers=layers)
+        super().__init__(**_common_params(locals()))
         self.folds = folds
 
     def _indexer_for(self, kwargs):
@@ -1310,9 +1336,7 @@ class BlendEnsemble(BaseEnsemble):
 
 %(attributes)s
 
-    See Also
-    --------
-    SuperLearner
+%(see_superlearner)s
     """
 
     _param_docs = {"test_size": """\
@@ -1324,10 +1348,7 @@ test_size : float or int, default=0.5
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None):
-        super().__init__(shuffle=shuffle, random_state=random_state,
-                         scorer=scorer, raise_on_exception=raise_on_exception,
-                         verbose=verbose, n_jobs=n_jobs, backend=backend,
-                         layers=layers)
+        super().__init__(**_common_params(locals()))
         self.test_size = test_size
 
     def _indexer_for(self, kwargs):
@@ -1356,9 +1377,7 @@ class Subsemble(BaseEnsemble):
 
 %(attributes)s
 
-    See Also
-    --------
-    SuperLearner
+%(see_superlearner)s
     """
 
     _param_docs = {
@@ -1381,10 +1400,7 @@ folds : int, default=2
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None):
-        super().__init__(shuffle=shuffle, random_state=random_state,
-                         scorer=scorer, raise_on_exception=raise_on_exception,
-                         verbose=verbose, n_jobs=n_jobs, backend=backend,
-                         layers=layers)
+        super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
         self.folds = folds
@@ -1420,9 +1436,7 @@ class TemporalEnsemble(BaseEnsemble):
 
 %(attributes)s
 
-    See Also
-    --------
-    SuperLearner
+%(see_superlearner)s
     """
 
     _param_docs = {
@@ -1444,10 +1458,7 @@ lag : int, default=0
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, random_state=None):
-        super().__init__(shuffle=False, random_state=random_state,
-                         scorer=scorer, raise_on_exception=raise_on_exception,
-                         verbose=verbose, n_jobs=n_jobs, backend=backend,
-                         layers=layers)
+        super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in
         self.window = window

@@ -347,6 +347,13 @@ def _block_names(columns, n_learners, width):
 class _MetaLearner(BaseEstimator):
     """Names, sample weights and the named weights of every meta learner."""
 
+    def _keep_params(self, params):
+        """Store the ``__init__`` arguments in ``params`` (its ``locals()``)
+        as they are, as scikit-learn's ``get_params``/``clone`` expect."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     def _learner_names(self, n_learners, width):
         if self.names is not None:
             names = list(self.names)
@@ -547,9 +554,7 @@ class NNLSRegressor(_RegressorBase):
     """
 
     def __init__(self, convex=False, fit_intercept=False, names=None):
-        self.convex = convex
-        self.fit_intercept = fit_intercept
-        self.names = names
+        self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
         """Fit the weights.
@@ -636,10 +641,7 @@ class ConvexLogLossClassifier(_ClassifierBase):
 
     def __init__(self, proba_columns="all", tol=1e-10, max_iter=100,
                  names=None):
-        self.proba_columns = proba_columns
-        self.tol = tol
-        self.max_iter = max_iter
-        self.names = names
+        self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
         """Fit the weights on the learners' (out-of-fold) probabilities.
@@ -709,11 +711,7 @@ class ConvexAUCClassifier(_ClassifierBase):
 
     def __init__(self, proba_columns="all", grid=None, max_grid_points=2000,
                  refine=True, names=None):
-        self.proba_columns = proba_columns
-        self.grid = grid
-        self.max_grid_points = max_grid_points
-        self.refine = refine
-        self.names = names
+        self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
         """Fit the weights on the learners' (out-of-fold) probabilities.
@@ -819,11 +817,52 @@ def _greedy(metric, y, preds, sw, members, n_iter, init_size, best_prefix):
     return path
 
 
-class _SelectionBase(object):
+class _MetricCombiner(object):
+    """The fit shared by the metric-driven combiners (ensemble selection and
+    the discrete Super Learner): read the learners' predictions, then
+    ``_combine`` them under ``metric``."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on the learners' (out-of-fold) predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_learners)
+            The learners' predictions; for the classifiers, their class
+            probabilities, of shape (n_samples, n_learners * n_classes).
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        preds, y_fit, sw, names = self._fit_input(X, y, sample_weight)
+        if isinstance(self, ClassifierMixin):
+            self._combine(y_fit, preds, sw, names, True, len(self.classes_),
+                          self.classes_)
+        else:
+            self._combine(y_fit, preds, sw, names, False, None)
+        return self
+
+
+# The parameter texts of the metric-driven classifiers' docstrings.
+_CLASSIFIER_DOC = dict(
+    default="log_loss",
+    metrics=('``"log_loss"``, ``"accuracy"``, ``"brier"`` '
+             '(as ``sklearn.metrics.brier_score_loss``) or ``"auc"`` (binary)'),
+    callable=(" with the original labels and the combined class "
+              "probabilities (n_samples, n_classes)"),
+    extra=("\n    proba_columns : {\"all\", \"positive\"}, default=\"all\""
+           "\n        See :class:`ConvexLogLossClassifier`."),
+    attrs="\n    classes_")
+
+
+class _SelectionBase(_MetricCombiner):
     """Shared fit of the ensemble-selection estimators."""
 
-    def _select(self, y, preds, sw, names, classification, n_classes,
-                classes=None):
+    def _combine(self, y, preds, sw, names, classification, n_classes,
+                 classes=None):
         L = preds.shape[1]
         metric = _Metric(self.metric, self.greater_is_better,
                          classification, n_classes, classes)
@@ -916,32 +955,7 @@ class EnsembleSelectionRegressor(_SelectionBase, _RegressorBase):
     def __init__(self, metric="mse", greater_is_better=None, n_iter=50,
                  init_size=0, best_prefix=True, n_bags=None, bag_fraction=0.5,
                  random_state=None, names=None):
-        self.metric = metric
-        self.greater_is_better = greater_is_better
-        self.n_iter = n_iter
-        self.init_size = init_size
-        self.best_prefix = best_prefix
-        self.n_bags = n_bags
-        self.bag_fraction = bag_fraction
-        self.random_state = random_state
-        self.names = names
-
-    def fit(self, X, y, sample_weight=None):
-        """Select the ensemble on the learners' (out-of-fold) predictions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_learners)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        X, y, sw, names = self._fit_input(X, y, sample_weight)
-        self._select(y, X, sw, names, False, None)
-        return self
+        self._keep_params(locals())
 
 
 class _MetricTags(object):
@@ -954,57 +968,20 @@ class _MetricTags(object):
 class EnsembleSelectionClassifier(_SelectionBase, _MetricTags,
                                   _ClassifierBase):
     __doc__ = ("Caruana-style ensemble selection for classification.\n"
-               + _SELECTION_DOC % dict(
-                   default="log_loss",
-                   metrics=('``"log_loss"``, ``"accuracy"``, ``"brier"`` '
-                            '(as ``sklearn.metrics.brier_score_loss``) or '
-                            '``"auc"`` (binary)'),
-                   callable=(" with the original labels and the combined "
-                             "class probabilities (n_samples, n_classes)"),
-                   extra=("\n    proba_columns : {\"all\", \"positive\"}, "
-                          "default=\"all\"\n        See "
-                          ":class:`ConvexLogLossClassifier`."),
-                   attrs="\n    classes_"))
+               + _SELECTION_DOC % _CLASSIFIER_DOC)
 
     def __init__(self, metric="log_loss", greater_is_better=None, n_iter=50,
                  init_size=0, best_prefix=True, n_bags=None, bag_fraction=0.5,
                  random_state=None, proba_columns="all", names=None):
-        self.metric = metric
-        self.greater_is_better = greater_is_better
-        self.n_iter = n_iter
-        self.init_size = init_size
-        self.best_prefix = best_prefix
-        self.n_bags = n_bags
-        self.bag_fraction = bag_fraction
-        self.random_state = random_state
-        self.proba_columns = proba_columns
-        self.names = names
-
-    def fit(self, X, y, sample_weight=None):
-        """Select the ensemble on the learners' (out-of-fold) probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_learners * n_classes)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        B, y_enc, sw, names = self._fit_input(X, y, sample_weight)
-        self._select(y_enc, B, sw, names, True, len(self.classes_),
-                     self.classes_)
-        return self
+        self._keep_params(locals())
 
 
 ###############################################################################
 # The discrete Super Learner
 
-class _DiscreteBase(object):
-    def _pick(self, y, preds, sw, names, classification, n_classes,
-              classes=None):
+class _DiscreteBase(_MetricCombiner):
+    def _combine(self, y, preds, sw, names, classification, n_classes,
+                 classes=None):
         metric = _Metric(self.metric, self.greater_is_better, classification,
                          n_classes, classes)
         base = np.zeros(preds.shape[:1] + preds.shape[2:])
@@ -1055,26 +1032,8 @@ class DiscreteSuperLearnerRegressor(_DiscreteBase, _RegressorBase):
                    callable=" with 1-D predictions", extra="", attrs=""))
 
     def __init__(self, metric="mse", greater_is_better=None, names=None):
-        self.metric = metric
-        self.greater_is_better = greater_is_better
-        self.names = names
+        self._keep_params(locals())
 
-    def fit(self, X, y, sample_weight=None):
-        """Pick the learner.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_learners)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        X, y, sw, names = self._fit_input(X, y, sample_weight)
-        self._pick(y, X, sw, names, False, None)
-        return self
 
 
 class DiscreteSuperLearnerClassifier(_DiscreteBase, _MetricTags,
@@ -1082,37 +1041,11 @@ class DiscreteSuperLearnerClassifier(_DiscreteBase, _MetricTags,
     __doc__ = ("The discrete Super Learner for classification: the single "
                "learner with\n    the best cross-validated risk.\n"
                + _DISCRETE_DOC % dict(
-                   default="log_loss",
-                   metrics=('``"log_loss"``, ``"accuracy"``, ``"brier"`` or '
-                            '``"auc"`` (binary)'),
+                   _CLASSIFIER_DOC,
                    callable=(" with the original labels and a learner's class "
-                             "probabilities (n_samples, n_classes)"),
-                   extra=("\n    proba_columns : {\"all\", \"positive\"}, "
-                          "default=\"all\"\n        See "
-                          ":class:`ConvexLogLossClassifier`."),
-                   attrs="\n    classes_"))
+                             "probabilities (n_samples, n_classes)")))
 
     def __init__(self, metric="log_loss", greater_is_better=None,
                  proba_columns="all", names=None):
-        self.metric = metric
-        self.greater_is_better = greater_is_better
-        self.proba_columns = proba_columns
-        self.names = names
+        self._keep_params(locals())
 
-    def fit(self, X, y, sample_weight=None):
-        """Pick the learner.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_learners * n_classes)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-
-        Returns
-        -------
-        self
-        """
-        B, y_enc, sw, names = self._fit_input(X, y, sample_weight)
-        self._pick(y_enc, B, sw, names, True, len(self.classes_),
-                   self.classes_)
-        return self

@@ -885,3 +885,20 @@ def test_learner_class_defined_locally_works_on_loky():
         ens.add([LocalRidge()]).add_meta(_LR())
         preds[backend] = ens.fit(Xl, yl).predict(Xl)
     np.testing.assert_array_equal(preds["loky"], preds["sequential"])
+
+
+def test_final_estimator_is_the_meta_fit_on_all_out_of_fold_rows():
+    from sklearn.linear_model import LinearRegression, Ridge
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3)
+    y = X @ [1.0, 2.0, -1.0] + rng.rand(60)
+    ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
+    ens.add([Ridge(), LinearRegression()]).add_meta(LinearRegression())
+    ens.fit(X, y)
+    ref = LinearRegression().fit(ens.oof_predictions_["layer-1"], y)
+    np.testing.assert_allclose(ens.final_estimator_.coef_, ref.coef_,
+                               rtol=1e-12)
+    two = SuperLearner(folds=3, backend="sequential", n_jobs=1)
+    two.add([Ridge(), LinearRegression()]).fit(X, y)
+    with pytest.raises(AttributeError, match="one learner"):
+        two.final_estimator_

@@ -666,9 +666,7 @@ def test_classifiers_with_string_labels(est):
 # In a SuperLearner
 
 def _meta(ens):
-    last = ens.layers_[-1]
-    (key,) = list(last.estimators_)
-    return last.estimators_[key]
+    return ens.final_estimator_
 
 
 def _cvp(est, X, y, method):
@@ -722,7 +720,7 @@ def test_superlearner_proba_layer_end_to_end(meta):
     assert np.array_equal(P, C)  # columns: lr's K classes, nb's, tree's
     ref = clone(meta).set_params(names=["lr", "nb", "tree"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
-    assert np.array_equal(_meta(ens).classes_, np.arange(K))
+    assert np.array_equal(_meta(ens).classes_, labels)  # the user's labels
     T = np.hstack([clone(e).fit(X, y).predict_proba(X_new) for e in BASE_CLF])
     np.testing.assert_array_equal(ens.predict_proba(X_new),
                                   ref.predict_proba(T))
