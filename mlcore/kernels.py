@@ -430,7 +430,10 @@ def propagate_features_sparse(P_in, columns, row_offset, P_out):
         B = P_out
         if not B.dtype.isnative:  # scipy.sparse rejects these: convert
             B = B.astype(B.dtype.newbyteorder("="))
-            dtype = np.result_type(P_in.dtype, B.dtype)
+        if B.dtype == np.float16:
+            # scipy.sparse has no float16; float32 holds its values exactly.
+            B = B.astype(np.float32)
+        dtype = np.result_type(A.dtype, B.dtype)
     if (_compiled_float(dtype) and _compiled_float(A.dtype)
             and _compiled_float(B.dtype)):
         data, indices, indptr = _kernels.csr_hstack(A, cols, row_offset, B,
