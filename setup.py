@@ -11,6 +11,9 @@ Environment switches (all optional):
     (an out-of-range index raises IndexError instead of reading or writing
     past a buffer) and uninitialized memoryviews are caught. Slower; meant
     for CI and debugging (see README, "Debug build of the kernels").
+``MLCORE_FUZZ_COVERAGE=1``
+    Coverage-instrumented build for the fuzzer (tools/fuzz_kernels.py):
+    every basic block of the kernels reports to libFuzzer under atheris.
 ``MLCORE_CFLAGS`` / ``MLCORE_LDFLAGS``
     Extra compiler / linker flags, e.g. for a sanitizer build.
 """
@@ -20,8 +23,13 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-DEBUG = os.environ.get("MLCORE_DEBUG_KERNELS", "").strip().lower() not in (
-    "", "0", "false", "no", "off")
+def _switch(name):
+    return os.environ.get(name, "").strip().lower() not in (
+        "", "0", "false", "no", "off")
+
+
+DEBUG = _switch("MLCORE_DEBUG_KERNELS")
+FUZZ_COVERAGE = _switch("MLCORE_FUZZ_COVERAGE")
 
 # Plain -O3 and no -march=native: wheels built here must run on other CPUs.
 extra_compile_args = ["-O3"] + os.environ.get("MLCORE_CFLAGS", "").split()
@@ -47,6 +55,9 @@ directives = {
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
     define_macros.append(("MLCORE_DEBUG_KERNELS", "1"))
+if FUZZ_COVERAGE:
+    define_macros.append(("MLCORE_FUZZ_COVERAGE", "1"))
+    extra_compile_args.append("-fsanitize-coverage=trace-pc")
 
 extensions = [
     Extension(

@@ -97,6 +97,66 @@ cdef extern from *:
 #: True in a build with bounds checks (``MLCORE_DEBUG_KERNELS=1``).
 BOUNDS_CHECKED = bool(MLCORE_DEBUG_KERNELS)
 
+# Coverage for the fuzzer (tools/fuzz_kernels.py) in a build made with
+# MLCORE_FUZZ_COVERAGE=1: gcc's -fsanitize-coverage=trace-pc calls
+# __sanitizer_cov_trace_pc in every basic block; this one counts the blocks
+# in 8-bit counters (hashed by address) that the fuzzer hands to libFuzzer.
+# gcc has no inline 8-bit counters of its own, and libFuzzer's trace_pc is
+# a stub, hence this shim. Normal builds compile none of it.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #ifdef MLCORE_FUZZ_COVERAGE
+    #define MLCORE_COV_N 65536
+    static uint8_t mlcore_cov_counters[MLCORE_COV_N]
+        __attribute__((aligned(4096)));
+    static uintptr_t mlcore_cov_pcs[2 * MLCORE_COV_N]
+        __attribute__((aligned(4096)));
+
+    __attribute__((visibility("hidden"), no_sanitize_coverage))
+    void __sanitizer_cov_trace_pc(void) {
+        uint64_t pc = (uint64_t)(uintptr_t)__builtin_return_address(0);
+        mlcore_cov_counters[(pc * 0x9E3779B97F4A7C15ULL) >> 48]++;
+    }
+
+    /* counters_init, pcs_init: libFuzzer's __sanitizer_cov_8bit_counters_init
+       and __sanitizer_cov_pcs_init. */
+    __attribute__((no_sanitize_coverage))
+    static int mlcore_fuzz_register(uintptr_t counters_init,
+                                    uintptr_t pcs_init) {
+        static int done = 0;
+        size_t i;
+        if (done)
+            return 1;
+        if (!counters_init || !pcs_init)
+            return 0;
+        done = 1;
+        for (i = 0; i < MLCORE_COV_N; i++) {
+            mlcore_cov_pcs[2 * i] = (uintptr_t) &mlcore_cov_counters[i];
+            mlcore_cov_pcs[2 * i + 1] = 0;
+        }
+        ((void (*)(uint8_t *, uint8_t *)) counters_init)(
+            mlcore_cov_counters, mlcore_cov_counters + MLCORE_COV_N);
+        ((void (*)(const uintptr_t *, const uintptr_t *)) pcs_init)(
+            mlcore_cov_pcs, mlcore_cov_pcs + 2 * MLCORE_COV_N);
+        return 1;
+    }
+    #else
+    static int mlcore_fuzz_register(uintptr_t a, uintptr_t b) {
+        (void) a; (void) b;
+        return 0;
+    }
+    #endif
+    """
+    int mlcore_fuzz_register(size_t counters_init, size_t pcs_init)
+
+
+def fuzz_coverage_register(size_t counters_init, size_t pcs_init):
+    """Hand this module's coverage counters to libFuzzer, given the
+    addresses of its two registration functions. True in a coverage build
+    (then or earlier), False in any other build."""
+    return bool(mlcore_fuzz_register(counters_init, pcs_init))
+
 
 ###############################################################################
 # Structure check of a compressed sparse matrix (CSR, CSC, BSR)

@@ -611,7 +611,7 @@ def _check_lists(M, name):
     """LIL: one list of column indices and one of values per row, of equal
     lengths (scipy's conversion writes past its buffers otherwise)."""
     where = _matrix_name(M, name)
-    n, _ = _sparse_shape(M, name)
+    n, p = _sparse_shape(M, name)
     for what in ("rows", "data"):
         a = getattr(M, what)
         if not isinstance(a, np.ndarray) or a.shape != (n,):
@@ -629,6 +629,12 @@ def _check_lists(M, name):
         i = int(bad[0])
         raise ValueError("%s: row %d has %d column indices but %d values%s"
                          % (where, i, lengths[0][i], lengths[1][i], _CORRUPT))
+    if p == 0 and lengths[0].any():
+        # scipy converts a matrix without columns to an empty one, whatever
+        # its rows hold; the converted matrix is range-checked otherwise.
+        i = int(np.flatnonzero(lengths[0])[0])
+        raise ValueError("%s: row %d holds an entry, but the matrix has no "
+                         "columns%s" % (where, i, _CORRUPT))
 
 
 _PRECHECKS = {"csc": _check_compressed, "bsr": _check_compressed,
