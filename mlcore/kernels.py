@@ -42,6 +42,7 @@ __all__ = [
     "propagate_features_sparse",
     "to_csr",
     "rebase",
+    "check_cast",
     "check_random_state",
 ]
 
@@ -274,9 +275,11 @@ def _check_propagation(P_in, columns, row_offset, P_out):
     return cols, row_offset
 
 
-def _check_cast(src, dst, src_name, dst_name):
+def check_cast(src, dst, src_name="P_in", dst_name="P_out"):
     """Refuse a copy from dtype ``src`` into ``dst`` that loses more than
-    floating-point precision.
+    floating-point precision (the rule of :func:`propagate_features`).
+
+    Callers that allocate ``P_out`` can run it before any work is done.
 
     Narrowing between floating dtypes (float64 features into a float32
     prediction array, mlcore's default) is allowed, as in numpy's
@@ -284,6 +287,11 @@ def _check_cast(src, dst, src_name, dst_name):
     do silently: drop the imaginary part of complex values, truncate
     floats into integers, wrap integers into a narrower or unsigned
     integer type, or convert objects.
+
+    Raises
+    ------
+    TypeError
+        Naming both dtypes, what would be lost, and a dtype that works.
     """
     src, dst = np.dtype(src), np.dtype(dst)
     if np.can_cast(src, dst, casting="safe"):
@@ -354,7 +362,7 @@ def propagate_features(P_in, columns, row_offset, P_out):
     cols, row_offset = _check_propagation(P_in, columns, row_offset, P_out)
     if not P_out.flags.writeable:
         raise ValueError("P_out is read-only")
-    _check_cast(P_in.dtype, P_out.dtype, "P_in", "P_out")
+    check_cast(P_in.dtype, P_out.dtype, "P_in", "P_out")
     _check_no_overlap(P_in, P_out, "P_in", "P_out")
     n, k = P_out.shape[0], cols.shape[0]
     if n == 0 or k == 0:
