@@ -448,7 +448,7 @@ def propagate_features_sparse(P_in, columns, row_offset, P_out):
                                                     dtype)
         out = csr((data, indices, indptr), shape=P_out.shape)
         # Canonical by construction (tests check it independently); saying
-        # so spares later to_csr calls an O(nnz) check.
+        # so spares scipy its own O(nnz) check (to_csr checks regardless).
         out.has_canonical_format = True
         return out
     left = A[row_offset:row_offset + n][:, cols]
