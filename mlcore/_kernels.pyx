@@ -1,9 +1,13 @@
 # cython: language_level=3
 """Compiled, GIL-free loops behind :mod:`mlcore.kernels`.
 
-Nothing here validates its inputs: the Python wrappers in
-:mod:`mlcore.kernels` check shapes, dtypes, bounds and aliasing first,
+Nothing here validates its inputs, except ``check_compressed``, the
+structure check the wrappers run on every sparse input: the Python wrappers
+in :mod:`mlcore.kernels` check shapes, dtypes, bounds and aliasing first,
 which is what makes ``boundscheck=False`` and ``wraparound=False`` safe.
+Those directives are set once, for the whole module, in setup.py; a build
+with ``MLCORE_DEBUG_KERNELS=1`` turns bounds and initialization checks on
+(``BOUNDS_CHECKED`` tells which build this is).
 Inputs are ``const`` memoryviews so that read-only arrays and memmaps work.
 
 Layout of the module:
@@ -14,14 +18,15 @@ Layout of the module:
 * column gather (``gather_cols``): ``P_out[i, :k] = P_in[r + i, cols]`` in
   one pass, with a casting copy between float32 and float64;
 * sparse propagation (``csr_hstack``): canonical CSR built directly by a
-  count pass, a prefix sum and a fill pass.
+  count pass, a prefix sum and a fill pass;
+* sparse structure check (``check_compressed``): one pass over indptr and
+  indices that validates what the other loops rely on.
 
 Measured and left out: software prefetch in the 1-D gather (no gain), and a
 fused X + y gather for shuffles (tied or lost against two gathers at 1e5-1e6
 rows, p = 10-100).
 No OpenMP: the engine's own threads call these loops.
 """
-cimport cython
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t
 
@@ -80,6 +85,159 @@ cdef enum:
 
 cdef int64_t INT32_MAX = 2147483647
 
+# setup.py defines MLCORE_DEBUG_KERNELS=1 in the bounds-checked build.
+cdef extern from *:
+    """
+    #ifndef MLCORE_DEBUG_KERNELS
+    #define MLCORE_DEBUG_KERNELS 0
+    #endif
+    """
+    int MLCORE_DEBUG_KERNELS
+
+#: True in a build with bounds checks (``MLCORE_DEBUG_KERNELS=1``).
+BOUNDS_CHECKED = bool(MLCORE_DEBUG_KERNELS)
+
+# Coverage for the fuzzer (tools/fuzz_kernels.py) in a build made with
+# MLCORE_FUZZ_COVERAGE=1: gcc's -fsanitize-coverage=trace-pc calls
+# __sanitizer_cov_trace_pc in every basic block; this one counts the blocks
+# in 8-bit counters (hashed by address) that the fuzzer hands to libFuzzer.
+# gcc has no inline 8-bit counters of its own, and libFuzzer's trace_pc is
+# a stub, hence this shim. Normal builds compile none of it.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #ifdef MLCORE_FUZZ_COVERAGE
+    #define MLCORE_COV_N 65536
+    static uint8_t mlcore_cov_counters[MLCORE_COV_N]
+        __attribute__((aligned(4096)));
+    static uintptr_t mlcore_cov_pcs[2 * MLCORE_COV_N]
+        __attribute__((aligned(4096)));
+
+    __attribute__((visibility("hidden"), no_sanitize_coverage))
+    void __sanitizer_cov_trace_pc(void) {
+        uint64_t pc = (uint64_t)(uintptr_t)__builtin_return_address(0);
+        mlcore_cov_counters[(pc * 0x9E3779B97F4A7C15ULL) >> 48]++;
+    }
+
+    /* counters_init, pcs_init: libFuzzer's __sanitizer_cov_8bit_counters_init
+       and __sanitizer_cov_pcs_init. */
+    __attribute__((no_sanitize_coverage))
+    static int mlcore_fuzz_register(uintptr_t counters_init,
+                                    uintptr_t pcs_init) {
+        static int done = 0;
+        size_t i;
+        if (done)
+            return 1;
+        if (!counters_init || !pcs_init)
+            return 0;
+        done = 1;
+        for (i = 0; i < MLCORE_COV_N; i++) {
+            mlcore_cov_pcs[2 * i] = (uintptr_t) &mlcore_cov_counters[i];
+            mlcore_cov_pcs[2 * i + 1] = 0;
+        }
+        ((void (*)(uint8_t *, uint8_t *)) counters_init)(
+            mlcore_cov_counters, mlcore_cov_counters + MLCORE_COV_N);
+        ((void (*)(const uintptr_t *, const uintptr_t *)) pcs_init)(
+            mlcore_cov_pcs, mlcore_cov_pcs + 2 * MLCORE_COV_N);
+        return 1;
+    }
+    #else
+    static int mlcore_fuzz_register(uintptr_t a, uintptr_t b) {
+        (void) a; (void) b;
+        return 0;
+    }
+    #endif
+    """
+    int mlcore_fuzz_register(size_t counters_init, size_t pcs_init)
+
+
+def fuzz_coverage_register(size_t counters_init, size_t pcs_init):
+    """Hand this module's coverage counters to libFuzzer, given the
+    addresses of its two registration functions. True in a coverage build
+    (then or earlier), False in any other build."""
+    return bool(mlcore_fuzz_register(counters_init, pcs_init))
+
+
+###############################################################################
+# Structure check of a compressed sparse matrix (CSR, CSC, BSR)
+#
+# scipy builds a matrix from (data, indices, indptr) without looking at the
+# values, and caches has_canonical_format, so neither tells whether the
+# arrays are safe to walk. This loop is safe on any input: it reads
+# indices[jj] only after checking that jj lies below indptr's verified end.
+
+# Status codes of check_compressed (negative: invalid).
+cdef enum:
+    _CANONICAL = 0       # valid, strictly increasing indices in every row
+    _UNSORTED = 1        # valid, but unsorted or duplicate indices
+    _BAD_START = -1      # indptr[0] != 0
+    _DECREASING = -2     # indptr[pos + 1] < indptr[pos]
+    _PAST_END = -3       # indptr[pos + 1] > len(indices)
+    _OUT_OF_RANGE = -4   # indices[pos] outside [0, n_minor)
+
+CSR_CANONICAL = _CANONICAL
+CSR_UNSORTED = _UNSORTED
+CSR_BAD_START = _BAD_START
+CSR_DECREASING = _DECREASING
+CSR_PAST_END = _PAST_END
+CSR_OUT_OF_RANGE = _OUT_OF_RANGE
+
+
+def check_compressed(const aindex_t[::1] indptr, const bindex_t[::1] indices,
+                     Py_ssize_t n_minor):
+    """Check indptr and indices of a compressed matrix with
+    ``len(indptr) - 1`` rows (major axis) and ``n_minor`` columns.
+
+    Returns ``(status, pos, value)``: a status code above, the row (for
+    indptr faults) or entry (for an index out of range) at fault, and the
+    offending value. For a valid matrix ``pos`` is -1 and ``value`` the
+    number of entries, ``indptr[-1]``.
+    """
+    cdef Py_ssize_t i, jj, s, e, n_major = indptr.shape[0] - 1
+    cdef Py_ssize_t nnz_max = indices.shape[0]
+    cdef int64_t c, prev
+    cdef int status = _CANONICAL
+    cdef Py_ssize_t pos = -1
+    cdef int64_t value = 0
+    if n_major < 0:
+        return _BAD_START, 0, 0
+    with nogil:
+        if indptr[0] != 0:
+            status = _BAD_START
+            pos = 0
+            value = indptr[0]
+        else:
+            e = 0
+            for i in range(n_major):
+                s = e
+                e = indptr[i + 1]
+                if e < s:
+                    status = _DECREASING
+                    pos = i
+                    value = e
+                    break
+                if e > nnz_max:
+                    status = _PAST_END
+                    pos = i
+                    value = e
+                    break
+                prev = -1
+                for jj in range(s, e):
+                    c = indices[jj]
+                    if c < 0 or c >= n_minor:
+                        status = _OUT_OF_RANGE
+                        pos = jj
+                        value = c
+                        break
+                    if c <= prev:
+                        status = _UNSORTED
+                    prev = c
+                if status < 0:
+                    break
+            if status >= 0:
+                value = e
+    return status, pos, value
+
 
 ###############################################################################
 # Row gather
@@ -115,8 +273,6 @@ cdef void _gather_rows_memcpy(const char *src, Py_ssize_t src_stride,
                rowbytes)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def take_rows_1d(const floating[:] X, const index_t[::1] idx, floating[:] out):
     """out[i] = X[idx[i]] for a 1-D X; idx must be valid and non-negative."""
     cdef Py_ssize_t i, n = idx.shape[0]
@@ -138,8 +294,6 @@ def take_rows_1d(const floating[:] X, const index_t[::1] idx, floating[:] out):
                 out[i] = X[idx[i]]
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def take_rows_2d(const floating[:, :] X, const index_t[::1] idx,
                  floating[:, :] out):
     """out[i, :] = X[idx[i], :]; idx must be valid and non-negative.
@@ -174,8 +328,6 @@ def take_rows_2d(const floating[:, :] X, const index_t[::1] idx,
 ###############################################################################
 # Column gather (dense feature propagation)
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def gather_cols(const floating_in[:, :] P_in, const index_t[::1] cols,
                 Py_ssize_t row_offset, floating_out[:, :] P_out):
     """P_out[i, j] = P_in[row_offset + i, cols[j]] for j < len(cols).
@@ -264,8 +416,6 @@ cdef inline Py_ssize_t _lower_bound(const bindex_t *a, Py_ssize_t lo,
     return lo
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _count_b_dense(const floating[:, :] B, Py_ssize_t k, oindex_t[::1] b_counts):
     """b_counts[i] = nonzeros (NaN included) of B[i, k:]."""
     cdef Py_ssize_t i, j, n = B.shape[0], q = B.shape[1]
@@ -295,8 +445,6 @@ def _count_b_dense(const floating[:, :] B, Py_ssize_t k, oindex_t[::1] b_counts)
                 b_counts[i] = c
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _count_a_rows(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
                   Py_ssize_t row_offset, const Py_ssize_t[::1] mult,
                   oindex_t[::1] a_counts):
@@ -313,8 +461,6 @@ def _count_a_rows(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
             a_counts[i] = c
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _count_a_flat(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
                   Py_ssize_t row_offset, const Py_ssize_t[::1] mult,
                   oindex_t[::1] cum, oindex_t[::1] a_counts):
@@ -335,8 +481,6 @@ def _count_a_flat(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
                            - cum[a_indptr[row_offset + i] - lo])
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _count_b_rows(const bindex_t[::1] b_indptr, const bindex_t[::1] b_indices,
                   Py_ssize_t k, oindex_t[::1] b_counts):
     """b_counts[i] = entries of the canonical CSR B's row i in columns >= k
@@ -358,8 +502,6 @@ def _count_b_rows(const bindex_t[::1] b_indptr, const bindex_t[::1] b_indices,
             b_counts[i] = <oindex_t> c
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _count_b_flat(const bindex_t[::1] b_indptr, const bindex_t[::1] b_indices,
                   Py_ssize_t k, oindex_t[::1] cum, oindex_t[::1] b_counts):
     """Same result as _count_b_rows through a running count over the
@@ -376,8 +518,6 @@ def _count_b_flat(const bindex_t[::1] b_indptr, const bindex_t[::1] b_indices,
             b_counts[i] = cum[b_indptr[i + 1] - lo] - cum[b_indptr[i] - lo]
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _fill_a_sorted(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
                    const floating_in[::1] a_data, Py_ssize_t row_offset,
                    const Py_ssize_t[::1] colmap, const oindex_t[::1] indptr,
@@ -397,8 +537,6 @@ def _fill_a_sorted(const aindex_t[::1] a_indptr, const aindex_t[::1] a_indices,
                 pos += j >= 0
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _fill_a_general(const aindex_t[::1] a_indptr,
                     const aindex_t[::1] a_indices,
                     const floating_in[::1] a_data, Py_ssize_t row_offset,
@@ -429,8 +567,6 @@ def _fill_a_general(const aindex_t[::1] a_indptr,
                 where[a_indices[jj]] = -1
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _fill_b_dense(const floating_in[:, :] B, Py_ssize_t k,
                   const oindex_t[::1] b_counts, const oindex_t[::1] indptr,
                   oindex_t[::1] indices, floating_out[::1] data):
@@ -472,8 +608,6 @@ def _fill_b_dense(const floating_in[:, :] B, Py_ssize_t k,
             data[end] = saved_value
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _fill_b_csr(const bindex_t[::1] b_indptr, const bindex_t[::1] b_indices,
                 const floating_in[::1] b_data, const oindex_t[::1] b_counts,
                 const oindex_t[::1] indptr, oindex_t[::1] indices,
@@ -580,7 +714,7 @@ def csr_hstack(A, cols, Py_ssize_t row_offset, B, dtype):
 
     if nnz:
         if use_a:
-            if k == 1 or bool(np.all(cols[1:] > cols[:-1])):
+            if k == 1 or bool(np.all(cols[1:] > cols[:k - 1])):
                 colmap = np.full(p, -1, dtype=np.intp)
                 colmap[cols] = np.arange(k, dtype=np.intp)
                 _fill_a_sorted(a_indptr, a_indices, a_data, row_offset,

@@ -5,7 +5,18 @@ Each public function here is a thin Python layer that validates its inputs
 GIL-free loop from :mod:`mlcore._kernels` or, for dtypes those loops are not
 compiled for (integers or booleans as data, object arrays, non-native byte
 order), falls back to the equivalent numpy/scipy expression. Invalid input
-raises a Python exception before any compiled loop runs.
+raises a Python exception before any compiled loop runs, and before any
+scipy routine that would crash on it.
+
+Sparse inputs are never trusted as they are: scipy builds a matrix from
+``(data, indices, indptr)`` (or COO coordinates, DIA offsets, LIL lists)
+without checking the values, and caches ``has_canonical_format``, so a
+matrix can claim to be canonical while holding column indices past its
+width, a decreasing ``indptr`` or arrays of the wrong length; some scipy
+conversions then read or write out of bounds. Every sparse input of every
+function here goes through one structure check first (a single compiled
+pass over ``indptr`` and ``indices``, plus min/max passes for COO), which
+raises :class:`ValueError` naming the argument and the fault.
 
 Index semantics follow numpy: indices may be any integer dtype, negative
 indices count from the end, and anything outside ``[-n, n)`` raises
@@ -31,11 +42,14 @@ __all__ = [
     "propagate_features_sparse",
     "to_csr",
     "rebase",
+    "check_cast",
     "check_random_state",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INDEX = (np.dtype(np.int32), np.dtype(np.int64))
+# Value kinds a sparse matrix may hold: boolean, integer, float, complex.
+_SPARSE_KINDS = "biufc"
 
 
 ###############################################################################
@@ -227,7 +241,7 @@ def shuffle_rows(X, y=None, random_state=None):
             or not idx.flags.c_contiguous:
         idx = _check_index(perm, n)
     if sp.issparse(X):
-        X_perm = to_csr(X)[idx]
+        X_perm = to_csr(X, "X")[idx]
     else:
         X_perm = _take_valid_rows(X, idx, np.empty((n,) + X.shape[1:],
                                                    dtype=X.dtype))
@@ -240,11 +254,11 @@ def shuffle_rows(X, y=None, random_state=None):
 # Feature propagation
 
 def _check_propagation(P_in, columns, row_offset, P_out):
-    n_out = P_out.shape[0]
     if len(P_in.shape) != 2:
         raise ValueError("P_in must be 2-D, got shape %r" % (P_in.shape,))
     if len(P_out.shape) != 2:
         raise ValueError("P_out must be 2-D, got shape %r" % (P_out.shape,))
+    n_out = P_out.shape[0]
     cols = _check_index(columns, P_in.shape[1], "columns")
     if cols.shape[0] > P_out.shape[1]:
         raise ValueError("cannot propagate %d columns into P_out with %d "
@@ -259,6 +273,45 @@ def _check_propagation(P_in, columns, row_offset, P_out):
                          % (row_offset, n_out, row_offset, row_offset + n_out,
                             P_in.shape[0]))
     return cols, row_offset
+
+
+def check_cast(src, dst, src_name="P_in", dst_name="P_out"):
+    """Refuse a copy from dtype ``src`` into ``dst`` that loses more than
+    floating-point precision (the rule of :func:`propagate_features`).
+
+    Callers that allocate ``P_out`` can run it before any work is done.
+
+    Narrowing between floating dtypes (float64 features into a float32
+    prediction array, mlcore's default) is allowed, as in numpy's
+    ``same_kind`` casting. What is refused is what numpy's assignment would
+    do silently: drop the imaginary part of complex values, truncate
+    floats into integers, wrap integers into a narrower or unsigned
+    integer type, or convert objects.
+
+    Raises
+    ------
+    TypeError
+        Naming both dtypes, what would be lost, and a dtype that works.
+    """
+    src, dst = np.dtype(src), np.dtype(dst)
+    if np.can_cast(src, dst, casting="safe"):
+        return
+    if dst.kind in "fc" and src.kind in "biufc" \
+            and np.can_cast(src, dst, casting="same_kind"):
+        return
+    if src.kind == "c" and dst.kind != "c":
+        why = "the imaginary parts would be dropped"
+    elif src.kind == "f" and dst.kind in "iub":
+        why = "the values would be truncated to integers"
+    elif src.kind in "iu" and dst.kind in "iub":
+        why = "integers could wrap around"
+    else:
+        why = "numpy cannot convert them without losing information"
+    raise TypeError(
+        "cannot copy %s of dtype %s into %s of dtype %s: %s. Give %s a "
+        "dtype that holds %s's values (e.g. %s)"
+        % (src_name, src, dst_name, dst, why, dst_name, src_name,
+           np.result_type(src, dst)))
 
 
 def propagate_features(P_in, columns, row_offset, P_out):
@@ -278,12 +331,26 @@ def propagate_features(P_in, columns, row_offset, P_out):
     row_offset : int
         First row of ``P_in`` that maps to row 0 of ``P_out``.
     P_out : ndarray of shape (n, q), q >= len(columns)
-        Written in place; any float dtype (values are cast like numpy's
-        assignment). Must not overlap ``P_in``.
+        Written in place. Must not overlap ``P_in``. Its dtype must hold
+        ``P_in``'s values: any floating dtype for real input (float64 into
+        float32 rounds, as numpy's assignment does), a complex dtype for
+        complex input, an integer dtype only for integers it can hold.
 
     Returns
     -------
     P_out : ndarray
+
+    Raises
+    ------
+    TypeError
+        Sparse or non-array arguments, non-integer columns, or a ``P_out``
+        dtype that would lose information (complex into real, float into
+        integer, integer wrap-around, objects).
+    IndexError
+        A column outside ``[-p, p)``.
+    ValueError
+        Wrong dimensions or row range, too many columns, a read-only or
+        overlapping ``P_out``.
     """
     if sp.issparse(P_in) or sp.issparse(P_out):
         raise TypeError("propagate_features works on dense arrays; use "
@@ -295,6 +362,7 @@ def propagate_features(P_in, columns, row_offset, P_out):
     cols, row_offset = _check_propagation(P_in, columns, row_offset, P_out)
     if not P_out.flags.writeable:
         raise ValueError("P_out is read-only")
+    check_cast(P_in.dtype, P_out.dtype, "P_in", "P_out")
     _check_no_overlap(P_in, P_out, "P_in", "P_out")
     n, k = P_out.shape[0], cols.shape[0]
     if n == 0 or k == 0:
@@ -332,36 +400,55 @@ def propagate_features_sparse(P_in, columns, row_offset, P_out):
     columns : 1-D array of int
     row_offset : int
     P_out : ndarray or scipy.sparse matrix of shape (n, q), q >= k
+        Boolean, integer, floating or complex values.
 
     Returns
     -------
     csr_matrix or csr_array of shape (n, q)
+
+    Raises
+    ------
+    ValueError
+        A corrupt sparse input (see :func:`to_csr`), wrong dimensions, row
+        range or number of columns.
+    TypeError, IndexError
+        As :func:`propagate_features`; also a dense ``P_out`` of object,
+        string or other non-numeric dtype.
     """
     if not sp.issparse(P_in):
         raise TypeError("P_in must be a scipy.sparse matrix; use "
                         "propagate_features for dense inputs")
     if not sp.issparse(P_out):
         P_out = _as_array(P_out, "P_out", (2,))
+        if P_out.dtype.kind not in _SPARSE_KINDS:
+            raise TypeError("P_out has dtype %s; sparse propagation needs "
+                            "boolean, integer, floating or complex values"
+                            % P_out.dtype)
     cols, row_offset = _check_propagation(P_in, columns, row_offset, P_out)
     n, k = P_out.shape[0], cols.shape[0]
-    dtype = np.result_type(P_in.dtype, P_out.dtype)
     as_array = _is_sparray(P_in) or _is_sparray(P_out)
     csr = sp.csr_array if as_array else sp.csr_matrix
-    A = to_csr(P_in)
+    # Structure checks first: nothing below, scipy included, may see a
+    # corrupt matrix.
+    A = to_csr(P_in, "P_in")
+    dtype = np.result_type(A.dtype, P_out.dtype)
     if sp.issparse(P_out):
-        B = to_csr(P_out)
+        B = to_csr(P_out, "P_out")
     else:
         B = P_out
         if not B.dtype.isnative:  # scipy.sparse rejects these: convert
             B = B.astype(B.dtype.newbyteorder("="))
-            dtype = np.result_type(P_in.dtype, B.dtype)
-    compiled = getattr(_kernels, "csr_hstack", None)
-    if (compiled is not None and _compiled_float(dtype)
-            and _compiled_float(A.dtype) and _compiled_float(B.dtype)):
-        data, indices, indptr = compiled(A, cols, row_offset, B, dtype)
+        if B.dtype == np.float16:
+            # scipy.sparse has no float16; float32 holds its values exactly.
+            B = B.astype(np.float32)
+        dtype = np.result_type(A.dtype, B.dtype)
+    if (_compiled_float(dtype) and _compiled_float(A.dtype)
+            and _compiled_float(B.dtype)):
+        data, indices, indptr = _kernels.csr_hstack(A, cols, row_offset, B,
+                                                    dtype)
         out = csr((data, indices, indptr), shape=P_out.shape)
         # Canonical by construction (tests check it independently); saying
-        # so spares later to_csr calls an O(nnz) check.
+        # so spares scipy its own O(nnz) check (to_csr checks regardless).
         out.has_canonical_format = True
         return out
     left = A[row_offset:row_offset + n][:, cols]
@@ -375,27 +462,281 @@ def propagate_features_sparse(P_in, columns, row_offset, P_out):
 ###############################################################################
 # Sparse conversion and rebasing
 
-def to_csr(M):
-    """Canonical CSR (sorted indices, duplicates summed) from any sparse
-    format.
+def _matrix_name(M, name):
+    return "%s (%s of shape %r)" % (name, type(M).__name__, tuple(M.shape))
 
-    Returns ``M`` itself, without a copy, when it already is canonical CSR.
+
+def _sparse_shape(M, name):
+    shape = tuple(M.shape)
+    if len(shape) != 2:
+        raise ValueError("%s must be 2-D, got a %s of shape %r"
+                         % (name, type(M).__name__, shape))
+    if any(not isinstance(d, (numbers.Integral, np.integer)) or d < 0
+           for d in shape):
+        raise ValueError("%s has an invalid shape %r" % (name, shape))
+    return int(shape[0]), int(shape[1])
+
+
+def _index_array(a, where, what):
+    """``a`` as a C-contiguous, aligned, native int32 or int64 vector."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError("%s: %s must be a numpy array, got %s"
+                        % (where, what, type(a).__name__))
+    if a.ndim != 1:
+        raise ValueError("%s: %s must be 1-D, got shape %r"
+                         % (where, what, a.shape))
+    if a.dtype.kind not in "iu":
+        raise TypeError("%s: %s must hold integers, got dtype %s"
+                        % (where, what, a.dtype))
+    if a.dtype not in _INDEX or not a.dtype.isnative:
+        if a.dtype.kind == "u" and a.size \
+                and int(a.max()) > np.iinfo(np.int64).max:
+            raise ValueError("%s: %s holds %d, beyond the int64 range"
+                             % (where, what, int(a.max())))
+        a = a.astype(np.int64)
+    return np.require(a, requirements=["C", "A"])
+
+
+def _check_values(data, where, n_entries, tail=()):
+    """The value array of a sparse matrix: numeric, one entry (or block of
+    shape ``tail``) per stored index."""
+    if not isinstance(data, np.ndarray):
+        raise TypeError("%s: data must be a numpy array, got %s"
+                        % (where, type(data).__name__))
+    if data.shape[1:] != tuple(tail) or data.ndim != 1 + len(tail):
+        raise ValueError("%s: data has shape %r, expected (n_entries,)%s"
+                         % (where, data.shape,
+                            " + %r" % (tuple(tail),) if tail else ""))
+    if data.shape[0] != n_entries:
+        raise ValueError("%s: data has %d entries but indices has %d; the "
+                         "two must have the same length"
+                         % (where, data.shape[0], n_entries))
+    if data.dtype.kind not in _SPARSE_KINDS:
+        raise TypeError("%s: data has dtype %s; sparse matrices must hold "
+                        "boolean, integer, floating or complex values"
+                        % (where, data.dtype))
+
+
+_CORRUPT = ("; the matrix is corrupt (scipy does not check the arrays a "
+            "sparse matrix is built from, nor changes made to them "
+            "afterwards)")
+
+
+def _check_compressed(M, name):
+    """Check the structure of a CSR, CSC or BSR matrix.
+
+    Returns ``(indptr, indices, canonical, nnz)``: the index arrays as
+    native int32/int64 vectors (``M``'s own arrays when they already are),
+    whether every row holds strictly increasing indices (computed here,
+    never taken from ``M.has_canonical_format``) and ``indptr[-1]``.
+    """
+    where = _matrix_name(M, name)
+    n, p = _sparse_shape(M, name)
+    tail = ()
+    if M.format == "csr":
+        major, minor, rows, entry = n, p, "row", "column index"
+    elif M.format == "csc":
+        major, minor, rows, entry = p, n, "column", "row index"
+    else:  # bsr: the structure is that of a CSR matrix of blocks
+        r, c = (int(b) for b in M.blocksize)
+        if r <= 0 or c <= 0 or n % r or p % c:
+            raise ValueError("%s: blocksize %r does not divide the shape"
+                             % (where, (r, c)))
+        major, minor, rows, entry = n // r, p // c, "block row", \
+            "block column index"
+        tail = (r, c)
+    indptr = _index_array(M.indptr, where, "indptr")
+    indices = _index_array(M.indices, where, "indices")
+    if indptr.shape[0] != major + 1:
+        raise ValueError("%s: indptr has %d entries, expected %d (one per "
+                         "%s, plus one)%s" % (where, indptr.shape[0],
+                                              major + 1, rows, _CORRUPT))
+    _check_values(M.data, where, indices.shape[0], tail)
+    status, pos, value = _kernels.check_compressed(indptr, indices, minor)
+    if status == _kernels.CSR_BAD_START:
+        raise ValueError("%s: indptr[0] is %d, expected 0%s"
+                         % (where, value, _CORRUPT))
+    if status == _kernels.CSR_DECREASING:
+        raise ValueError("%s: indptr decreases at %s %d (indptr[%d] = %d < "
+                         "indptr[%d] = %d); it must be non-decreasing%s"
+                         % (where, rows, pos, pos + 1, value, pos,
+                            int(indptr[pos]), _CORRUPT))
+    if status == _kernels.CSR_PAST_END:
+        raise ValueError("%s: indptr[%d] = %d is past the end of indices "
+                         "and data (%d entries)%s"
+                         % (where, pos + 1, value, indices.shape[0],
+                            _CORRUPT))
+    if status == _kernels.CSR_OUT_OF_RANGE:
+        raise ValueError("%s: indices[%d] = %d is not a valid %s: expected "
+                         "0 <= index < %d%s"
+                         % (where, pos, value, entry, minor, _CORRUPT))
+    return indptr, indices, status == _kernels.CSR_CANONICAL, int(value)
+
+
+def _check_coordinates(M, name):
+    """COO: coordinate vectors of one length, every entry inside the
+    shape (scipy's COO to CSR conversion writes out of bounds otherwise)."""
+    where = _matrix_name(M, name)
+    n, p = _sparse_shape(M, name)
+    row = _index_array(M.row, where, "row")
+    col = _index_array(M.col, where, "col")
+    if row.shape[0] != col.shape[0]:
+        raise ValueError("%s: row has %d entries and col %d%s"
+                         % (where, row.shape[0], col.shape[0], _CORRUPT))
+    _check_values(M.data, where, row.shape[0])
+    for what, a, bound in (("row", row, n), ("col", col, p)):
+        if a.size:
+            lo, hi = int(a.min()), int(a.max())
+            if lo < 0 or hi >= bound:
+                bad = lo if lo < 0 else hi
+                raise ValueError("%s: %s index %d is out of range: expected "
+                                 "0 <= index < %d%s"
+                                 % (where, what, bad, bound, _CORRUPT))
+
+
+def _check_diagonals(M, name):
+    """DIA: one offset per row of data (scipy's conversion reads past the
+    offsets otherwise)."""
+    where = _matrix_name(M, name)
+    _sparse_shape(M, name)
+    offsets = _index_array(M.offsets, where, "offsets")
+    data = M.data
+    if not isinstance(data, np.ndarray) or data.ndim != 2:
+        raise ValueError("%s: data must be a 2-D array (one row per "
+                         "diagonal), got %r" % (where, getattr(
+                             data, "shape", type(data).__name__)))
+    if data.shape[0] != offsets.shape[0]:
+        raise ValueError("%s: data has %d diagonals but offsets has %d "
+                         "entries%s" % (where, data.shape[0],
+                                        offsets.shape[0], _CORRUPT))
+    if data.dtype.kind not in _SPARSE_KINDS:
+        raise TypeError("%s: data has dtype %s; sparse matrices must hold "
+                        "boolean, integer, floating or complex values"
+                        % (where, data.dtype))
+
+
+def _check_lists(M, name):
+    """LIL: one list of column indices and one of values per row, of equal
+    lengths (scipy's conversion writes past its buffers otherwise)."""
+    where = _matrix_name(M, name)
+    n, p = _sparse_shape(M, name)
+    for what in ("rows", "data"):
+        a = getattr(M, what)
+        if not isinstance(a, np.ndarray) or a.shape != (n,):
+            raise ValueError("%s: %s must be an array of %d lists, got %r%s"
+                             % (where, what, n, getattr(a, "shape", a),
+                                _CORRUPT))
+    try:
+        lengths = [np.fromiter(map(len, getattr(M, what)), dtype=np.intp,
+                               count=n) for what in ("rows", "data")]
+    except TypeError as exc:
+        raise ValueError("%s: every entry of rows and data must be a list "
+                         "(%s)%s" % (where, exc, _CORRUPT)) from None
+    bad = np.flatnonzero(lengths[0] != lengths[1])
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError("%s: row %d has %d column indices but %d values%s"
+                         % (where, i, lengths[0][i], lengths[1][i], _CORRUPT))
+    if p == 0 and lengths[0].any():
+        # scipy converts a matrix without columns to an empty one, whatever
+        # its rows hold; the converted matrix is range-checked otherwise.
+        i = int(np.flatnonzero(lengths[0])[0])
+        raise ValueError("%s: row %d holds an entry, but the matrix has no "
+                         "columns%s" % (where, i, _CORRUPT))
+
+
+_PRECHECKS = {"csc": _check_compressed, "bsr": _check_compressed,
+              "coo": _check_coordinates, "dia": _check_diagonals,
+              "lil": _check_lists, "dok": _sparse_shape}
+
+
+def _shares_arrays(C, M):
+    mine = [getattr(M, a, None) for a in ("data", "indices", "indptr", "row",
+                                          "col", "offsets")]
+    return C is M or any(
+        isinstance(a, np.ndarray) and np.may_share_memory(b, a)
+        for a in mine for b in (C.data, C.indices, C.indptr))
+
+
+def _canonical(C, canonical, nnz):
+    """Make the CSR matrix ``C``, which mlcore owns and whose structure is
+    valid, canonical and tight (``indptr[-1] == len(indices)``)."""
+    if not canonical:
+        # Whatever scipy cached, the check above found unsorted or
+        # duplicate entries: make sum_duplicates do its work.
+        C.has_sorted_indices = False
+        C.has_canonical_format = False
+        C.sum_duplicates()  # sorts, sums and prunes
+    else:
+        if nnz != C.indices.shape[0]:
+            C.prune()
+        C.has_canonical_format = True
+    return C
+
+
+def to_csr(M, name="M"):
+    """Canonical CSR (sorted indices, duplicates summed) from any sparse
+    format, after checking that ``M`` is a valid sparse matrix.
+
+    Returns ``M`` itself, without a copy, when it already is canonical CSR
+    with native int32/int64 index arrays, as verified by one pass over its
+    ``indptr`` and ``indices`` (``M.has_canonical_format`` is not trusted:
+    scipy caches it and computes it without checking index ranges).
     Otherwise converts with scipy's compiled routines (COO, CSC, BSR, DIA,
     DOK and LIL all have direct CSR conversions) and never through LIL. The
     input is never modified. Sparse arrays stay sparse arrays, matrices stay
     matrices.
+
+    Parameters
+    ----------
+    M : scipy.sparse matrix or array, 2-D
+    name : str
+        How error messages call ``M``.
+
+    Raises
+    ------
+    TypeError
+        ``M`` is not sparse, its values are not numeric or its index arrays
+        are not integers.
+    ValueError
+        ``M`` is corrupt: indices outside its shape, an ``indptr`` that
+        does not start at 0, decreases or runs past the index arrays,
+        index, value and offset arrays of inconsistent lengths.
     """
     if not sp.issparse(M):
-        raise TypeError("to_csr expects a scipy.sparse matrix or array, got %s"
-                        % type(M).__name__)
-    if M.format == "csr":
-        if M.has_canonical_format:
+        raise TypeError("%s must be a scipy.sparse matrix or array, got %s"
+                        % (name, type(M).__name__))
+    fmt = M.format
+    if fmt == "csr":
+        indptr, indices, canonical, nnz = _check_compressed(M, name)
+        if canonical and nnz == indices.shape[0] and indptr is M.indptr \
+                and indices is M.indices:
+            M.has_canonical_format = True  # verified just now
             return M
-        M = M.copy()
-    else:
-        M = M.tocsr()
-    M.sum_duplicates()  # also sorts the indices
-    return M
+        cls = sp.csr_array if _is_sparray(M) else sp.csr_matrix
+        C = cls((np.array(M.data[:nnz]), np.array(indices[:nnz]),
+                 np.array(indptr)), shape=M.shape)
+        return _canonical(C, canonical, nnz)
+    if fmt not in _PRECHECKS:
+        raise TypeError("%s: unsupported sparse format %r"
+                        % (_matrix_name(M, name), fmt))
+    _PRECHECKS[fmt](M, name)
+    try:
+        C = M.tocsr()
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:
+        raise ValueError("%s: cannot convert it to CSR: %s"
+                         % (_matrix_name(M, name), exc)) from exc
+    if _shares_arrays(C, M):
+        C = C.copy()  # never sort or sum the caller's arrays
+    # The conversion is only as good as its input (a LIL row can hold any
+    # column index), and scipy may mark the result canonical when it is
+    # not (DIA with repeated offsets): check it like any other input.
+    _, _, canonical, nnz = _check_compressed(
+        C, "%s (converted from %s)" % (name, fmt))
+    if C.indices.dtype not in _INDEX or C.indptr.dtype not in _INDEX:
+        C.indices = C.indices.astype(np.int64)
+        C.indptr = C.indptr.astype(np.int64)
+    return _canonical(C, canonical, nnz)
 
 
 def rebase(targets, n_rows, offset=None):
@@ -412,7 +753,13 @@ def rebase(targets, n_rows, offset=None):
     """
     if targets is None:
         return None
-    n = targets.shape[0]
+    shape = getattr(targets, "shape", None)
+    if not isinstance(shape, tuple) or len(shape) == 0:
+        raise TypeError("targets must be an array with at least one "
+                        "dimension, got %s" % (
+                            "a 0-d array" if shape == () else
+                            type(targets).__name__))
+    n = shape[0]
     if not isinstance(n_rows, (numbers.Integral, np.integer)) \
             or isinstance(n_rows, bool):
         raise TypeError("n_rows must be an int, got %r" % (n_rows,))

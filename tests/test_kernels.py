@@ -373,8 +373,10 @@ def test_shuffle_rows_sparse(fmt, container):
 
 @given(seed=seeds, n_in=st.integers(0, 30), p=st.integers(1, 8),
        q_extra=st.integers(0, 3), data=st.data(),
-       in_dtype=st.sampled_from(FLOATS + [np.int32, ">f8", np.float16]),
-       out_dtype=st.sampled_from(FLOATS + [np.int64, np.complex128]),
+       in_dtype=st.sampled_from(FLOATS + [np.int32, ">f8", np.float16,
+                                          np.complex64, np.uint8]),
+       out_dtype=st.sampled_from(FLOATS + [np.int64, np.complex128,
+                                           np.int16, np.uint16]),
        idx_dtype=st.sampled_from(INDEX_DTYPES),
        in_layout=st.sampled_from(LAYOUTS),
        out_layout=st.sampled_from(LAYOUTS), readonly=st.booleans())
@@ -401,11 +403,33 @@ def test_propagate_features_matches_numpy(seed, n_in, p, q_extra, data,
         P_in = read_only(P_in)
     P_out = layout(values(rng, (n, q), out_dtype), out_layout)
     expected = P_out.copy()
+    if lossy_cast(P_in.dtype, P_out.dtype):
+        # numpy's assignment would drop imaginary parts, truncate floats or
+        # wrap integers: refused before anything is written.
+        with pytest.raises(TypeError, match="cannot copy P_in"):
+            K.propagate_features(P_in, cols, r, P_out)
+        assert_same(P_out, expected)
+        return
     with np.errstate(all="ignore"):
         expected[:, :k] = P_in[r:r + n][:, cols.astype(np.int64)]
         got = K.propagate_features(P_in, cols, r, P_out)
     assert got is P_out
     assert_same(P_out, expected)
+
+
+def lossy_cast(src, dst):
+    """Copies propagate_features refuses, by kind: complex into real,
+    float into integer or bool, integer into an integer type that cannot
+    hold all its values."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if src.kind == "c":
+        return dst.kind != "c"
+    if src.kind == "f":
+        return dst.kind in "iub"
+    if src.kind in "iu" and dst.kind in "iu":
+        lo, hi = np.iinfo(src).min, np.iinfo(src).max
+        return lo < np.iinfo(dst).min or hi > np.iinfo(dst).max
+    return False
 
 
 @pytest.mark.parametrize("in_dtype", FLOATS)
