@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import config
+from . import config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -947,8 +947,10 @@ def _in_sample(layer):
 def _as_csr(X):
     """X as CSR; int64 index arrays are narrowed to int32 when the matrix
     fits (many estimators, trees among them, refuse int64-indexed sparse
-    input; scipy produces it for some constructions)."""
-    X = X.tocsr()
+    input; scipy produces it for some constructions). The structure is
+    checked first: scipy's own conversions and the estimators index a
+    corrupt matrix out of bounds."""
+    X = kernels.to_csr(X, "X")
     limit = np.iinfo(np.int32).max
     if (X.indices.dtype != np.int32 or X.indptr.dtype != np.int32) and \
             X.nnz <= limit and max(X.shape) <= limit:

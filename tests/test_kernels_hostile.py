@@ -585,3 +585,43 @@ def test_debug_build_catches_an_unchecked_call():
 
 if __name__ == "__main__":  # child process of _run_children
     _child(json.loads(sys.argv[1]))
+
+
+_FORMATS_SCRIPT = r"""
+import numpy as np, scipy.sparse as sp
+from mlcore.ensemble import SuperLearner
+from sklearn.linear_model import LinearRegression
+n = 40
+idx = np.r_[np.zeros(n - 1, int), BAD]
+if FMT == "csc":
+    X = sp.csc_matrix((np.ones(n), np.arange(n), np.r_[0, n, n, n]),
+                      shape=(n, 3))
+    X.indices[-1] = BAD
+elif FMT == "coo":
+    X = sp.coo_matrix((np.ones(n), (np.arange(n), np.zeros(n, int))),
+                      shape=(n, 3))
+    X.row[-1] = BAD
+else:
+    X = sp.csr_matrix((np.ones(n), idx, np.arange(n + 1)), shape=(n, 3))
+sl = SuperLearner(folds=2).add([LinearRegression()])
+sl.add_meta(LinearRegression())
+try:
+    sl.fit(X, np.arange(float(n)))
+except ValueError as exc:
+    print("ValueError:", exc)
+else:
+    print("fitted")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_ensemble_checks_a_corrupt_sparse_x_before_any_learner(fmt):
+    # Without propagated features no kernel runs on X: the ensemble's own
+    # CSR conversion and the learners would index the corrupt matrix.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mlcore.__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    script = _FORMATS_SCRIPT.replace("FMT", repr(fmt)).replace("BAD", "10**7")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.startswith("ValueError:"), proc.stdout
