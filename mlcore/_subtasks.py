@@ -285,7 +285,8 @@ def _check_labels(pred, classes):
     if not found.all():
         raise ValueError(
             "predict returned label(s) %r, which are not among the classes "
-            "of y %r" % (list(np.unique(pred[~found])[:5]), list(classes)))
+            "of y %r" % (np.unique(pred[~found])[:5].tolist(),
+                         np.asarray(classes).tolist()))
     return pos
 
 
@@ -358,7 +359,7 @@ def check_block(pred, shape, dtype):
         row, col = np.argwhere(~finite)[0]
         raise ValueError("the predictions hold %d non-finite value(s) "
                          "(first: %r at row %d, column %d)"
-                         % (np.count_nonzero(~finite), pred[row, col], row,
+                         % (np.count_nonzero(~finite), float(pred[row, col]), row,
                             col))
     if dtype is not None and np.dtype(dtype).kind == "f" and pred.size and \
             np.dtype(dtype).itemsize < pred.dtype.itemsize:
