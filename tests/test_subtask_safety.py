@@ -133,6 +133,7 @@ def test_list_and_pandas_predictions_are_accepted(kind):
                                rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
 def test_prediction_beyond_float32_is_refused():
     X, y = _reg()
     ens = SuperLearner(folds=3).add([("huge", Output("huge"))],
@@ -267,6 +268,9 @@ class SparseVandal(Vandal):
             self.wrote_ = False
         self.model_ = Ridge().fit(X, y)
         return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
 
 
 def test_sparse_input_reaches_learners_read_only():
