@@ -167,10 +167,16 @@ def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
 
 
 def test_keyed_jobs_start_first():
-    order = []
+    k1_started = threading.Event()
+    waited = {}
 
     def job(name):
-        order.append(name)
+        if name == "K1":
+            k1_started.set()
+        elif name != "K2":
+            # True at once when the chain started first; on a scheduler
+            # that ran p..s first, both workers would wait here in vain
+            waited[name] = k1_started.wait(WAIT)
         return name
 
     names = ["p", "q", "r", "s", "K1", "K2"]
@@ -178,7 +184,7 @@ def test_keyed_jobs_start_first():
     jobs = [(job, (n,), {}) for n in names]
     assert S.run_jobs(jobs, workers=2, keys=keys) == names
     # the chain starts at once (beside one other job), not after p..s
-    assert "K1" in order[:2]
+    assert waited == {n: True for n in "pqrs"}
 
 
 def test_error_stops_the_queue(monkeypatch):
