@@ -359,8 +359,8 @@ def check_block(pred, shape, dtype):
         row, col = np.argwhere(~finite)[0]
         raise ValueError("the predictions hold %d non-finite value(s) "
                          "(first: %r at row %d, column %d)"
-                         % (np.count_nonzero(~finite), float(pred[row, col]), row,
-                            col))
+                         % (np.count_nonzero(~finite),
+                            float(pred[row, col]), row, col))
     if dtype is not None and np.dtype(dtype).kind == "f" and pred.size and \
             np.dtype(dtype).itemsize < pred.dtype.itemsize:
         top = np.finfo(dtype).max
