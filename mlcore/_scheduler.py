@@ -219,6 +219,11 @@ _INLINE_BYTES = 1 << 20
 _INLINE_SECONDS = 0.005
 _INLINE_SLACK = 0.02
 
+# The clock that times inline subtasks (seconds, monotonic). A module
+# attribute read at every call, so that tests replace it with a clock they
+# drive and the inline-or-workers decision never depends on machine load.
+clock = time.perf_counter
+
 
 def is_small(X):
     """True when X (array, sparse or table) holds at most _INLINE_BYTES."""
@@ -240,15 +245,16 @@ def _run_inline(jobs):
     0.049 s in one thread. Subtasks slower than that are doing real work (compiled loops
     that release the GIL): once the subtasks run so far average more than
     _INLINE_SECONDS (plus _INLINE_SLACK), the remaining ones go to the
-    workers, so little work runs without parallelism.
+    workers, so little work runs without parallelism. Times are read from
+    the module's ``clock``.
     """
     results = []
-    t0 = time.perf_counter()
+    t0 = clock()
     for i, (func, args, kwargs) in enumerate(jobs):
         results.append(func(*args, **kwargs))
         # on average slower than _INLINE_SECONDS, with some slack for the
         # one-off costs of a first call (lazy imports, caches)
-        if time.perf_counter() - t0 > (i + 1) * _INLINE_SECONDS + _INLINE_SLACK:
+        if clock() - t0 > (i + 1) * _INLINE_SECONDS + _INLINE_SLACK:
             return results, jobs[i + 1:]
     return results, []
 

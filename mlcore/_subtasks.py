@@ -15,9 +15,12 @@ fold, with the original exception as its cause.
 :mod:`mlcore.backend` schedule them (see :mod:`mlcore._scheduler`); a plain
 joblib ``Parallel`` just runs them.
 """
+import os
 import sys
 import time
+import warnings
 from collections import namedtuple
+from functools import update_wrapper
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,10 +46,60 @@ def run(parallel, jobs, keys=None, small=False):
     """
     if not jobs:
         return []
+    jobs = in_caller_context(jobs)
     runner = getattr(parallel, "run", None)
     if runner is None:
         return _scheduler.run_jobs(jobs, parallel=parallel)
     return runner(jobs, keys=keys, small=small)
+
+
+class _InCallerContext(object):
+    """A subtask that runs under the scikit-learn configuration (and, in
+    another process, the warning filters) of the thread that dispatched it.
+
+    scikit-learn keeps its configuration (``set_config``,
+    ``config_context``) per thread, so fits on mlcore's worker threads would
+    see the defaults; process workers see neither the configuration nor the
+    caller's warning filters. In another process the call goes through
+    ``sklearn.utils.parallel.delayed``'s wrapper, which restores both. In
+    this process only the configuration is set: warning filters are
+    process-wide there, and the wrapper's ``catch_warnings`` in a worker
+    thread would save and later restore the global filters under the
+    caller's feet (a filter the caller removed meanwhile would come back).
+    """
+
+    def __init__(self, func, config, filters):
+        self.func, self.config, self.filters = func, config, filters
+        self.pid = os.getpid()
+        update_wrapper(self, func)
+
+    def __call__(self, *args, **kwargs):
+        from sklearn import config_context
+        if os.getpid() == self.pid:
+            with config_context(**self.config):
+                return self.func(*args, **kwargs)
+        from sklearn.utils.parallel import delayed
+        wrapper = delayed(self.func)(*args, **kwargs)[0]
+        if hasattr(wrapper, "with_config_and_warning_filters"):
+            wrapper = wrapper.with_config_and_warning_filters(
+                self.config, self.filters)
+        else:  # scikit-learn < 1.7: the configuration only
+            wrapper = wrapper.with_config(self.config)
+        return wrapper(*args, **kwargs)
+
+
+def in_caller_context(jobs):
+    """``jobs`` (joblib-style ``(func, args, kwargs)``) that run under the
+    calling thread's scikit-learn configuration and warning filters,
+    wherever they run (see :class:`_InCallerContext`)."""
+    try:
+        from sklearn import get_config
+    except ImportError:  # no scikit-learn: nothing to carry
+        return jobs
+    config, filters = get_config(), list(warnings.filters)
+    return [(f if isinstance(f, _InCallerContext)
+             else _InCallerContext(f, config, filters), a, k)
+            for f, a, k in jobs]
 
 
 ###############################################################################
@@ -92,16 +145,50 @@ def _gathered_by_kernel(X, rows):
 _KERNEL_MIN_VALUES = 4096
 
 
+def read_only(X):
+    """``X`` as a learner may see it: a read-only view of an array, a
+    sparse matrix over read-only views of its arrays; anything else as is.
+
+    On thread and sequential backends learners share the caller's arrays
+    (and the next layer's input): a learner that wrote into its input would
+    change the caller's data and what the following learners see. Process
+    backends hand them read-only memory maps, so read-only views make every
+    backend behave the same; scikit-learn's estimators are tested on
+    read-only memory maps and never write into their input unless told to
+    (``copy=False``).
+    """
+    if isinstance(X, np.ndarray):
+        if not X.flags.writeable:
+            return X
+        view = X.view()
+        view.flags.writeable = False
+        return view
+    if sp.issparse(X):
+        if X.format in ("csr", "csc", "bsr"):
+            if not (X.data.flags.writeable or X.indices.flags.writeable
+                    or X.indptr.flags.writeable):
+                return X
+            return type(X)((read_only(X.data), read_only(X.indices),
+                            read_only(X.indptr)), shape=X.shape, copy=False)
+        return X.copy()  # coo, lil, dok: hand the learner its own copy
+    return X
+
+
 def take(X, rows):
     """Rows ``rows`` of ``X`` (an array, a sparse matrix, a DataFrame or
-    None); a slice is a free view."""
+    None); a slice is a free view. The caller's data (``rows`` None or a
+    slice of an array) comes read-only (see :func:`read_only`)."""
     X = _aligned(X)
-    if X is None or rows is None:
+    if X is None:
         return X
+    if rows is None:
+        return read_only(X)
     if hasattr(X, "iloc"):
         return X.iloc[rows]
     if _gathered_by_kernel(X, rows):
         return kernels.take_rows(X, rows)
+    if isinstance(rows, slice):
+        return read_only(X[rows])
     return X[rows]
 
 
@@ -189,43 +276,121 @@ def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
                      None, fitted, None)
 
 
+def _check_labels(pred, classes):
+    """Positions of the labels ``pred`` in ``classes``; ValueError for a
+    label that is not one of them."""
+    pos = np.searchsorted(classes, pred)
+    found = pos < len(classes)
+    found[found] = classes[pos[found]] == pred[found]
+    if not found.all():
+        raise ValueError(
+            "predict returned label(s) %r, which are not among the classes "
+            "of y %r" % (np.unique(pred[~found])[:5].tolist(),
+                         np.asarray(classes).tolist()))
+    return pos
+
+
 def _predict_block(est, X, proba, classes):
-    """Predictions of ``est`` for ``X``: one column, or one per class."""
+    """Predictions of ``est`` for ``X``: one column, or one per class;
+    a float array with one row per row of ``X``."""
+    n = X.shape[0]
     if not proba:
-        pred = est.predict(X)
+        pred = np.asarray(est.predict(X))
+        if pred.ndim == 2 and pred.shape[1] == 1:
+            pred = pred[:, 0]
+        if pred.ndim != 1 or pred.shape[0] != n:
+            raise ValueError("predict returned an output of shape %s for %d "
+                             "rows; expected shape (%d,)"
+                             % (pred.shape, n, n))
         # A classifier of an ensemble is fitted on the user's labels
         # (``classes``) and predicts them; the output holds their positions
         # in ``classes``, numbers for the next layer (text labels too).
         if classes is not None and getattr(est, "classes_", None) is not None:
-            pred = np.searchsorted(classes, np.asarray(pred).ravel())
-        return np.asarray(pred, dtype=np.float64).reshape(X.shape[0], -1)
-    p = est.predict_proba(X)
+            pred = _check_labels(pred, classes)
+        return _as_float(pred, "predict").reshape(n, 1)
+    p = np.asarray(est.predict_proba(X))
     est_classes = getattr(est, "classes_", None)
+    known = est_classes if est_classes is not None else classes
+    n_classes = None if known is None else len(known)
+    if p.ndim != 2 or p.shape[0] != n or (
+            n_classes is not None and p.shape[1] != n_classes):
+        raise ValueError(
+            "predict_proba returned an output of shape %s for %d rows; "
+            "expected shape (%d, %s) (one column per class of classes_ %r)"
+            % (p.shape, n, n, n_classes,
+               None if est_classes is None else list(est_classes)))
+    p = _as_float(p, "predict_proba")
     if est_classes is None or classes is None or (
             len(est_classes) == len(classes)
             and np.array_equal(est_classes, classes)):
         return p
     # A fold that lacked some classes: put each column where it belongs.
-    out = np.zeros((p.shape[0], len(classes)), dtype=p.dtype)
-    out[:, np.searchsorted(classes, est_classes)] = p
+    out = np.zeros((n, len(classes)), dtype=p.dtype)
+    out[:, _check_labels(np.asarray(est_classes), classes)] = p
     return out
 
 
-def _predict_rows(est, pipeline, X, rows, proba, classes):
-    """Preprocess and predict input rows ``rows``; (block, seconds)."""
+def _as_float(pred, method):
+    """``pred`` as a float array (ValueError for anything else)."""
+    if pred.dtype.kind == "f":
+        return pred
+    if pred.dtype.kind in "biu":
+        return pred.astype(np.float64)
+    raise ValueError("%s returned values of dtype %s; a layer's output holds "
+                     "numbers" % (method, pred.dtype))
+
+
+def check_block(pred, shape, dtype):
+    """Raise ValueError unless ``pred`` fits the block of a layer's output
+    that it is written into: exactly ``shape`` (rows, columns), finite, and
+    within the range of the output's ``dtype``.
+
+    Without the check, a block with an extra column would overwrite the
+    next learner's column (on process backends, which write into a shared
+    memory map; thread backends happened to write the learners in order),
+    and NaN or infinity would be passed on to the next layer as a number.
+    """
+    if pred.shape != tuple(shape):
+        raise ValueError("the predictions have shape %s, but the layer holds "
+                         "a block of shape %s for them (rows x columns)"
+                         % (pred.shape, tuple(shape)))
+    finite = np.isfinite(pred)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ValueError("the predictions hold %d non-finite value(s) "
+                         "(first: %r at row %d, column %d)"
+                         % (np.count_nonzero(~finite),
+                            float(pred[row, col]), row, col))
+    if dtype is not None and np.dtype(dtype).kind == "f" and pred.size and \
+            np.dtype(dtype).itemsize < pred.dtype.itemsize:
+        top = np.finfo(dtype).max
+        big = np.abs(pred).max()
+        if big > top:
+            raise ValueError("the predictions reach %r, beyond the largest "
+                             "%s value (%r) of the layer's output: use a "
+                             "wider dtype (add(..., dtype=np.float64))"
+                             % (float(big), np.dtype(dtype), float(top)))
+
+
+def _predict_rows(est, pipeline, X, rows, proba, classes, width, dtype):
+    """Preprocess and predict input rows ``rows``; (block, seconds). The
+    block is checked (see :func:`check_block`) against ``width`` columns."""
     t0 = time.perf_counter()
     Xte = take(X, rows)
     if pipeline:
         Xte = apply_steps(pipeline, Xte)
     pred = _predict_block(est, Xte, proba, classes)
+    if width is not None:
+        check_block(pred, (Xte.shape[0], width), dtype)
     return pred, time.perf_counter() - t0
 
 
 def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                  out_rows, col, proba, classes, scorer, fit_params, cache,
-                 partition, fold, handback):
+                 partition, fold, handback, width=None, dtype=None):
     """Fit a learner on the training rows of one split, predict its test
-    rows and write them in place into ``P[out_rows, col:col+width]``."""
+    rows and write them in place into ``P[out_rows, col:col+width]``
+    (checked first: ``width`` columns, finite, within ``dtype``)."""
     from sklearn.base import clone
     est = clone(estimator)
     stage = "fit"
@@ -247,7 +412,7 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
         if test is not None:
             stage = "predict"
             pred, predict_time = _predict_rows(est, pipeline, X, test, proba,
-                                               classes)
+                                               classes, width, dtype)
             if scorer is not None and y is not None:
                 score = scorer(take(y, test), pred)
             if not handback:
@@ -266,11 +431,13 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
 
 
 def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
-                     proba, classes, partition, fold, job, handback):
-    """Predict with a fitted learner and write into ``P``."""
+                     proba, classes, partition, fold, job, handback,
+                     width=None, dtype=None):
+    """Predict with a fitted learner and write into ``P`` (checked first,
+    as in :func:`_fit_learner`)."""
     try:
         pred, predict_time = _predict_rows(est, pipeline, X, rows, proba,
-                                           classes)
+                                           classes, width, dtype)
     except Exception as exc:
         raise _failure("learner", name, "partition %d, fold %d"
                        % (partition, fold), job, exc) from exc

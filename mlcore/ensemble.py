@@ -22,6 +22,7 @@ first step of a Pipeline).
 import copy
 import numbers
 import sys
+import threading
 import time
 import warnings
 
@@ -631,7 +632,22 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Notes
+        -----
+        The new fitted state is built aside and replaces the old one only
+        when the fit succeeds: a model being refitted keeps predicting with
+        its old state meanwhile (from other threads), and a failed refit
+        leaves it as it was.
         """
+        new = _shadow(self)
+        for attr in _fitted_attrs(new):
+            del new.__dict__[attr]  # nothing stale in the new state
+        new._fit(X, y, sample_weight=sample_weight, groups=groups)
+        _adopt(self, new)
+        return self
+
+    def _fit(self, X, y, sample_weight=None, groups=None):
         t0 = time.perf_counter()
         if not self.layers:
             raise LayerSpecificationError(
@@ -646,8 +662,6 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if sp.issparse(X):
             X = _as_csr(X)
         y = np.asarray(y)
-        for attr in ("classes_", "layers_", "oof_predictions_"):
-            self.__dict__.pop(attr, None)  # no stale state after a failed fit
         if classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
@@ -726,15 +740,19 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         with self._engine() as engine:
             return engine.stack(layers, job, X, return_preds=True)
 
+    def _snapshot(self):
+        """A shallow copy of this ensemble taken while no fit swaps in its
+        state: what a prediction reads is one consistent fitted state."""
+        with _STATE_LOCK:
+            return _shadow(self)
+
     def _decode(self, P):
         if sp.issparse(P):
             P = P.toarray()
         if P.ndim == 2 and P.shape[1] == 1:
             P = P[:, 0]
         if getattr(self, "classes_", None) is not None and P.ndim == 1:
-            idx = np.clip(np.rint(P).astype(np.int64), 0,
-                          len(self.classes_) - 1)
-            return self.classes_[idx]
+            return _positions_to_labels(P, self.classes_)
         return P
 
     def predict(self, X):
@@ -751,12 +769,15 @@ n_features)
             Class labels (of ``classes_``) for classification, else the
             final layer's predictions.
         """
-        final = self.layers_[-1] if hasattr(self, "layers_") else None
-        P = self._run(X, "predict")
-        if final is not None and getattr(self, "classes_", None) is not None \
-                and any(lr.proba for lr in final.learners) and P.shape[1] == len(self.classes_):
-            return self.classes_[np.asarray(P).argmax(axis=1)]
-        return self._decode(P)
+        model = self._snapshot()  # one fitted state, even during a refit
+        final = model.layers_[-1] if hasattr(model, "layers_") else None
+        P = model._run(X, "predict")
+        classes = getattr(model, "classes_", None)
+        if final is not None and classes is not None and \
+                any(lr.proba for lr in final.learners) and \
+                P.shape[1] == len(classes):
+            return classes[np.asarray(P).argmax(axis=1)]
+        return model._decode(P)
 
     def _has_proba(self):
         return self._is_classifier() and hasattr(self._final_estimator(),
@@ -776,7 +797,7 @@ n_features)
         ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        P = self._run(X, "predict", proba=True)
+        P = self._snapshot()._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
     def transform(self, X):
@@ -801,7 +822,8 @@ n_features)
         -------
         ndarray, sparse matrix or DataFrame
         """
-        return self._frame_rows(self._run(X, "transform"), X)
+        model = self._snapshot()  # one fitted state, even during a refit
+        return model._frame_rows(model._run(X, "transform"), X)
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the final layer's out-of-fold predictions, as
@@ -928,6 +950,40 @@ n_features)
                            if not k.startswith("score-")}
                 out["%s/%s" % (layer.name, key)] = row
         return out
+
+
+# Held while a fit swaps its new state in and while a prediction takes its
+# snapshot (the attributes of one fit are never mixed with another's).
+_STATE_LOCK = threading.Lock()
+
+# Private attributes that belong to the fitted state (besides the public
+# ones, which end with an underscore).
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id")
+
+
+def _fitted_attrs(est):
+    """Names of the fitted-state attributes of ``est``."""
+    return [k for k in est.__dict__ if k in _PRIVATE_FIT_STATE or (
+        k.endswith("_") and not k.startswith("__"))]
+
+
+def _shadow(est):
+    """A shallow copy of ``est`` (same parameters, same fitted objects)."""
+    new = object.__new__(type(est))
+    new.__dict__.update(est.__dict__)
+    return new
+
+
+def _adopt(est, new):
+    """Give ``est`` the fitted state of ``new`` (its shadow, just fitted),
+    dropping fitted attributes that the new fit did not set (e.g.
+    ``feature_names_in_`` after a fit on an array)."""
+    state = {k: new.__dict__[k] for k in _fitted_attrs(new)}
+    with _STATE_LOCK:
+        for k in _fitted_attrs(est):
+            if k not in state:
+                del est.__dict__[k]
+        est.__dict__.update(state)
 
 
 def _in_sample(layer):
@@ -1069,7 +1125,16 @@ def _label_columns(layer, P, classes):
 
 
 def _positions_to_labels(block, classes):
-    idx = np.clip(np.rint(block), 0, len(classes) - 1).astype(np.intp)
+    """Labels of ``classes`` at the positions ``block`` (floats: a
+    regressor's prediction is rounded to the nearest position, clipped to
+    the range). A NaN or infinity is no position: ValueError, rather than
+    a cast to an arbitrary integer that clipping would turn into a label."""
+    block = np.asarray(block, dtype=np.float64)
+    if not np.isfinite(block).all():
+        raise ValueError("the final layer's output holds %d non-finite "
+                         "value(s), which are not class positions"
+                         % np.count_nonzero(~np.isfinite(block)))
+    idx = np.rint(np.clip(block, 0, len(classes) - 1)).astype(np.intp)
     return np.asarray(classes)[idx]
 
 

@@ -296,6 +296,7 @@ class Layer(object):
             raise ValueError("transform replays the fit-time predictions: X "
                              "must be the training data (%d rows), got %d rows"
                              % (self._n_fit, n))
+        self._check_propagation(X)
         self._n_in = n
         self._job = job
         col = self.n_feature_prop
@@ -306,6 +307,36 @@ class Layer(object):
                 self.columns_[lr.key] = col
                 col += self._width(lr, partitions)
         self._n_cols = col
+
+    def _check_propagation(self, X):
+        """Raise before any fit when the output's dtype cannot hold the
+        propagated input columns: a cast that would drop imaginary parts,
+        truncate floats to integers or overflow a narrower float."""
+        if not self.n_feature_prop:
+            return
+        dtype = getattr(X, "dtype", None)
+        if dtype is None:
+            return
+        if not np.can_cast(dtype, self.dtype, "same_kind"):
+            raise LayerSpecificationError(
+                "layer %r propagates input columns of dtype %s into an "
+                "output of dtype %s, which cannot hold them: use a float "
+                "dtype at least as wide as the input's"
+                % (self.name, dtype, self.dtype))
+        if self.dtype.kind == "f" and dtype.kind == "f" and \
+                self.dtype.itemsize < dtype.itemsize:
+            if hasattr(X, "tocsr"):
+                cols = np.asarray(self.propagate_features)
+                data = X.tocsc()[:, cols].data
+            else:
+                data = np.asarray(X)[:, self.propagate_features]
+            top = np.finfo(self.dtype).max
+            if data.size and np.nanmax(np.abs(data)) > top:
+                raise LayerSpecificationError(
+                    "layer %r propagates input values up to %r, beyond the "
+                    "largest %s value (%r) of its output: use a wider dtype"
+                    % (self.name, float(np.nanmax(np.abs(data))), self.dtype,
+                       float(top)))
 
     def shape(self, job):
         rows = self._n_in if job == "predict" else self._fit_rows
@@ -386,7 +417,7 @@ class Layer(object):
                 self._pipeline(lr, s), inp.X, inp.y, s.train, s.test,
                 inp.P_sub, out_rows, col, self._proba(lr), self.classes,
                 self.scorer, params, inp.cache_sub, s.partition, s.fold,
-                inp.handback))
+                inp.handback, width=self._width(lr, 1), dtype=self.dtype))
         results = run(parallel, jobs, keys=keys, small=small)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
@@ -434,7 +465,7 @@ class Layer(object):
                 self.estimators_[(lr.key, s.partition, s.fold)],
                 self._pipeline(lr, s), inp.X, rows, inp.P_sub, out_rows, col,
                 self._proba(lr), self.classes, s.partition, s.fold, job,
-                inp.handback))
+                inp.handback, width=self._width(lr, 1), dtype=self.dtype))
         for res, target in zip(run(parallel, jobs, small=is_small(inp.X)),
                                targets):
             _write_back(inp, res, target)

@@ -697,16 +697,19 @@ def test_learner_error_keeps_value_and_type_error_families():
         assert "learner 'failingregressor'" in str(info.value)
 
 
-def test_refit_after_fit_drops_old_state():
+def test_failed_refit_keeps_the_old_model():
     X, y = _reg(30)
     ens = SuperLearner(folds=3).add([FailingRegressor()])
     X_ok = X.copy()
     X_ok[:, 0] = 999.0
     ens.fit(X_ok, y)
+    layers, before = ens.layers_, ens.transform(X_ok[:5])
     X[0, 0] = 999.0
     with pytest.raises(LearnerError):
         ens.fit(X, y)
-    assert not hasattr(ens, "layers_")   # no stale layers from the old fit
+    # a refit swaps its state in only when it succeeds
+    assert ens.layers_ is layers
+    np.testing.assert_array_equal(ens.transform(X_ok[:5]), before)
 
 
 def test_not_fitted_and_empty_ensembles():

@@ -6,7 +6,6 @@ subtask of a layer whose input is not tiny, go to the thread workers. The
 results are the same wherever the subtasks run.
 """
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -19,20 +18,45 @@ from mlcore import _scheduler as S
 from mlcore.exceptions import LearnerError
 from mlcore.ensemble import SuperLearner
 
+# Every wait below is on an event; the timeout only ends a test that
+# would otherwise hang on a broken scheduler.
+WAIT = 30
+
+
+class FakeClock(object):
+    """The scheduler's clock, driven by the tests: time passes only when a
+    subtask says it took some (no dependence on machine load)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    c = FakeClock()
+    monkeypatch.setattr(S, "clock", c)
+    return c
+
 
 class Where(RegressorMixin, BaseEstimator):
     """LinearRegression that records the thread of every fit and can be
-    made slow."""
+    made to take ``cost`` seconds on the scheduler's clock."""
 
     threads = []
 
-    def __init__(self, sleep=0.0):
-        self.sleep = sleep
+    def __init__(self, cost=0.0):
+        self.cost = cost
 
     def fit(self, X, y):
         type(self).threads.append(threading.current_thread().name)
-        if self.sleep:
-            time.sleep(self.sleep)
+        if self.cost:
+            S.clock.advance(self.cost)
         self.model_ = LinearRegression().fit(X, y)
         return self
 
@@ -40,10 +64,10 @@ class Where(RegressorMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def _fit(X, y, n_jobs, sleep=0.0):
+def _fit(X, y, n_jobs, cost=0.0):
     Where.threads = []
     ens = SuperLearner(folds=4, n_jobs=n_jobs, backend="threading")
-    ens.add([("a", Where(sleep)), ("b", Where(sleep))])
+    ens.add([("a", Where(cost)), ("b", Where(cost))])
     ens.add_meta(Ridge())
     ens.fit(X, y)
     return ens, list(Where.threads)
@@ -54,7 +78,7 @@ def _oof_reference(X, y):
     return np.column_stack([ref, ref])
 
 
-def test_tiny_quick_layer_runs_in_the_calling_thread():
+def test_tiny_quick_layer_runs_in_the_calling_thread(fake_clock):
     X, y = make_regression(80, 4, random_state=0)
     ens, threads = _fit(X, y, 2)
     assert len(threads) == 2 * 5
@@ -63,10 +87,10 @@ def test_tiny_quick_layer_runs_in_the_calling_thread():
                                _oof_reference(X, y), rtol=1e-10, atol=1e-10)
 
 
-def test_slow_subtasks_go_to_the_workers(monkeypatch):
+def test_slow_subtasks_go_to_the_workers(monkeypatch, fake_clock):
     monkeypatch.setattr(S, "_INLINE_SLACK", 0.0)
     X, y = make_regression(80, 4, random_state=0)
-    ens, threads = _fit(X, y, 2, sleep=0.02)
+    ens, threads = _fit(X, y, 2, cost=0.02)
     # the first subtask runs inline and is found slow; the rest go to the
     # worker threads
     assert threads[0] == threading.current_thread().name
@@ -76,7 +100,7 @@ def test_slow_subtasks_go_to_the_workers(monkeypatch):
                                _oof_reference(X, y), rtol=1e-10, atol=1e-10)
 
 
-def test_layer_over_the_size_limit_uses_the_workers(monkeypatch):
+def test_layer_over_the_size_limit_uses_the_workers(monkeypatch, fake_clock):
     X, y = make_regression(80, 4, random_state=0)
     monkeypatch.setattr(S, "_INLINE_BYTES", X.nbytes - 1)
     ens, threads = _fit(X, y, 2)
@@ -86,16 +110,16 @@ def test_layer_over_the_size_limit_uses_the_workers(monkeypatch):
                                _oof_reference(X, y), rtol=1e-10, atol=1e-10)
 
 
-def test_inline_then_workers_keeps_job_order():
+def test_inline_then_workers_keeps_job_order(fake_clock):
     calls = []
 
-    def job(i, sleep):
+    def job(i, cost):
         calls.append(threading.current_thread().name)
-        time.sleep(sleep)
+        fake_clock.advance(cost)
         return i
 
-    sleeps = [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]
-    jobs = [(job, (i, s), {}) for i, s in enumerate(sleeps)]
+    costs = [0.0, 0.0, 0.05, 0.0, 0.0, 0.0]
+    jobs = [(job, (i, c), {}) for i, c in enumerate(costs)]
     out = S.run_jobs(jobs, workers=2, small=True)
     assert out == list(range(6))
     here = threading.current_thread().name
@@ -122,30 +146,37 @@ def test_inline_error_names_the_learner():
 # Exclusive fits (liblinear / libsvm draw from one global generator)
 
 def test_jobs_with_the_same_key_never_overlap_and_others_fill_in():
-    spans = {}
+    done = {n: threading.Event() for n in "ABCD"}
+    seen = {}
 
-    def job(name, sleep):
-        t0 = time.perf_counter()
-        time.sleep(sleep)
-        spans[name] = (t0, time.perf_counter())
+    def job(name):
+        if name == "A":
+            # holds key k until C and D (no key) have run beside it
+            seen["C, D ran during A"] = (done["C"].wait(WAIT) and
+                                         done["D"].wait(WAIT))
+        if name == "B":
+            seen["A done when B started"] = done["A"].is_set()
+        done[name].set()
         return name
 
     names = ["A", "B", "C", "D"]
-    sleeps = [0.2, 0.2, 0.05, 0.05]
     keys = ["k", "k", None, None]
-    jobs = [(job, (n, s), {}) for n, s in zip(names, sleeps)]
+    jobs = [(job, (n,), {}) for n in names]
     assert S.run_jobs(jobs, workers=2, keys=keys) == names  # job order
-    a, b, c, d = (spans[n] for n in names)
-    assert b[0] >= a[1]            # B waited for A (same key)
-    assert c[0] < a[1] and d[0] < a[1]  # C and D ran meanwhile
+    assert seen == {"C, D ran during A": True, "A done when B started": True}
 
 
 def test_keyed_jobs_start_first():
-    order = []
+    k1_started = threading.Event()
+    waited = {}
 
     def job(name):
-        order.append(name)
-        time.sleep(0.02)
+        if name == "K1":
+            k1_started.set()
+        elif name != "K2":
+            # True at once when the chain started first; on a scheduler
+            # that ran p..s first, both workers would wait here in vain
+            waited[name] = k1_started.wait(WAIT)
         return name
 
     names = ["p", "q", "r", "s", "K1", "K2"]
@@ -153,23 +184,33 @@ def test_keyed_jobs_start_first():
     jobs = [(job, (n,), {}) for n in names]
     assert S.run_jobs(jobs, workers=2, keys=keys) == names
     # the chain starts at once (beside one other job), not after p..s
-    assert "K1" in order[:2]
+    assert waited == {n: True for n in "pqrs"}
 
 
-def test_error_stops_the_queue():
+def test_error_stops_the_queue(monkeypatch):
     started = []
+    recorded = threading.Event()
+    done = S._JobQueue.done
+
+    def done_and_tell(self, i, result=None, error=None):
+        done(self, i, result=result, error=error)
+        if error is not None:
+            recorded.set()
+
+    monkeypatch.setattr(S._JobQueue, "done", done_and_tell)
 
     def job(i):
         started.append(i)
         if i == 1:
             raise KeyError("job 1")
-        time.sleep(0.05)
+        # job 0 ends only once the error is recorded: nothing else starts
+        assert recorded.wait(WAIT)
         return i
 
     jobs = [(job, (i,), {}) for i in range(8)]
     with pytest.raises(KeyError, match="job 1"):
         S._run_in_threads(2, jobs)
-    assert len(started) < 8
+    assert sorted(started) == [0, 1]
 
 
 @pytest.mark.parametrize("est, key", [
