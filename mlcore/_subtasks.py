@@ -25,7 +25,7 @@ from functools import update_wrapper
 import numpy as np
 import scipy.sparse as sp
 
-from . import _scheduler, kernels
+from . import _progress, _scheduler, kernels
 from ._store import cache_load, cache_save, nbytes
 from .exceptions import LearnerError
 
@@ -47,10 +47,17 @@ def run(parallel, jobs, keys=None, small=False):
     if not jobs:
         return []
     jobs = in_caller_context(jobs)
+    progress = _progress.current()
+    if progress is not None:
+        jobs = _progress.wrap(jobs, progress)
     runner = getattr(parallel, "run", None)
     if runner is None:
-        return _scheduler.run_jobs(jobs, parallel=parallel)
-    return runner(jobs, keys=keys, small=small)
+        results = _scheduler.run_jobs(jobs, parallel=parallel)
+    else:
+        results = runner(jobs, keys=keys, small=small)
+    if progress is not None:
+        _progress.settle(progress, results)
+    return results
 
 
 class _InCallerContext(object):

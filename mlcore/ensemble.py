@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import config, kernels
+from . import _progress, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -696,9 +696,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                   % (len(layers), n, X.shape[1]))
         names = [layer.name for layer in layers]
         try:
-            with self._engine() as engine:
-                preds = engine.stack(_Progress(layers, self._log), "fit", X,
-                                     y_fit, return_preds=names)
+            display = _progress.Progress(type(self).__name__) \
+                if self.verbose else None
+            with self._engine() as engine, _progress.reporting(display):
+                preds = engine.stack(_Progress(layers, self._log, display),
+                                     "fit", X, y_fit, return_preds=names)
         finally:
             for layer in layers:
                 layer.context = None
@@ -1306,11 +1308,13 @@ def _accepts_sparse(est):
 class _Progress(object):
     """Iterate over layers, logging each one as the engine reaches it."""
 
-    def __init__(self, layers, log):
-        self.layers, self.log = layers, log
+    def __init__(self, layers, log, display=None):
+        self.layers, self.log, self.display = layers, log, display
 
     def __iter__(self):
         for i, layer in enumerate(self.layers):
+            if self.display is not None:
+                self.display.start_layer(layer.name)
             self.log("layer %d/%d (%s): %d learner(s)"
                      % (i + 1, len(self.layers), layer.name,
                         len(layer.learners)))

@@ -48,6 +48,7 @@ import zlib
 
 import numpy as np
 
+from . import _progress
 from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
                     preprocessing_cases)
@@ -341,8 +342,11 @@ class Evaluator(object):
         job = "preprocess-evaluate" if cases else "evaluate"
         verbose = int(self.verbose) if self.verbose else 0
         t0 = time.perf_counter()
+        display = _progress.Progress(type(self).__name__) if verbose \
+            else None
         with ParallelEvaluation(self.backend, self.n_jobs,
-                                verbose if verbose >= 10 else 0) as engine:
+                                verbose if verbose >= 10 else 0) as engine, \
+                _progress.reporting(display):
             engine.process(self, job, X, y)
         self._collect()
         if verbose:
