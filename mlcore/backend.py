@@ -92,7 +92,6 @@ and the joblib plumbing in :mod:`mlcore._joblib`.
 import numbers
 import os
 import warnings
-import weakref
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -158,7 +157,8 @@ class Job(object):
 
     __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
                  "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
-                 "_offset", "_out_rows", "_last_y", "_n_shared", "__weakref__")
+                 "_offset", "_out_rows", "_last_y", "_n_shared", "scratch",
+                 "__weakref__")
 
     def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
                  targets=None, predict_out=None):
@@ -169,6 +169,9 @@ class Job(object):
         self.split = bool(split)
         self.dir = dir
         self.tmp = tmp
+        # where arrays shared with process workers go: the temporary cache
+        # directory, or a temporary subdirectory of a user's cache directory
+        self.scratch = dir if tmp is not None else None
         self.predict_in = predict_in
         self.targets = targets
         self.predict_out = predict_out
@@ -434,7 +437,8 @@ class BaseProcessor(ABC):
                     if _store.is_pathlike(arr):
                         arr = _store.load(arr)
                 else:
-                    arr = _store.load_mmap(dump_array(arr, name, job.dir))
+                    arr = _store.load_mmap(dump_array(arr, name,
+                                                      job.scratch))
             arrays.append(arr)
         X, y = arrays
         nx, ny = _n_rows(X), _n_rows(y)
@@ -467,6 +471,7 @@ class BaseProcessor(ABC):
             raise ValueError("warm_start=True keeps the current cache; a "
                              "different path needs warm_start=False")
         new = Job(job, stack=stack, split=split, dir=old.dir, tmp=old.tmp)
+        new.scratch = old.scratch
         new._n_dir = old._n_dir
         new._last_y = old._origin[1] if old._origin[1] is not None \
             else old._last_y
@@ -484,8 +489,7 @@ class BaseProcessor(ABC):
         if old.tmp is not None:
             # The new job now owns the temporary directory.
             old.tmp.detach()
-            new.tmp = weakref.finalize(new, _store.remove_own_tree, old.dir,
-                                       os.getpid())
+            new.tmp = _store.own_finalizer(new, old.scratch)
             old.tmp = None
         self.job = new
         self.__initialized__ = 1
@@ -494,7 +498,7 @@ class BaseProcessor(ABC):
         """The ``parallel`` handed to tasks: a joblib ``Parallel`` started on
         first use, whose ``run(jobs, keys, small)`` schedules subtasks (see
         :class:`mlcore._joblib.LazyParallel`)."""
-        temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
+        temp_folder = self.job.scratch
         # max_nbytes=None: joblib must not dump arrays on its own; the engine
         # memory-maps what workers share, and joblib passes memmaps by
         # reference.
@@ -506,14 +510,14 @@ class BaseProcessor(ABC):
         """Memory-map the current input and targets again after a shuffle,
         so process workers keep receiving them by reference, not by value."""
         job = self.job
-        if self.__threading__ or not isinstance(job.dir, str):
+        if self.__threading__ or job.scratch is None:
             return
         job._n_shared += 1
         for attr, name in (("predict_in", "X"), ("targets", "y")):
             arr = getattr(job, attr)
             if arr is not None and not isinstance(arr, np.memmap):
                 f = dump_array(arr, "%s_shuffled_%d" % (name, job._n_shared),
-                               job.dir)
+                               job.scratch)
                 setattr(job, attr, _store.load_mmap(f))
 
     def clear(self):
@@ -791,7 +795,7 @@ class ParallelProcessing(BaseProcessor):
             self.job.predict_out = np.zeros(shape, dtype=dtype,
                                             order="F" if fortran else "C")
             return
-        self.job.predict_out = _store.open_output(self.job.dir, task.name,
+        self.job.predict_out = _store.open_output(self.job.scratch, task.name,
                                                   shape, dtype, fortran)
 
     def get_preds(self, dtype=None, order="C"):
