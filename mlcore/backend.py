@@ -98,7 +98,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _store, config, kernels
-from ._joblib import LazyParallel, active_backend, backend_kind, delayed
+from ._joblib import (LazyParallel, active_backend, backend_kind, delayed,
+                      terminate_guard)
 from ._store import dump_array
 from .exceptions import ParallelProcessingError, ParallelProcessingWarning
 
@@ -502,7 +503,10 @@ class BaseProcessor(ABC):
         # max_nbytes=None: joblib must not dump arrays on its own; the engine
         # memory-maps what workers share, and joblib passes memmaps by
         # reference.
-        return LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
+        records = (os.path.join(temp_folder, "running")
+                   if temp_folder is not None else None)
+        return LazyParallel(records=records,
+                            n_jobs=self.n_jobs, backend=self.backend,
                             verbose=self.verbose, temp_folder=temp_folder,
                             max_nbytes=None)
 
@@ -675,25 +679,26 @@ class ParallelProcessing(BaseProcessor):
         found = set()
         last = None
         task = None
-        try:
-            with self._parallel() as parallel:
-                for task in tasks:
-                    last = task
-                    self.job.clear()
-                    self._partial_process(task, parallel)
-                    name = getattr(task, "name", None)
-                    if return_names and name in return_names:
-                        found.add(name)
-                        preds.append(self._collect(task))
-                    self.job.update()
-                    task = None
-        except BaseException as exc:
-            if task is not None:
-                _annotate(exc, "mlcore: raised by task %r during %r"
-                          % (getattr(task, "name", task), self.job.job
-                             if self.job is not None else "?"))
-            self.clear()
-            raise
+        with terminate_guard():  # SIGTERM: clean up first, then die
+            try:
+                with self._parallel() as parallel:
+                    for task in tasks:
+                        last = task
+                        self.job.clear()
+                        self._partial_process(task, parallel)
+                        name = getattr(task, "name", None)
+                        if return_names and name in return_names:
+                            found.add(name)
+                            preds.append(self._collect(task))
+                        self.job.update()
+                        task = None
+            except BaseException as exc:
+                if task is not None:
+                    _annotate(exc, "mlcore: raised by task %r during %r"
+                              % (getattr(task, "name", task), self.job.job
+                                 if self.job is not None else "?"))
+                self.clear()
+                raise
         if return_names and len(found) < len(set(return_names)):
             warnings.warn("return_preds: no task named %s"
                           % sorted(set(return_names) - found),
@@ -890,14 +895,15 @@ class ParallelEvaluation(BaseProcessor):
         self._initialize(job="fit", X=X, y=y, path=path, split=False,
                          stack=False)
         self.job.kwargs = dict(kwargs)
-        try:
-            if getattr(caller, "shuffle", False):
-                self.job.shuffle(getattr(caller, "random_state", None))
-                self._share_inputs()
-            with self._parallel() as parallel:
-                caller.indexer.fit(self.job.predict_in, self.job.targets,
-                                   self.job.job)
-                caller(parallel, self.job.args(), case)
-        except BaseException:
-            self.clear()
-            raise
+        with terminate_guard():  # SIGTERM: clean up first, then die
+            try:
+                if getattr(caller, "shuffle", False):
+                    self.job.shuffle(getattr(caller, "random_state", None))
+                    self._share_inputs()
+                with self._parallel() as parallel:
+                    caller.indexer.fit(self.job.predict_in, self.job.targets,
+                                       self.job.job)
+                    caller(parallel, self.job.args(), case)
+            except BaseException:
+                self.clear()
+                raise

@@ -71,3 +71,180 @@ def test_dump_array_never_replaces(tmp_path):
     np.testing.assert_array_equal(np.load(f), np.ones(3))
     np.testing.assert_array_equal(np.load(tmp_path / "X.npy"), np.zeros(2))
     assert not (tmp_path / "elsewhere.npy").exists()
+
+
+###############################################################################
+# A dead worker, or an exception that cannot be rebuilt, on every process
+# backend: a quick error naming learner and fold, nothing left behind.
+# Each scenario runs in a child driver, so that a hang fails the test.
+
+_DRIVER = textwrap.dedent(r"""
+    import os, sys, time
+    import numpy as np
+    from mlcore.backend import ParallelProcessing
+    from tests._tasks import FaultTask, make_data, reference_fit
+    from tests import test_faults_trust as T
+    backend, how = sys.argv[1], sys.argv[2]
+    X, y = make_data()
+    pp = ParallelProcessing(backend, 2)
+    task = (T.BadErrorTask("victim") if how == "bad-exception"
+            else FaultTask("victim", fail=(how, "fit", 2)))
+    try:
+        pp.map([task], "fit", X, y)
+    except BaseException as exc:
+        print("RAISED", type(exc).__name__, "|", exc, flush=True)
+        print("MRO", [c.__name__ for c in type(exc).__mro__], flush=True)
+    print("JOB", pp.job, flush=True)
+    P = pp.map([FaultTask("again")], "fit", X, y, return_preds=True)
+    print("REUSABLE", bool((P == reference_fit(X, y)).all()), flush=True)
+    pp.clear()
+""")
+
+
+class UnloadableError(Exception):
+    """Pickles (args are (message,)) but cannot be rebuilt from its args."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def bad_error_subtask(name, fold, fail_at):
+    if fold == fail_at:
+        raise UnloadableError("no convergence in fold %d" % fold, 7)
+
+
+class BadErrorTask(FaultTask):
+    def __call__(self, args, parallel):
+        from mlcore.backend import delayed
+        parallel(delayed(bad_error_subtask)(self.name, k, 2)
+                 for k in range(4))
+
+
+def _drive(root, backend, how):
+    r = subprocess.run([sys.executable, "-c", _DRIVER, backend, how],
+                       env=_child_env(root), capture_output=True, text=True,
+                       timeout=240)
+    assert "REUSABLE True" in r.stdout, (r.stdout, r.stderr[-3000:])
+    return r.stdout
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_dead_worker_names_learner_and_fold(cache_root, backend, how):
+    out = _drive(cache_root, backend, how)
+    line = [x for x in out.splitlines() if x.startswith("RAISED")][0]
+    assert line.startswith("RAISED WorkerDiedError"), line
+    assert "learner 'victim'" in line and "fold 2" in line, line
+    mro = [x for x in out.splitlines() if x.startswith("MRO")][0]
+    assert "LearnerError" in mro and "BrokenProcessPool" in mro
+    if how == "exit":
+        assert "exit code 3" in line or "EXIT(3)" in line, line
+    assert "JOB None" in out
+    assert tree(cache_root) == []
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_unloadable_exception_names_subtask(cache_root, backend):
+    out = _drive(cache_root, backend, "bad-exception")
+    line = [x for x in out.splitlines() if x.startswith("RAISED")][0]
+    assert line.startswith("RAISED LearnerError"), line
+    assert "learner 'victim'" in line and "fold 2" in line, line
+    assert "UnloadableError: no convergence in fold 2" in line, line
+    assert tree(cache_root) == []
+
+
+def test_learner_error_drops_unloadable_original():
+    err = LearnerError("learner 'x' failed")
+    err.original = UnloadableError("boom", 1)
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == "learner 'x' failed" and back.original is None
+    err.original = ValueError("fine")
+    assert repr(pickle.loads(pickle.dumps(err)).original) == repr(
+        ValueError("fine"))
+
+
+###############################################################################
+# SIGTERM / SIGKILL of the driver in the middle of a fit: no worker
+# survives it, no cache directory stays.
+
+_SLOW_DRIVER = textwrap.dedent(r"""
+    import os, sys
+    import numpy as np
+    from mlcore.backend import ParallelProcessing
+    from tests._tasks import make_data
+    from tests import test_faults_trust as T
+    backend, marks = sys.argv[1], sys.argv[2]
+    X, y = make_data()
+    pp = ParallelProcessing(backend, 2)
+    pp.map([T.SlowTask("slow", marks)], "fit", X, y)
+    print("FINISHED", flush=True)   # never reached: the driver is signalled
+""")
+
+
+def slow_subtask(name, fold, marks, X):
+    with open(os.path.join(marks, "%d.pid" % os.getpid()), "w") as f:
+        f.write("%d" % X.shape[0])
+    time.sleep(120)
+
+
+class SlowTask(FaultTask):
+    def __init__(self, name, marks):
+        super().__init__(name)
+        self.marks = marks
+
+    def __call__(self, args, parallel):
+        from mlcore.backend import delayed
+        parallel(delayed(slow_subtask)(self.name, k, self.marks,
+                                       args["main"]["X"]) for k in range(2))
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait(cond, limit=90.0):
+    """Poll ``cond`` until true or ``limit`` seconds (generous: a loaded
+    machine is slow, and this asserts no speed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_signalled_driver_leaves_no_worker_and_no_cache(cache_root, tmp_path,
+                                                        backend, sig):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_DRIVER, backend,
+                              str(marks)], env=_child_env(cache_root),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _wait(lambda: len(os.listdir(marks)) == 2), \
+            "the workers never started"
+        pids = [int(f.split(".")[0]) for f in os.listdir(marks)]
+        assert tree(cache_root) != []  # the live cache of the driver
+        child.send_signal(getattr(signal, sig))
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -getattr(signal, sig), child.stderr.read()
+    survivors = lambda: [p for p in pids if _alive(p)]  # noqa: E731
+    assert _wait(lambda: not survivors()), "workers %s outlived the " \
+        "driver" % survivors()
+    assert _wait(lambda: tree(cache_root) == []), tree(cache_root)
