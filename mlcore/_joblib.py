@@ -271,8 +271,11 @@ def _round_trips(exc):
     its ``args`` pickles but fails to load, which hangs
     ``multiprocessing.Pool``."""
     try:
-        from joblib.externals import cloudpickle
-        pickle.loads(cloudpickle.dumps(exc))
+        import cloudpickle as pickler  # what loky sends results with
+    except ImportError:  # pragma: no cover
+        pickler = pickle
+    try:
+        pickle.loads(pickler.dumps(exc))
     except Exception:
         return False
     return True

@@ -17,6 +17,8 @@ import time
 import numpy as np
 import pytest
 
+from sklearn.linear_model import LinearRegression
+
 from mlcore import config
 from mlcore.backend import ParallelProcessing, dump_array
 from mlcore.exceptions import LearnerError
@@ -248,3 +250,60 @@ def test_signalled_driver_leaves_no_worker_and_no_cache(cache_root, tmp_path,
     assert _wait(lambda: not survivors()), "workers %s outlived the " \
         "driver" % survivors()
     assert _wait(lambda: tree(cache_root) == []), tree(cache_root)
+
+
+###############################################################################
+# Non-ASCII cache paths, and a full disk while a worker saves a fit
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+@pytest.mark.parametrize("where", ["tmpdir", "path"])
+def test_non_ascii_cache_path(tmp_path, backend, where):
+    root = tmp_path / "caché_данные"
+    root.mkdir()
+    X, y = make_data()
+    pp = ParallelProcessing(backend, 2)
+    if where == "tmpdir":
+        config.set_tmpdir(root)
+        P = pp.map([FaultTask("a")], "fit", X, y, return_preds=True)
+    else:
+        P = pp.map([FaultTask("a")], "fit", X, y, path=str(root),
+                   return_preds=True)
+    np.testing.assert_array_equal(P, reference_fit(X, y))
+    pp.clear()
+    assert tree(root) == ([] if where == "tmpdir" else
+                          ["task_0", "task_0/a.0.npy", "task_0/a.1.npy",
+                           "task_0/a.2.npy", "task_0/a.3.npy"])
+
+
+class FullDiskLR(LinearRegression):
+    """Saving it once fitted fails as a full disk fails a write: with
+    ENOSPC, from inside the pickler that writes the cache file (in the
+    worker: the driver never pickles a fitted one on these backends)."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.fitted_ = True
+        return self
+
+    def __getstate__(self):
+        if getattr(self, "fitted_", False):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().__getstate__()
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_full_disk_saving_a_fit_names_learner_fold_and_file(cache_root,
+                                                            backend):
+    from mlcore.ensemble import SuperLearner
+    X, y = make_data(60)
+    ens = SuperLearner(folds=2, backend=backend, n_jobs=2)
+    ens.add([FullDiskLR()]).add_meta(LinearRegression())
+    with pytest.raises(OSError) as info:
+        ens.fit(X, y)
+    msg = str(info.value)
+    assert info.value.errno == errno.ENOSPC
+    assert "learner 'fulldisklr'" in msg and "fold" in msg, msg
+    assert "No space left on device" in msg
+    assert info.value.filename.endswith(".pkl")
+    assert os.path.basename(info.value.filename).startswith("layer-1.")
+    assert tree(cache_root) == []
