@@ -7,12 +7,21 @@ Besides joblib's public API this reads its backend registry
 (to tell its own process pools from other backends) and the active
 ``parallel_config``: joblib offers no public way to ask these.
 """
+import inspect
+import numbers
+import os
+import pickle
+import re
+import signal
 import sys
+import threading
+import traceback
 
 import joblib
 from joblib import Parallel
 
 from . import _scheduler
+from .exceptions import LearnerError, WorkerDiedError
 
 
 def delayed(function, check_pickle=None):
@@ -166,6 +175,10 @@ def _no_auto_scatter(cls):
     return sub
 
 
+def _ascii_path(path):
+    return isinstance(path, str) and path.isascii()
+
+
 def thread_workers(backend, n_jobs):
     """The number of workers of ``backend`` with ``n_jobs`` when they are
     threads of this process and there are several; None otherwise (one
@@ -186,6 +199,362 @@ def thread_workers(backend, n_jobs):
     return workers if workers > 1 else None
 
 
+###############################################################################
+# Subtasks: what they are called in errors, and a record of what each
+# process worker is running
+
+def describe(func, args, kwargs):
+    """What a subtask is, for error messages: ``"learner 'ols', partition
+    0, fold 2"`` from the ``name`` (or ``case``), ``draw``, ``partition``
+    and ``fold`` arguments of its function, else the function's name."""
+    while hasattr(func, "func") and not inspect.isfunction(func):
+        func = func.func  # the subtask wrappers of the engine
+    try:
+        bound = inspect.signature(func).bind_partial(*args, **kwargs)
+        bound = bound.arguments
+    except (TypeError, ValueError):
+        bound = {}
+    parts = []
+    if isinstance(bound.get("case"), str):
+        parts.append("preprocessing case %r" % bound["case"])
+    elif isinstance(bound.get("name"), str):
+        parts.append("learner %r" % bound["name"])
+    for key in ("draw", "partition", "fold"):
+        value = bound.get(key)
+        if isinstance(value, numbers.Integral) and parts:
+            parts.append("%s %d" % (key, value))
+    if not parts:
+        return "subtask %s" % getattr(func, "__qualname__", repr(func))
+    return ", ".join(parts)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_record(records, text):
+    """Note in ``records`` that this process is running ``text``; the
+    record's path, or None (a full disk must not mask the subtask's own
+    outcome)."""
+    path = os.path.join(records, "%d.running" % os.getpid())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW,
+                     0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        return None
+    return path
+
+
+def read_records(records):
+    """``{pid: what it was running}`` of the records in ``records``."""
+    out = {}
+    try:
+        names = os.listdir(records)
+    except OSError:
+        return out
+    for name in names:
+        m = re.match(r"^(\d+)\.running$", name)
+        if m is None:
+            continue
+        try:
+            with open(os.path.join(records, name), encoding="utf-8") as f:
+                out[int(m.group(1))] = f.read()
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _round_trips(exc):
+    """Whether ``exc`` survives pickling (as process backends send it back)
+    *and* unpickling: an exception class whose ``__init__`` does not take
+    its ``args`` pickles but fails to load, which hangs
+    ``multiprocessing.Pool``."""
+    try:
+        import cloudpickle as pickler  # what loky sends results with
+    except ImportError:  # pragma: no cover
+        pickler = pickle
+    try:
+        pickle.loads(pickler.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
+def _reportable(exc, what, remote):
+    """The exception to raise for ``exc`` raised by subtask ``what``: an
+    ``OSError`` gets the subtask in its message (same errno and file); in
+    a process worker (``remote``), an exception that would not survive the
+    trip back becomes a :class:`LearnerError` carrying its text and
+    traceback."""
+    if isinstance(exc, OSError) and not isinstance(exc, LearnerError) and \
+            what not in str(exc):
+        if exc.errno is not None:
+            new = OSError(exc.errno, "%s: %s" % (what, exc.strerror or exc),
+                          exc.filename)
+        else:
+            new = OSError("%s: %s" % (what, exc))
+        new.__cause__ = exc
+        exc = new
+    if remote and isinstance(exc, Exception) and not _round_trips(exc):
+        text = "".join(traceback.format_exception(type(exc), exc,
+                                                  exc.__traceback__))
+        exc = LearnerError("%s failed: %s: %s (the exception cannot be "
+                           "rebuilt in the calling process; its traceback in "
+                           "the worker:\n%s)" % (what, type(exc).__name__,
+                                                  exc, text))
+    return exc
+
+
+class Subtask(object):
+    """A subtask as the engine runs it: ``OSError`` and exceptions that
+    cannot travel back name the subtask (see :func:`describe`), and in a
+    process worker a record of what this process is running lies in the
+    folder ``records`` while it runs, so that the driver can name the
+    subtask whose worker died."""
+
+    def __init__(self, func, records=None, remote=False):
+        self.func, self.records, self.remote = func, records, remote
+
+    def __call__(self, *args, **kwargs):
+        record = None
+        if self.records is not None:
+            record = _write_record(self.records,
+                                   describe(self.func, args, kwargs))
+        try:
+            return self.func(*args, **kwargs)
+        except BaseException as exc:
+            new = _reportable(exc, describe(self.func, args, kwargs),
+                              self.remote)
+            if new is exc:
+                raise
+            raise new from exc
+        finally:
+            if record is not None:
+                try:
+                    os.unlink(record)
+                except OSError:
+                    pass
+
+
+_EXIT_CODES = re.compile(r"exit codes of the workers are \{([^}]*)\}")
+
+
+def worker_died(exc, records, exit_codes=None):
+    """The :class:`WorkerDiedError` for ``exc``, a broken process pool:
+    names the subtasks that were running in dead workers (``records``;
+    ``exit_codes``, ``{pid: code}``, when known, tells the one that died
+    on its own from the ones stopped afterwards)."""
+    running = read_records(records) if records is not None else {}
+    exit_codes = exit_codes or {}
+    stopped = -signal.SIGTERM
+    culprits = {pid: what for pid, what in running.items()
+                if exit_codes.get(pid) not in (None, stopped)}
+    listed = culprits or running
+
+    def one(pid, what):
+        code = exit_codes.get(pid)
+        return "%s (pid %d%s)" % (what, pid, "" if code is None else
+                                  ", exit code %d" % code)
+
+    m = _EXIT_CODES.search(str(exc))
+    codes = " (%s)" % m.group(1) if m else ""
+    if len(listed) == 1:
+        where = "while running %s" % one(*next(iter(listed.items())))
+    elif listed:
+        where = "while one of these subtasks was running: %s" % "; ".join(
+            one(pid, what) for pid, what in sorted(listed.items()))
+    else:
+        where = "before any subtask started"
+    return WorkerDiedError(
+        "A worker process died%s %s. Its learner ended the process (a "
+        "crash in compiled code, os._exit, the out-of-memory killer) "
+        "and could not report an error of its own." % (codes, where))
+
+
+###############################################################################
+# backend='multiprocessing': a joblib backend on concurrent.futures
+
+def _worker_init():
+    """Initializer of the workers mlcore starts for ``'multiprocessing'``:
+    leave SIGINT (Ctrl-C reaches the whole process group) to the driver,
+    and exit with it (see :func:`_exit_with_parent`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+
+
+def _exit_with_parent():
+    """Initializer of process workers: exit when the driver dies, even by
+    SIGKILL (Linux: PR_SET_PDEATHSIG), instead of running on, orphaned."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - not glibc
+            pass
+    if os.getppid() == 1:  # the driver died before prctl took effect
+        os._exit(1)
+
+
+def _run_pickled(payload):
+    return pickle.loads(payload)()
+
+
+def _executor_backend_class():
+    from joblib._parallel_backends import MultiprocessingBackend
+
+    class ExecutorBackend(MultiprocessingBackend):
+        """``backend='multiprocessing'`` as mlcore runs it: the workers of
+        a ``concurrent.futures.ProcessPoolExecutor`` with the default
+        ``multiprocessing`` start method, instead of joblib's
+        ``multiprocessing.Pool``, which silently loses the task of a worker
+        that dies and then waits forever. The executor reports a dead worker
+        (``BrokenProcessPool``). Memory-mapped arrays travel by reference,
+        as with joblib's pool. Never registered with joblib."""
+
+        supports_retrieve_callback = True
+        _pool = None
+
+        def configure(self, n_jobs=1, parallel=None, prefer=None,
+                      require=None, **kwargs):
+            from concurrent.futures import ProcessPoolExecutor
+            from joblib._parallel_backends import (FallbackToBackend,
+                                                   SequentialBackend)
+            import multiprocessing
+            n_jobs = self.effective_n_jobs(n_jobs)
+            if n_jobs == 1:
+                raise FallbackToBackend(
+                    SequentialBackend(nesting_level=self.nesting_level))
+            self._pool = ProcessPoolExecutor(
+                n_jobs, mp_context=multiprocessing.get_context(),
+                initializer=_worker_init)
+            # kept across a restart after an abort: exit codes are read later
+            self._procs = getattr(self, "_procs", None) or {}
+            self.parallel = parallel
+            return n_jobs
+
+        def _reducers(self):
+            import numpy as np
+            from joblib._memmapping_reducer import ArrayMemmapForwardReducer
+            reduce = ArrayMemmapForwardReducer(None, None, "r", False)
+            return {np.ndarray: reduce, np.memmap: reduce}
+
+        def submit(self, func, callback=None):
+            from joblib.externals.loky.backend.reduction import dumps
+            payload = bytes(dumps(func, reducers=self._reducers()))
+            future = self._pool.submit(_run_pickled, payload)
+            # the worker processes, to read their exit codes if one dies
+            self._procs.update(getattr(self._pool, "_processes", None) or {})
+            if callback is not None:
+                future.add_done_callback(callback)
+            return future
+
+        def retrieve_result_callback(self, future):
+            return future.result()
+
+        def exit_codes(self, timeout=5.0):
+            """``{pid: exit code}`` of the workers that ended."""
+            out = {}
+            for pid, proc in list(getattr(self, "_procs", {}).items()):
+                proc.join(timeout)
+                if proc.exitcode is not None:
+                    out[pid] = proc.exitcode
+            return out
+
+        def terminate(self):
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            self.reset_batch_stats()
+
+        def abort_everything(self, ensure_ready=True):
+            pool, self._pool = self._pool, None
+            if pool is not None and getattr(pool, "_broken", False):
+                # a worker died: the executor stops the others itself
+                pool.shutdown(wait=True, cancel_futures=True)
+            elif pool is not None:
+                _kill_executor(pool)
+            if ensure_ready:
+                self.configure(n_jobs=self.parallel.n_jobs,
+                               parallel=self.parallel)
+
+    return ExecutorBackend
+
+
+def _kill_executor(pool):
+    """Stop the workers of a ``ProcessPoolExecutor`` now (an abort)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        try:
+            proc.kill()
+        except Exception:  # pragma: no cover - already gone
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(5.0)
+
+
+_EXECUTOR_BACKEND = []
+
+
+def executor_backend():
+    if not _EXECUTOR_BACKEND:
+        _EXECUTOR_BACKEND.append(_executor_backend_class())
+    return _EXECUTOR_BACKEND[0]()
+
+
+###############################################################################
+# SIGTERM while the engine runs
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while the engine was running a job: raised in the
+    main thread like a KeyboardInterrupt, so the job is cleaned up (workers
+    stopped, temporary files removed); the signal is then delivered again
+    to the previous handler."""
+
+
+_GUARD = threading.local()
+
+
+class terminate_guard(object):
+    """Context in which SIGTERM raises :class:`Terminated` (main thread
+    only, when SIGTERM has its default action or a Python handler).
+
+    On exit the previous handler is restored; after a :class:`Terminated`
+    the signal is sent again, so the process still ends (or the previous
+    handler runs), only after the engine has cleaned up."""
+
+    def __enter__(self):
+        self._previous = None
+        if threading.current_thread() is not threading.main_thread() or \
+                getattr(_GUARD, "active", False):
+            return self
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN or previous is None:
+            return self
+
+        def handler(signum, frame):
+            raise Terminated("SIGTERM received")
+
+        try:
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # pragma: no cover - not the main interpreter
+            return self
+        self._previous = previous
+        _GUARD.active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._previous is None:
+            return False
+        signal.signal(signal.SIGTERM, self._previous)
+        _GUARD.active = False
+        if exc_type is not None and issubclass(exc_type, Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+
 class LazyParallel(object):
     """A joblib ``Parallel`` context that starts its workers on first use.
 
@@ -197,12 +566,17 @@ class LazyParallel(object):
     the workers.
     """
 
-    def __init__(self, **params):
+    def __init__(self, records=None, **params):
         self._params = params
         self._parallel = None
         self._scatter = None  # None: not in hand-back mode
         self.workers = thread_workers(params.get("backend"),
                                       params.get("n_jobs"))
+        kind = backend_kind(params.get("backend"))
+        self._local = kind == "local"
+        self._wrap = kind != "distributed"
+        # where process workers note what they run (see Subtask)
+        self._records = records if self._local else None
 
     def run(self, jobs, keys=None, small=False):
         """Run joblib-style ``(func, args, kwargs)`` jobs; results in job
@@ -213,9 +587,19 @@ class LazyParallel(object):
         on ``small`` inputs); other backends run them on this ``Parallel``.
         See :func:`mlcore._scheduler.run_jobs`.
         """
-        return _scheduler.run_jobs(jobs, workers=self.workers, parallel=self,
-                                   keys=keys, small=small,
+        return _scheduler.run_jobs(self._wrapped(jobs), workers=self.workers,
+                                   parallel=self, keys=keys, small=small,
                                    verbose=self._params.get("verbose", 0))
+
+    def _wrapped(self, jobs):
+        if not self._wrap:
+            return jobs if isinstance(jobs, list) else list(jobs)
+        out = []
+        for func, args, kwargs in jobs:
+            if not isinstance(func, Subtask):
+                func = Subtask(func, self._records, self._local)
+            out.append((func, args, kwargs))
+        return out
 
     def scatter(self, arrays):
         """Make ``arrays`` (a task's input and targets; ``None`` entries are
@@ -237,6 +621,20 @@ class LazyParallel(object):
             params = dict(self._params)
             params["backend"] = joblib_backend(params.get("backend"),
                                                 self._scatter)
+            if params["backend"] == "multiprocessing":
+                params["backend"] = executor_backend()
+            elif params["backend"] == "loky":
+                # the same initializer every time, so that loky keeps
+                # reusing its executor across mlcore's calls
+                from joblib._parallel_backends import LokyBackend
+                params["backend"] = LokyBackend(initializer=_exit_with_parent)
+            folder = params.get("temp_folder")
+            if folder is not None and not _ascii_path(folder):
+                # loky's resource tracker speaks ASCII only; joblib dumps
+                # nothing there anyway (max_nbytes=None)
+                params["temp_folder"] = None
+            if self._records is not None:
+                os.makedirs(self._records, exist_ok=True)
             parallel = Parallel(**params)
             parallel.__enter__()
             self._parallel = parallel
@@ -248,7 +646,19 @@ class LazyParallel(object):
             parallel.__exit__(*exc)
 
     def __call__(self, iterable):
-        return self._get()(iterable)
+        parallel = self._get()
+        jobs = self._wrapped(iterable)
+        try:
+            return parallel(jobs)
+        except BaseException as exc:
+            from concurrent.futures.process import BrokenProcessPool
+            if not isinstance(exc, BrokenProcessPool) or \
+                    isinstance(exc, WorkerDiedError):
+                raise
+            codes = getattr(parallel._backend, "exit_codes", None)
+            err = worker_died(exc, self._records,
+                              codes() if codes is not None else None)
+            raise err from exc
 
     def __getattr__(self, name):
         if name.startswith("__"):

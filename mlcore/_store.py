@@ -120,16 +120,74 @@ def dump_array(array, name, path):
         array = load(array)
     path = os.fspath(path)
     if isinstance(array, np.ndarray) and not array.dtype.hasobject:
-        f = os.path.join(path, "%s.npy" % name)
-        if os.path.lexists(f):  # also a dangling symlink: never write through it
-            os.unlink(f)
-        np.save(f, array, allow_pickle=False)
+        f, fh = _create_new(path, name, ".npy")
+        with fh:
+            np.save(fh, array, allow_pickle=False)
         return f
-    f = os.path.join(path, "%s.pkl" % name)
-    if os.path.lexists(f):
-        os.unlink(f)
-    joblib.dump(array, f)
+    f, fh = _create_new(path, name, ".pkl")
+    with fh:
+        joblib.dump(array, fh)
     return f
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create_new(directory, name, ext):
+    """``(path, binary file)`` of a new file ``<name><ext>`` in ``directory``
+    (``<name>.<k><ext>`` when that name is taken), created with
+    ``O_EXCL``: an existing file, a symbolic link (dangling or not) or a
+    file that appears meanwhile is never opened, truncated or removed."""
+    base = os.path.join(directory, name)
+    k = 0
+    while True:
+        f = base + ext if k == 0 else "%s.%d%s" % (base, k, ext)
+        try:
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
+                         0o600)
+        except FileExistsError:
+            k += 1
+            continue
+        return f, os.fdopen(fd, "wb")
+
+
+def _tracker():
+    """joblib/loky's resource tracker module, or None."""
+    try:
+        from joblib.externals.loky.backend import resource_tracker
+    except ImportError:  # pragma: no cover - a joblib without loky
+        return None
+    return resource_tracker
+
+
+def _trackable(path):
+    # The tracker's protocol is ASCII text: a folder with another name
+    # cannot be registered (it would fail with UnicodeEncodeError).
+    return isinstance(path, str) and path.isascii() and "\n" not in path \
+        and ":" not in path
+
+
+def track_folder(path):
+    """Register a folder mlcore created with joblib/loky's resource tracker,
+    a separate process that removes it if this process dies without doing
+    so itself (SIGKILL, a crash). Returns whether it was registered."""
+    tracker = _tracker()
+    if tracker is None or not _trackable(path):
+        return False
+    try:
+        tracker.register(path, "folder")
+    except Exception:  # no tracker process can be started: best effort
+        return False
+    return True
+
+
+def untrack_folder(path):
+    tracker = _tracker()
+    if tracker is not None and _trackable(path):
+        try:
+            tracker.unregister(path, "folder")
+        except Exception:  # pragma: no cover - the tracker went away
+            pass
 
 
 def remove_tree(path):
@@ -147,12 +205,36 @@ def remove_tree(path):
                       "by hand." % (path, errors[:1]), ParallelProcessingWarning)
 
 
-def remove_own_tree(path, pid):
+def remove_own_tree(path, pid, tracked=False):
     """Finalizer of an engine-made cache: only the process that made it
     removes it (a forked child exiting must not delete its parent's live
-    cache)."""
+    cache), and then tells the resource tracker it is gone."""
     if os.getpid() == pid:
         remove_tree(path)
+        if tracked and not os.path.exists(path):
+            untrack_folder(path)
+
+
+def make_temp_dir(owner, parent, prefix):
+    """A new private (0700) directory in ``parent``, registered with the
+    resource tracker, and a finalizer that removes it when ``owner`` goes
+    away (or at exit, or when called)."""
+    tmp = os.path.abspath(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        tracked = track_folder(tmp)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    return tmp, own_finalizer(owner, tmp, tracked)
+
+
+def own_finalizer(owner, tmp, tracked=None):
+    """The finalizer removing the engine-made directory ``tmp`` with
+    ``owner`` (see :func:`remove_own_tree`)."""
+    if tracked is None:
+        tracked = _trackable(tmp)
+    return weakref.finalize(owner, remove_own_tree, tmp, os.getpid(),
+                            tracked)
 
 
 def set_cache(job, path, threading, distributed=False):
@@ -174,10 +256,9 @@ def set_cache(job, path, threading, distributed=False):
         if threading:
             job.dir = dict()
             return job
-        tmp = os.path.abspath(tempfile.mkdtemp(prefix=config.get_prefix(),
-                                               dir=config.get_tmpdir()))
-        job.dir = tmp
-        job.tmp = weakref.finalize(job, remove_own_tree, tmp, os.getpid())
+        job.dir, job.tmp = make_temp_dir(job, config.get_tmpdir(),
+                                         config.get_prefix())
+        job.scratch = job.dir
         return job
     if isinstance(path, dict):
         if not threading:
@@ -195,32 +276,58 @@ def set_cache(job, path, threading, distributed=False):
         path = os.path.abspath(path)  # workers may run in another directory
         os.makedirs(path, exist_ok=True)
         job.dir = path
+        if not threading:
+            # The inputs and outputs shared with process workers go to a
+            # fresh private subdirectory, removed with the job: the user's
+            # own files in ``path`` (an X.npy, say) are never replaced.
+            job.scratch, job.tmp = make_temp_dir(job, path, SCRATCH_PREFIX)
         return job
     raise TypeError("path must be None, a dict (in-memory cache) or a "
                     "directory path, got %s" % type(path).__name__)
 
 
+# Name prefix of the temporary subdirectory of a user's cache directory.
+SCRATCH_PREFIX = ".mlcore_scratch_"
+
+
 def cache_save(cache, key, obj):
-    if isinstance(cache, str):
-        path = os.path.join(cache, key + ".pkl")
-        tmp = path + ".part"
-        # cloudpickle (a joblib dependency; older joblib vendored it): a
-        # process worker must also be able to save an estimator whose class
-        # was defined in the caller's __main__ (a script, a notebook), which
-        # plain pickle refuses there; importable classes are pickled by
-        # reference, as pickle does.
+    """Store ``obj`` under ``key``: a pickle file ``<key>.pkl`` in a cache
+    directory, or a ``(key, obj)`` pair appended to an in-memory cache.
+
+    The file is written under a fresh name (``O_EXCL``) and then renamed
+    into place, so readers never see a half-written file and nothing is
+    written through a symbolic link. An ``OSError`` (a full disk, say)
+    names the key and the file, keeps its ``errno`` and leaves no partial
+    file behind.
+    """
+    if not isinstance(cache, str):
+        cache.append((key, obj))  # list.append is atomic under the GIL
+        return
+    path = os.path.join(cache, key + ".pkl")
+    # cloudpickle (a joblib dependency; older joblib vendored it): a
+    # process worker must also be able to save an estimator whose class
+    # was defined in the caller's __main__ (a script, a notebook), which
+    # plain pickle refuses there; importable classes are pickled by
+    # reference, as pickle does.
+    try:
+        import cloudpickle as pickler
+    except ImportError:  # pragma: no cover
         try:
-            import cloudpickle as pickler
-        except ImportError:  # pragma: no cover
-            try:
-                from joblib.externals import cloudpickle as pickler
-            except ImportError:
-                pickler = pickle
-        with open(tmp, "wb") as f:
+            from joblib.externals import cloudpickle as pickler
+        except ImportError:
+            pickler = pickle
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=key + ".", suffix=".part",
+                                   dir=cache)
+        with os.fdopen(fd, "wb") as f:
             pickler.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)  # readers never see a half-written file
-    else:
-        cache.append((key, obj))  # list.append is atomic under the GIL
+    except OSError as exc:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)  # our own partial file
+        raise OSError(exc.errno, "Cannot save %r to the estimation cache "
+                      "(%s)" % (key, exc.strerror or exc), path) from exc
 
 
 def cache_load(cache, key):
@@ -270,15 +377,13 @@ def open_output(directory, name, shape, dtype, fortran=False):
     ``directory``, under a file name that no existing entry (a dangling
     symbolic link included) has."""
     base = _SAFE_NAME.sub("_", str(name)) or "task"
-    f = os.path.join(directory, "%s_out_array.npy" % base)
-    k = 0
-    while os.path.lexists(f):
-        k += 1
-        f = os.path.join(directory, "%s_out_array.%d.npy" % (base, k))
+    f, fh = _create_new(directory, "%s_out_array" % base, ".npy")
+    fh.close()  # ours now: open_memmap below only truncates our own file
     try:
         return np.lib.format.open_memmap(f, mode="w+", dtype=dtype,
                                          shape=shape, fortran_order=fortran)
     except Exception as exc:
+        os.unlink(f)
         size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         raise OSError("Cannot create the prediction array of task %r, "
                       "shape %r, dtype %s (%.1f MB) in %s: %s"

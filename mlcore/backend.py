@@ -92,14 +92,14 @@ and the joblib plumbing in :mod:`mlcore._joblib`.
 import numbers
 import os
 import warnings
-import weakref
 from abc import ABC, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import _store, config, kernels
-from ._joblib import LazyParallel, active_backend, backend_kind, delayed
+from ._joblib import (LazyParallel, active_backend, backend_kind, delayed,
+                      terminate_guard)
 from ._store import dump_array
 from .exceptions import ParallelProcessingError, ParallelProcessingWarning
 
@@ -158,7 +158,8 @@ class Job(object):
 
     __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
                  "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
-                 "_offset", "_out_rows", "_last_y", "_n_shared", "__weakref__")
+                 "_offset", "_out_rows", "_last_y", "_n_shared", "scratch",
+                 "__weakref__")
 
     def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
                  targets=None, predict_out=None):
@@ -169,6 +170,9 @@ class Job(object):
         self.split = bool(split)
         self.dir = dir
         self.tmp = tmp
+        # where arrays shared with process workers go: the temporary cache
+        # directory, or a temporary subdirectory of a user's cache directory
+        self.scratch = dir if tmp is not None else None
         self.predict_in = predict_in
         self.targets = targets
         self.predict_out = predict_out
@@ -434,7 +438,8 @@ class BaseProcessor(ABC):
                     if _store.is_pathlike(arr):
                         arr = _store.load(arr)
                 else:
-                    arr = _store.load_mmap(dump_array(arr, name, job.dir))
+                    arr = _store.load_mmap(dump_array(arr, name,
+                                                      job.scratch))
             arrays.append(arr)
         X, y = arrays
         nx, ny = _n_rows(X), _n_rows(y)
@@ -467,6 +472,7 @@ class BaseProcessor(ABC):
             raise ValueError("warm_start=True keeps the current cache; a "
                              "different path needs warm_start=False")
         new = Job(job, stack=stack, split=split, dir=old.dir, tmp=old.tmp)
+        new.scratch = old.scratch
         new._n_dir = old._n_dir
         new._last_y = old._origin[1] if old._origin[1] is not None \
             else old._last_y
@@ -484,8 +490,7 @@ class BaseProcessor(ABC):
         if old.tmp is not None:
             # The new job now owns the temporary directory.
             old.tmp.detach()
-            new.tmp = weakref.finalize(new, _store.remove_own_tree, old.dir,
-                                       os.getpid())
+            new.tmp = _store.own_finalizer(new, old.scratch)
             old.tmp = None
         self.job = new
         self.__initialized__ = 1
@@ -494,11 +499,14 @@ class BaseProcessor(ABC):
         """The ``parallel`` handed to tasks: a joblib ``Parallel`` started on
         first use, whose ``run(jobs, keys, small)`` schedules subtasks (see
         :class:`mlcore._joblib.LazyParallel`)."""
-        temp_folder = self.job.dir if isinstance(self.job.dir, str) else None
+        temp_folder = self.job.scratch
         # max_nbytes=None: joblib must not dump arrays on its own; the engine
         # memory-maps what workers share, and joblib passes memmaps by
         # reference.
-        return LazyParallel(n_jobs=self.n_jobs, backend=self.backend,
+        records = (os.path.join(temp_folder, "running")
+                   if temp_folder is not None else None)
+        return LazyParallel(records=records,
+                            n_jobs=self.n_jobs, backend=self.backend,
                             verbose=self.verbose, temp_folder=temp_folder,
                             max_nbytes=None)
 
@@ -506,14 +514,14 @@ class BaseProcessor(ABC):
         """Memory-map the current input and targets again after a shuffle,
         so process workers keep receiving them by reference, not by value."""
         job = self.job
-        if self.__threading__ or not isinstance(job.dir, str):
+        if self.__threading__ or job.scratch is None:
             return
         job._n_shared += 1
         for attr, name in (("predict_in", "X"), ("targets", "y")):
             arr = getattr(job, attr)
             if arr is not None and not isinstance(arr, np.memmap):
                 f = dump_array(arr, "%s_shuffled_%d" % (name, job._n_shared),
-                               job.dir)
+                               job.scratch)
                 setattr(job, attr, _store.load_mmap(f))
 
     def clear(self):
@@ -671,25 +679,26 @@ class ParallelProcessing(BaseProcessor):
         found = set()
         last = None
         task = None
-        try:
-            with self._parallel() as parallel:
-                for task in tasks:
-                    last = task
-                    self.job.clear()
-                    self._partial_process(task, parallel)
-                    name = getattr(task, "name", None)
-                    if return_names and name in return_names:
-                        found.add(name)
-                        preds.append(self._collect(task))
-                    self.job.update()
-                    task = None
-        except BaseException as exc:
-            if task is not None:
-                _annotate(exc, "mlcore: raised by task %r during %r"
-                          % (getattr(task, "name", task), self.job.job
-                             if self.job is not None else "?"))
-            self.clear()
-            raise
+        with terminate_guard():  # SIGTERM: clean up first, then die
+            try:
+                with self._parallel() as parallel:
+                    for task in tasks:
+                        last = task
+                        self.job.clear()
+                        self._partial_process(task, parallel)
+                        name = getattr(task, "name", None)
+                        if return_names and name in return_names:
+                            found.add(name)
+                            preds.append(self._collect(task))
+                        self.job.update()
+                        task = None
+            except BaseException as exc:
+                if task is not None:
+                    _annotate(exc, "mlcore: raised by task %r during %r"
+                              % (getattr(task, "name", task), self.job.job
+                                 if self.job is not None else "?"))
+                self.clear()
+                raise
         if return_names and len(found) < len(set(return_names)):
             warnings.warn("return_preds: no task named %s"
                           % sorted(set(return_names) - found),
@@ -791,7 +800,7 @@ class ParallelProcessing(BaseProcessor):
             self.job.predict_out = np.zeros(shape, dtype=dtype,
                                             order="F" if fortran else "C")
             return
-        self.job.predict_out = _store.open_output(self.job.dir, task.name,
+        self.job.predict_out = _store.open_output(self.job.scratch, task.name,
                                                   shape, dtype, fortran)
 
     def get_preds(self, dtype=None, order="C"):
@@ -886,14 +895,15 @@ class ParallelEvaluation(BaseProcessor):
         self._initialize(job="fit", X=X, y=y, path=path, split=False,
                          stack=False)
         self.job.kwargs = dict(kwargs)
-        try:
-            if getattr(caller, "shuffle", False):
-                self.job.shuffle(getattr(caller, "random_state", None))
-                self._share_inputs()
-            with self._parallel() as parallel:
-                caller.indexer.fit(self.job.predict_in, self.job.targets,
-                                   self.job.job)
-                caller(parallel, self.job.args(), case)
-        except BaseException:
-            self.clear()
-            raise
+        with terminate_guard():  # SIGTERM: clean up first, then die
+            try:
+                if getattr(caller, "shuffle", False):
+                    self.job.shuffle(getattr(caller, "random_state", None))
+                    self._share_inputs()
+                with self._parallel() as parallel:
+                    caller.indexer.fit(self.job.predict_in, self.job.targets,
+                                       self.job.job)
+                    caller(parallel, self.job.args(), case)
+            except BaseException:
+                self.clear()
+                raise

@@ -13,6 +13,7 @@ __all__ = [
     "LearnerError",
     "LearnerValueError",
     "LearnerTypeError",
+    "WorkerDiedError",
     "MissingClassWarning",
 ]
 
@@ -79,10 +80,12 @@ class LearnerError(RuntimeError):
     def __reduce__(self):
         # Process backends pickle the error: keep the original exception if
         # it pickles, else drop it rather than fail to report the error.
+        # Loading is tried too: an exception class whose __init__ does not
+        # take its args pickles fine but fails to load in the caller.
         state = dict(self.__dict__)
         if state.get("original") is not None:
             try:
-                pickle.dumps(state["original"])
+                pickle.loads(pickle.dumps(state["original"]))
             except Exception:
                 state["original"] = None
         return (type(self), self.args, state)
@@ -94,6 +97,22 @@ class LearnerValueError(LearnerError, ValueError):
 
 class LearnerTypeError(LearnerError, TypeError):
     """A :class:`LearnerError` caused by a ``TypeError``."""
+
+
+try:
+    from joblib.externals.loky.process_executor import \
+        TerminatedWorkerError as _TerminatedWorkerError
+except ImportError:  # pragma: no cover - a joblib without loky
+    from concurrent.futures.process import \
+        BrokenProcessPool as _TerminatedWorkerError
+
+
+class WorkerDiedError(LearnerError, _TerminatedWorkerError):
+    """A process worker died while running a learner (a crash in compiled
+    code, ``os._exit``, the out-of-memory killer). The message names the
+    learner and fold that were running in it, and the exit code where
+    known. Also a ``BrokenProcessPool`` (loky's ``TerminatedWorkerError``),
+    as joblib raises it."""
 
 
 class MissingClassWarning(UserWarning):

@@ -145,8 +145,11 @@ def _enospc(*args, **kwargs):
 
 
 def _partial_write_then_enospc(file, *args, **kwargs):
-    with open(file, "wb") as f:  # half a file, as a full disk leaves it
-        f.write(b"\x93NUMPY")
+    if hasattr(file, "write"):  # half a file, as a full disk leaves it
+        file.write(b"\x93NUMPY")
+    else:
+        with open(file, "wb") as f:
+            f.write(b"\x93NUMPY")
     _enospc()
 
 
