@@ -367,6 +367,9 @@ def main(argv=None):
               "estimators, and scikit-learn is not installed: pip install "
               "'mlcore[sklearn]'", file=sys.stderr)
         return 2
+    if args.n_jobs == 0:
+        parser.error("--n-jobs must be a positive number of workers or -1 "
+                     "for one per core, got 0")
     if args.folds < 2:
         parser.error("--folds must be at least 2, got %d" % args.folds)
     if not 0 < args.holdout < 1:
@@ -376,6 +379,16 @@ def main(argv=None):
         return _report(args, t_start)
     except DataError as exc:
         print("python -m mlcore: error: %s" % exc, file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print("python -m mlcore: error: %s is not UTF-8 text (%s); save it "
+              "as UTF-8" % (args.data, exc.reason), file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:
+        # Settings (options, MLCORE_* variables) and labels that the
+        # estimators refuse: say what was wrong, without a traceback.
+        print("python -m mlcore: error: %s: %s" % (type(exc).__name__, exc),
+              file=sys.stderr)
         return 2
 
 

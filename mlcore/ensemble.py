@@ -207,6 +207,9 @@ oof_predictions_ : dict
     ``{layer name: output at fit}``: each layer's out-of-fold predictions
     (for a blend or temporal layer, of the rows it predicted); the columns
     of classifiers that predict labels hold the user's labels.
+final_estimator_ : estimator
+    The last layer's fitted learner (the meta learner, fitted on all its
+    rows), when that layer has one learner and no partitions.
 classes_ : ndarray
     The class labels, for a classification ensemble.
 n_features_in_ : int
@@ -1254,8 +1257,13 @@ def _missing_class_hint(layer):
     if isinstance(indexer, BlendIndex):
         return ("The blend trains on the first rows: are the rows sorted "
                 "by label? Use shuffle=True.")
-    return ("Are the rows sorted by label? Use stratified folds (folds=None "
-            "or a StratifiedKFold) or shuffle=True.")
+    if isinstance(indexer, FoldIndex) or type(indexer).__name__ == \
+            "SplitterIndex":
+        return ("Are the rows sorted by label? Use stratified folds "
+                "(folds=None or a StratifiedKFold) or shuffle=True.")
+    # a layer fitted on what an earlier layer passed on (a blend's holdout)
+    return ("Its input rows come from an earlier layer's holdout part: are "
+            "the rows sorted by label? Use shuffle=True.")
 
 
 def _fingerprint(X):

@@ -223,3 +223,19 @@ def test_clean_message_without_scikit_learn():
     assert "scikit-learn is not installed: pip install 'mlcore[sklearn]'" \
         in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_settings_and_encodings_exit_2_without_traceback(
+        tmp_path, capsys, monkeypatch):
+    good = _bc_str(tmp_path)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"a,b,label\n1,2,caf\xe9\n3,4,th\xe9\n" * 20)
+    with pytest.raises(SystemExit) as info:
+        main(["--data", str(good), "--n-jobs", "0"])
+    assert info.value.code == 2
+    assert "--n-jobs" in capsys.readouterr().err
+    rc, out, err = _run(["--data", str(latin)], capsys)
+    assert rc == 2 and "not UTF-8" in err, err
+    monkeypatch.setenv("MLCORE_N_JOBS", "abc")
+    rc, out, err = _run(["--data", str(good)], capsys)
+    assert rc == 2 and "error:" in err and "n_jobs" in err.lower(), err
