@@ -433,6 +433,10 @@ class BaseProcessor(ABC):
         only; a distributed backend gets them scattered by the engine)."""
         arrays = []
         for name, arr in (("X", X), ("y", y)):
+            if sp.issparse(arr):
+                # Tasks index the matrix: refuse a corrupt one here, as
+                # the kernels would (the matrix is passed on as it is).
+                kernels.to_csr(arr, name)
             if arr is not None:
                 if self._in_memory:
                     if _store.is_pathlike(arr):

@@ -625,3 +625,13 @@ def test_ensemble_checks_a_corrupt_sparse_x_before_any_learner(fmt):
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.startswith("ValueError:"), proc.stdout
+
+
+@pytest.mark.parametrize("backend", ["sequential", "loky"])
+def test_processors_refuse_a_corrupt_sparse_x(backend):
+    from mlcore import ParallelProcessing
+    X = sp.csr_matrix((np.ones(4), np.array([0, 1, 2, 10 ** 6]),
+                       np.arange(5)), shape=(4, 3))
+    with ParallelProcessing(backend, n_jobs=1) as engine:
+        with pytest.raises(ValueError, match="not a valid column index"):
+            engine.map([], "fit", X, np.arange(4.0))
