@@ -17,6 +17,9 @@ stacking tool:
   :class:`DiscreteSuperLearnerClassifier`: the single learner with the best
   cross-validated risk.
 
+The eight estimators share their input reading, metrics and weight
+reporting, so they stay in one module (about a third of it docstrings).
+
 Input layout
 ------------
 Each column of ``X`` (regressors) or each block of columns (classifiers)
