@@ -74,8 +74,10 @@ def _seconds(s):
 def describe_subresult(result):
     """``(name, fold, fit seconds)`` of a layer subtask's result (a
     :class:`mlcore._subtasks.SubResult`); preprocessing fits are named
-    ``'<case> (preprocessing)'``."""
-    name = result.name
+    ``'<case> (preprocessing)'``. None for any other result."""
+    name = getattr(result, "name", None)
+    if name is None or getattr(result, "fit_time", None) is None:
+        return None
     if result.kind == "transformer":
         name = "%s (preprocessing)" % name
     return name, (result.partition, result.fold), result.fit_time
