@@ -286,7 +286,8 @@ class Progress(object):
         if layer.bar is not None:
             layer.bar.update(shown - pool.shown)
         pool.shown = shown
-        if layer.bar is None:
+        # (the last fit of a layer is shown by the layer's final line)
+        if layer.bar is None and layer.done < layer.total:
             self._line(layer, final=False)
 
     def _finish_layer(self):

@@ -78,10 +78,9 @@ def test_lines_estimate_throttle_and_summary():
         "[mlcore] layer-1: 3/4 fits, 4.0 s elapsed, ~1.3 s left",
         "[mlcore] layer-1: 4/4 fits, 4.0 s elapsed, done",
     ]
-    assert lines[3] == "[mlcore] layer-2: 1/1 fits, 1.0 s elapsed"
-    assert lines[4] == "[mlcore] layer-2: 1/1 fits, 1.0 s elapsed, done"
-    assert lines[5] == "Ens: fit time per learner (all folds), 5.0 s in all"
-    summary = [re.split(r"\s{2,}", line.strip()) for line in lines[6:]]
+    assert lines[3] == "[mlcore] layer-2: 1/1 fits, 1.0 s elapsed, done"
+    assert lines[4] == "Ens: fit time per learner (all folds), 5.0 s in all"
+    summary = [re.split(r"\s{2,}", line.strip()) for line in lines[5:]]
     assert summary == [["layer-1/a", "2.5 s", "2 fit(s)"],
                        ["layer-1/b", "0.5 s", "2 fit(s)"],
                        ["layer-2/m", "0.5 s", "1 fit(s)"]]
