@@ -2,30 +2,38 @@
 estimate of the time left, and per-learner fit times at the end.
 
 An ensemble (or an Evaluator) with ``verbose`` set opens a :class:`Progress`
-for the duration of its fit with :func:`reporting`. Every pool of subtasks
-that :func:`mlcore._subtasks.run` starts in that thread is counted, and each
-finished subtask is reported:
+for the duration of its fit with :func:`reporting`. A layer announces how
+many fits it will run (:meth:`Progress.expect`) before it runs any, and
+every pool of subtasks that :func:`mlcore._subtasks.run` starts in that
+thread reports each finished subtask, as it finishes, on every backend:
 
-* as it finishes, when the subtasks run in this process (threading and
-  sequential backends, and the quick subtasks of small layers run inline);
-* when its pool returns, on process and distributed backends, whose workers
-  cannot reach this process's display (a layer has one or two pools: its
-  preprocessing fits, then its learner fits).
+* threading and sequential backends (and the quick subtasks of small inputs
+  that run inline): the subtask itself reports when it returns, with its
+  learner, fold and fit time;
+* process and distributed backends (loky, multiprocessing, dask): joblib
+  counts each completed batch in the driver (``Parallel.print_progress``,
+  the hook behind its own ``verbose`` output), so the count and the
+  estimate move as the workers finish; the learner and fit time of each
+  fit are read from the results when the pool returns. A batch holds
+  several subtasks when joblib's automatic batching groups quick ones.
 
 The display is a `tqdm <https://tqdm.github.io/>`_ bar per layer on stderr
 when tqdm is installed, else plain lines on stderr at most every
 ``interval`` seconds (and at the end of each layer). The clock is a
 parameter, so the estimate and the throttle are testable without real time.
 """
-import os
+import math
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
-__all__ = ["Progress", "reporting", "current"]
+__all__ = ["Progress", "Fit", "reporting", "current", "wrap", "settle"]
 
 _LOCAL = threading.local()
+
+Fit = namedtuple("Fit", "layer name fold seconds")
+Fit.__doc__ = "One finished fit: its layer, learner, fold and fit time."
 
 
 def current():
@@ -63,6 +71,42 @@ def _seconds(s):
     return "%.1f s" % s if s < 100 else "%d min %02d s" % divmod(int(s), 60)
 
 
+def describe_subresult(result):
+    """``(name, fold, fit seconds)`` of a layer subtask's result (a
+    :class:`mlcore._subtasks.SubResult`); preprocessing fits are named
+    ``'<case> (preprocessing)'``. None for any other result."""
+    name = getattr(result, "name", None)
+    if name is None or getattr(result, "fit_time", None) is None:
+        return None
+    if result.kind == "transformer":
+        name = "%s (preprocessing)" % name
+    return name, (result.partition, result.fold), result.fit_time
+
+
+class _Layer(object):
+    """Counts of one layer (or of an Evaluator's whole run)."""
+
+    def __init__(self, name, started):
+        self.name, self.started = name, started
+        self.done = self.expected = self.dispatched = 0
+        self.bar = None
+
+    @property
+    def total(self):
+        return max(self.expected, self.dispatched)
+
+
+class _Pool(object):
+    """One pool of ``n`` subtasks: which of them reported themselves, and
+    how many joblib counted as completed."""
+
+    def __init__(self, n):
+        self.n = n
+        self.reported = set()
+        self.counted = 0
+        self.shown = 0
+
+
 class Progress(object):
     """A progress display for the subtasks of one fit.
 
@@ -75,13 +119,21 @@ class Progress(object):
     use_tqdm : bool or None, default=None
         None: tqdm when it is installed.
     interval : float, default=1.0
-        Plain lines: at most one per ``interval`` seconds per layer.
+        Plain lines: at most one per ``interval`` seconds.
     clock : callable, default=time.perf_counter
         Returns the time in seconds.
+    describe : callable, default=describe_subresult
+        Maps a subtask's result to ``(name, fold, fit seconds)``, or None for
+        a result that is not a fit.
+
+    Attributes
+    ----------
+    fits : list of Fit
+        Every finished fit, in the order the display learnt of it.
     """
 
     def __init__(self, title, stream=None, use_tqdm=None, interval=1.0,
-                 clock=time.perf_counter):
+                 clock=time.perf_counter, describe=describe_subresult):
         self.title = title
         self.stream = sys.stderr if stream is None else stream
         self._tqdm = _tqdm() if use_tqdm in (None, True) else None
@@ -89,115 +141,174 @@ class Progress(object):
             raise ImportError("use_tqdm=True needs tqdm: pip install tqdm")
         self.interval = interval
         self.clock = clock
-        self.pid = os.getpid()
+        self.describe = describe
+        self.layers = OrderedDict()     # name -> _Layer
+        self.fits = []
+        self.closed = False
         self._lock = threading.Lock()
         self._layer = None
-        self._bar = None
-        self.layers = OrderedDict()     # name -> [done, total, started]
-        self.times = OrderedDict()      # (layer, learner) -> [seconds, fits]
+        self._pool = None
         self._started = clock()
         self._last_line = None
-
-    # Process workers get a copy that does nothing: only this process can
-    # write to the display (see the module notes).
-    def __getstate__(self):
-        return {"pid": self.pid, "_remote": True}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-    _remote = False
-
-    def local(self):
-        """True in the process (and not a copy) that owns the display."""
-        return not self._remote and os.getpid() == self.pid
 
     # -- events ---------------------------------------------------------
     def start_layer(self, name):
         """The fit reaches layer ``name``."""
         with self._lock:
             self._finish_layer()
-            self._layer = name
-            self.layers[name] = [0, 0, self.clock()]
+            self._open(name)
+
+    def expect(self, n):
+        """The current layer will run ``n`` subtasks in all."""
+        with self._lock:
+            layer = self._current()
+            layer.expected += n
+            self._refresh_total(layer)
+
+    def counts(self, name=None):
+        """``(done, total)`` of layer ``name`` (default: the current one)."""
+        layer = self.layers[self._layer if name is None else name]
+        return layer.done, layer.total
+
+    def times(self):
+        """``{(layer, name): (seconds, fits)}``: fit time summed over
+        folds, in the order the learners first finished."""
+        out = OrderedDict()
+        for fit in self.fits:
+            seconds, n = out.get((fit.layer, fit.name), (0.0, 0))
+            out[(fit.layer, fit.name)] = (seconds + fit.seconds, n + 1)
+        return out
+
+    def write(self, text):
+        """Print a log line without breaking an open tqdm bar."""
+        with self._lock:
             if self._tqdm is not None:
-                self._bar = self._tqdm(total=0, desc=name, unit="fit",
-                                       file=self.stream, leave=True)
-
-    def add(self, n):
-        """A pool of ``n`` subtasks starts in the current layer."""
-        with self._lock:
-            state = self._state()
-            state[1] += n
-            if self._bar is not None:
-                self._bar.total = state[1]
-                self._bar.refresh()
-
-    def done(self, *results):
-        """Subtasks finished: one per entry of ``results`` (their
-        SubResults, or anything else for subtasks without timings)."""
-        if not self.local() or not results:
-            return
-        with self._lock:
-            state = self._state()
-            state[0] += len(results)
-            for result in results:
-                fit_time = getattr(result, "fit_time", None)
-                name = getattr(result, "name", None)
-                if fit_time is not None and name is not None:
-                    entry = self.times.setdefault((self._layer, name),
-                                                  [0.0, 0])
-                    entry[0] += fit_time
-                    entry[1] += 1
-            if self._bar is not None:
-                self._bar.update(len(results))
+                self._tqdm.write(text, file=self.stream)
             else:
-                self._line(final=False)
+                self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self, failed=False):
         """End of the fit: finish the last layer; print the per-learner fit
         times (not after a failure)."""
         with self._lock:
-            self._finish_layer()
-            if failed or not self.times:
+            if self.closed:
                 return
-            width = max(len("%s/%s" % key) for key in self.times)
+            self.closed = True
+            self._finish_layer()
+            times = self.times()
+            if failed or not times:
+                return
+            width = max(len("%s/%s" % key) for key in times)
             lines = ["%s: fit time per learner (all folds), %s in all"
                      % (self.title, _seconds(self.clock() - self._started))]
-            for (layer, name), (seconds, fits) in self.times.items():
+            for (layer, name), (seconds, fits) in times.items():
                 lines.append("  %-*s %10s  %d fit(s)"
                              % (width, "%s/%s" % (layer, name),
                                 _seconds(seconds), fits))
             self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
 
+    # -- a pool of subtasks (see wrap and settle) ------------------------
+    def _start_pool(self, n):
+        with self._lock:
+            layer = self._current()
+            layer.dispatched += n
+            self._refresh_total(layer)
+            self._pool = pool = _Pool(n)
+            return pool
+
+    def _reported(self, pool, index, result):
+        """Subtask ``index`` of ``pool`` returned ``result`` here."""
+        with self._lock:
+            if self.closed or index in pool.reported:
+                return
+            pool.reported.add(index)
+            self._record(result)
+            self._advance(pool)
+
+    def _counted(self, pool, n_completed):
+        """joblib counted ``n_completed`` subtasks of ``pool`` as done."""
+        with self._lock:
+            if self.closed or pool is not self._pool:
+                return
+            pool.counted = max(pool.counted, n_completed)
+            self._advance(pool)
+
+    def _settle(self, pool, results):
+        with self._lock:
+            if self.closed:
+                return
+            for i, result in enumerate(results):
+                if i not in pool.reported:
+                    pool.reported.add(i)
+                    self._record(result)
+            pool.counted = pool.n
+            self._advance(pool)
+            if self._pool is pool:
+                self._pool = None
+
     # -- helpers (called with the lock held) -----------------------------
-    def _state(self):
+    def _open(self, name):
+        self._layer = name
+        self.layers[name] = layer = _Layer(name, self.clock())
+        return layer
+
+    def _current(self):
         if self._layer is None:  # a fit without layers (an Evaluator)
-            self._layer = self.title
-            self.layers[self._layer] = [0, 0, self.clock()]
-            if self._tqdm is not None:
-                self._bar = self._tqdm(total=0, desc=self.title, unit="fit",
-                                       file=self.stream, leave=True)
+            return self._open(self.title)
         return self.layers[self._layer]
+
+    def _refresh_total(self, layer):
+        if self._tqdm is not None and layer.bar is None:
+            # Opened once the layer knows its total: a bar of total 0 would
+            # print a line without one.
+            layer.bar = self._tqdm(total=layer.total, desc=layer.name,
+                                   unit="fit", file=self.stream, leave=True)
+        elif layer.bar is not None and layer.bar.total != layer.total:
+            layer.bar.total = layer.total
+            layer.bar.refresh()
+
+    def _record(self, result):
+        described = self.describe(result) if self.describe else None
+        if described is None:
+            return
+        name, fold, seconds = described
+        if seconds is not None and not math.isnan(seconds):
+            self.fits.append(Fit(self._layer, name, fold, seconds))
+
+    def _advance(self, pool):
+        shown = min(pool.n, max(len(pool.reported), pool.counted))
+        if shown <= pool.shown:
+            return
+        layer = self._current()
+        layer.done += shown - pool.shown
+        if layer.bar is not None:
+            layer.bar.update(shown - pool.shown)
+        pool.shown = shown
+        # (the last fit of a layer is shown by the layer's final line)
+        if layer.bar is None and layer.done < layer.total:
+            self._line(layer, final=False)
 
     def _finish_layer(self):
         if self._layer is None:
             return
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        layer = self.layers[self._layer]
+        if layer.bar is not None:
+            layer.bar.close()
+            layer.bar = None
         else:
-            self._line(final=True)
+            self._line(layer, final=True)
 
-    def _line(self, final):
+    def _line(self, layer, final):
         now = self.clock()
         if not final and self._last_line is not None and \
                 now - self._last_line < self.interval:
             return
-        done, total, started = self.layers[self._layer]
-        elapsed = now - started
+        done, total = layer.done, layer.total
+        elapsed = now - layer.started
         text = "[mlcore] %s: %d/%d fits, %s elapsed" % (
-            self._layer, done, total, _seconds(elapsed))
+            layer.name, done, total, _seconds(elapsed))
         if final:
             text += ", done"
         elif 0 < done < total:
@@ -208,29 +319,75 @@ class Progress(object):
 
 
 class _Reported(object):
-    """A subtask that reports to ``progress`` when it returns."""
+    """A subtask that reports to its display when it returns in the process
+    that owns the display. A copy sent to a worker process is the bare
+    subtask (the driver learns of it through joblib and the results)."""
 
-    def __init__(self, func, progress):
+    def __init__(self, func, progress, pool, index):
         self.func, self.progress = func, progress
+        self.pool, self.index = pool, index
+
+    def __getstate__(self):
+        return {"func": self.func, "progress": None}
 
     def __call__(self, *args, **kwargs):
-        result = self.func(*args, **kwargs)
-        self.progress.done(result)
+        if self.progress is None:
+            return self.func(*args, **kwargs)
+        # A subtask that fits an ensemble of its own in this thread must
+        # not report that ensemble's pools as pools of this layer.
+        previous, _LOCAL.progress = current(), None
+        try:
+            result = self.func(*args, **kwargs)
+        finally:
+            _LOCAL.progress = previous
+        self.progress._reported(self.pool, self.index, result)
         return result
 
 
-def wrap(jobs, progress):
-    """``jobs`` (joblib-style triples) reporting to ``progress``."""
-    progress.add(len(jobs))
-    return [(_Reported(func, progress), args, kwargs)
-            for func, args, kwargs in jobs]
+def _joblib_parallel(parallel):
+    """The joblib ``Parallel`` that will run a pool in this process's
+    driver thread, or None (the pool runs on mlcore's own threads)."""
+    from joblib import Parallel
+    if isinstance(parallel, Parallel):
+        return parallel
+    # mlcore's engines (mlcore._joblib.LazyParallel) hand a pool to their
+    # Parallel when they have no thread workers of their own.
+    if getattr(parallel, "workers", 0) is None and hasattr(parallel, "_get"):
+        return parallel._get()
+    return None
+
+
+def _watch(parallel, progress, pool):
+    """Count the completions joblib sees in the driver: it calls
+    ``print_progress`` on its ``Parallel`` after every completed batch, on
+    every backend. The instance attribute shadows the method for this pool
+    (a later pool on the same Parallel replaces it)."""
+    inner = _joblib_parallel(parallel)
+    if inner is None or not hasattr(type(inner), "print_progress"):
+        return
+    original = type(inner).print_progress
+
+    def print_progress():
+        original(inner)
+        progress._counted(pool, getattr(inner, "n_completed_tasks", 0))
+
+    inner.print_progress = print_progress
+
+
+def wrap(jobs, progress, parallel=None):
+    """``jobs`` (joblib-style triples) of a pool that reports to
+    ``progress``; ``parallel`` is the engine that will run them."""
+    pool = progress._start_pool(len(jobs))
+    if parallel is not None:
+        _watch(parallel, progress, pool)
+    return [(_Reported(func, progress, pool, i), args, kwargs)
+            for i, (func, args, kwargs) in enumerate(jobs)]
 
 
 def settle(progress, results):
-    """After a pool returned: report the subtasks that ran elsewhere (their
-    copies of ``progress`` could not)."""
-    with progress._lock:
-        state = progress._state()
-        missing = state[1] - state[0]
-    if missing > 0:
-        progress.done(*list(results)[-missing:])
+    """After a pool returned: report the subtasks that ran elsewhere (in a
+    worker process, whose copy of the subtask could not), with their
+    learners and fit times from ``results``."""
+    pool = progress._pool
+    if pool is not None:
+        progress._settle(pool, list(results))

@@ -49,7 +49,7 @@ def run(parallel, jobs, keys=None, small=False):
     jobs = in_caller_context(jobs)
     progress = _progress.current()
     if progress is not None:
-        jobs = _progress.wrap(jobs, progress)
+        jobs = _progress.wrap(jobs, progress, parallel)
     runner = getattr(parallel, "run", None)
     if runner is None:
         results = _scheduler.run_jobs(jobs, parallel=parallel)

@@ -567,7 +567,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
     # -- fitting ------------------------------------------------------------
     def _log(self, msg):
         if self.verbose:
-            print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
+            progress = _progress.current()
+            if progress is not None:  # keeps a tqdm bar intact
+                progress.write("[mlcore] %s" % msg)
+            else:
+                print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
 
     def _validate_X(self, X, reset):
         X = validate_data(self, X, reset=reset,

@@ -21,6 +21,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _progress
 from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
                     preprocessing_cases)
@@ -381,9 +382,18 @@ class Layer(object):
     def _fit(self, args, parallel):
         inp = self._inputs(args)
         small = is_small(inp.X)
+        self._expect_fits()
         self._fit_pipelines(parallel, inp, small)
         self._fit_learners(parallel, inp, small)
         self._update_context()
+
+    def _expect_fits(self):
+        """Tell a progress display how many fits this layer will run."""
+        progress = _progress.current()
+        if progress is not None:
+            n_pipe = sum(len(group.transformers) * len(self.splits_[g])
+                         for g, group in enumerate(self.groups))
+            progress.expect(n_pipe + sum(1 for _ in self._learner_splits()))
 
     def _fit_pipelines(self, parallel, inp, small):
         """Every (preprocessing case x split) fit; sets ``pipelines_``."""

@@ -342,8 +342,8 @@ class Evaluator(object):
         job = "preprocess-evaluate" if cases else "evaluate"
         verbose = int(self.verbose) if self.verbose else 0
         t0 = time.perf_counter()
-        display = _progress.Progress(type(self).__name__) if verbose \
-            else None
+        display = _progress.Progress(
+            type(self).__name__, describe=_describe) if verbose else None
         with ParallelEvaluation(self.backend, self.n_jobs,
                                 verbose if verbose >= 10 else 0) as engine, \
                 _progress.reporting(display):
@@ -353,7 +353,7 @@ class Evaluator(object):
             print("%s: %d fits done in %.2fs"
                   % (type(self).__name__,
                      sum(len(r["test_score"]) for r in self.cv_results_),
-                     time.perf_counter() - t0), file=sys.stdout, flush=True)
+                     time.perf_counter() - t0), file=sys.stderr, flush=True)
         return self
 
     # ------------------------------------------------ ParallelEvaluation call
@@ -374,14 +374,33 @@ class Evaluator(object):
         splits = self.indexer.fold_fits()
         self.n_folds_ = len(splits)
         data = (X, y, cache, is_small(X))
+        progress = _progress.current()
+        if progress is not None:
+            progress.expect(self._n_fits(case, len(splits)))
         if "preprocess" in case:
             self._preprocess(parallel, splits, data)
         if "evaluate" in case:
             self._evaluate(parallel, splits, data)
 
+    def _n_fits(self, case, n_folds):
+        """The subtasks of ``case``: (preprocessing case x fold) and
+        (estimator x draw x fold) fits."""
+        n = 0
+        if "preprocess" in case:
+            n += len(self._cases) * n_folds
+        if "evaluate" in case:
+            n += n_folds * sum(len(self.params_[name])
+                               for name, _, _, _ in self._entries)
+        return n
+
     def _log(self, message):
         if self.verbose:
-            print("%s: %s" % (type(self).__name__, message), flush=True)
+            message = "%s: %s" % (type(self).__name__, message)
+            progress = _progress.current()
+            if progress is not None:  # keeps a tqdm bar intact
+                progress.write(message)
+            else:
+                print(message, file=sys.stderr, flush=True)
 
     def _preprocess(self, parallel, splits, data):
         """Fit every (case, fold) preprocessing pipeline into the cache."""
@@ -553,6 +572,15 @@ class Evaluator(object):
             self.best_draw_[name] = best["draw"]
         for rec in records:
             del rec["_mean"]
+
+
+def _describe(result):
+    """``(name, fold, fit seconds)`` of an Evaluator subtask's result, for
+    the progress display."""
+    if len(result) == 4:  # (case, fold, fit_time, error): preprocessing
+        return "%s (preprocessing)" % result[0], result[1], result[2]
+    name, draw, fold, fit_time = result[0], result[1], result[2], result[5]
+    return name, (draw, fold), fit_time
 
 
 def _exclusive_key(estimator, params):
