@@ -574,6 +574,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
 
     def _validate_X(self, X, reset):
+        _check_structure(X)
         X = validate_data(self, X, reset=reset,
                           accept_sparse=["csr", "csc", "coo"],
                           dtype=[np.float64, np.float32])
@@ -667,6 +668,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 "the ensemble has no layers: call add() first")
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
+        _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
                              y_numeric=not classifier, multi_output=False,
@@ -1013,6 +1015,14 @@ def _in_sample(layer):
             if np.isin(test, as_rows(s.train, n)).any():
                 return True
     return False
+
+
+def _check_structure(X):
+    """Refuse a corrupt sparse ``X`` before scikit-learn's validation
+    converts it (scipy's conversions of e.g. a BSR matrix with too little
+    data read past its buffers)."""
+    if sp.issparse(X):
+        kernels.to_csr(X, "X")
 
 
 def _as_csr(X):

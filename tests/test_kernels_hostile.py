@@ -635,3 +635,20 @@ def test_processors_refuse_a_corrupt_sparse_x(backend):
     with ParallelProcessing(backend, n_jobs=1) as engine:
         with pytest.raises(ValueError, match="not a valid column index"):
             engine.map([], "fit", X, np.arange(4.0))
+
+
+def test_ensemble_refuses_a_bsr_with_too_little_data_before_converting_it():
+    from sklearn.linear_model import LinearRegression
+    from mlcore.ensemble import SuperLearner
+    X = sp.random(40, 6, density=0.4, format="csr",
+                  random_state=0).tobsr(blocksize=(2, 2))
+    X.data = X.data[:2]            # 2 blocks of data for many block indices
+    y = np.arange(40.0)
+    ens = SuperLearner(folds=2, backend="sequential", n_jobs=1)
+    ens.add([LinearRegression()], propagate_features=[0, 1])
+    with pytest.raises(ValueError, match="data has 2 entries"):
+        ens.fit(X, y)
+    good = sp.random(40, 6, density=0.4, format="csr", random_state=1)
+    ens.fit(good, y)
+    with pytest.raises(ValueError, match="data has 2 entries"):
+        ens.predict(X)
