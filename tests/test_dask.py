@@ -392,7 +392,10 @@ def test_worker_killed_mid_fit(no_disk):
         except Exception as exc:  # a clear error is the other allowed outcome
             outcome["error"] = exc
         killer.join(60)
-        assert "killed" in outcome, "no worker was killed mid-fit"
+        if "killed" not in outcome:
+            # On a loaded machine the fit can end (or fail on its own)
+            # before the killer sees a busy worker: nothing was tested.
+            pytest.skip("no worker was busy long enough to be killed")
         print("worker killed mid-fit; outcome: %s"
               % ("error %r" % outcome["error"] if "error" in outcome
                  else "completed"))
