@@ -23,18 +23,10 @@ if [ ! -e "$LIBASAN" ]; then
     exit 2
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlcore-asan.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-SRC=$WORK/src
-mkdir -p "$SRC"
-
 # 1. Copy the working tree (as it is now, uncommitted edits included).
+. "$REPO/tools/_scratch_copy.sh"
+scratch_copy asan
 cd "$REPO"
-git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf - | tar -xf - -C "$SRC"
-rm -f "$SRC"/mlcore/_kernels*.so "$SRC"/mlcore/_kernels.c
 
 # 2. Sanitizer build, in place in the copy (setup.py reads MLCORE_*FLAGS).
 echo "== building mlcore._kernels with AddressSanitizer in $SRC"

@@ -26,18 +26,10 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ -n "${VIRTUAL_ENV:-}" ]; then PY=$VIRTUAL_ENV/bin/python
 else PY=$REPO/.venv/bin/python; fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlcore-debug.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
-SRC=$WORK/src
-mkdir -p "$SRC"
-
 # 1. Copy the working tree (as it is now, uncommitted edits included).
+. "$REPO/tools/_scratch_copy.sh"
+scratch_copy debug
 cd "$REPO"
-git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf - | tar -xf - -C "$SRC"
-rm -f "$SRC"/mlcore/_kernels*.so "$SRC"/mlcore/_kernels.c
 
 # 2. Build tools, then the bounds-checked extension in place in the copy.
 "$PY" -c "import Cython, setuptools" 2>/dev/null \
