@@ -1535,9 +1535,12 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, refit=True,
+                 n_repeats=1):
         super().__init__(**_common_params(locals()))
         self.folds = folds
+        self.refit = refit
+        self.n_repeats = n_repeats
 
     def _indexer_for(self, kwargs):
         folds = kwargs.pop("folds", None)
@@ -1640,11 +1643,12 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, refit=True):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
         self.folds = folds
+        self.refit = refit
 
     def _indexer_for(self, kwargs):
         partitions = kwargs.pop("partitions", self.partitions)
