@@ -1294,15 +1294,17 @@ def _check_outputs(layers, n_outputs):
     for layer in layers:
         for lr in layer.learners:
             if not _accepts_multi_output(lr.estimator):
+                est = getattr(lr.estimator, "estimator", lr.estimator) \
+                    if isinstance(lr.estimator, _PositionTarget) \
+                    else lr.estimator
+                wrapper = "MultiOutputClassifier" if is_classifier(est) \
+                    else "MultiOutputRegressor"
                 raise ValueError(
                     "y has %d outputs, but learner %r of %s (%r) predicts "
                     "one output only (its scikit-learn tag "
                     "target_tags.multi_output is False). Wrap it in "
-                    "sklearn.multioutput.MultiOutputRegressor (or "
-                    "MultiOutputClassifier), or use a learner that fits a "
-                    "2-D y" % (n_outputs, lr.key, layer.name,
-                               getattr(lr.estimator, "estimator",
-                                       lr.estimator)))
+                    "sklearn.multioutput.%s, or use a learner that fits a "
+                    "2-D y" % (n_outputs, lr.key, layer.name, est, wrapper))
 
 
 def _check_folds(folds, owner):

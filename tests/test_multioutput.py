@@ -292,10 +292,11 @@ def test_single_output_learner_is_refused_before_any_fit():
     ens = SuperLearner().add([KNeighborsClassifier(), LogisticRegression()])
     ens.add_meta(KNeighborsClassifier())
     with pytest.raises(ValueError, match="'logisticregression' of layer-1.*"
-                       "MultiOutputRegressor"):
+                       "MultiOutputClassifier"):
         ens.fit(X, Y)
     X, Y = _reg()
-    with pytest.raises(ValueError, match="'svr' of layer-2"):
+    with pytest.raises(ValueError, match="'svr' of layer-2.*"
+                       "MultiOutputRegressor"):
         SuperLearner().add([Ridge()]).add_meta(SVR()).fit(X, Y)
 
 
