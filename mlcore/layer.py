@@ -484,8 +484,8 @@ class Layer(object):
         """Write the average of the repeated folds' predictions of every
         row into ``P``: the blocks are summed in fold order, in float64,
         and divided by the number of repeats; classifiers that pass on
-        labels average class probabilities (see :func:`mlcore._subtasks.
-        harden`)."""
+        labels average class probabilities (see
+        :func:`mlcore._subtasks.harden`)."""
         sums = {}
         for res, (out_rows, col) in zip(results, targets):
             if res.prediction is None:

@@ -15,7 +15,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import (LinearRegression, LogisticRegression,
                                   Ridge, RidgeClassifier)
 from sklearn.model_selection import (KFold, RepeatedKFold,
-                                     RepeatedStratifiedKFold)
+                                     RepeatedStratifiedKFold, StratifiedKFold)
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
@@ -24,6 +24,7 @@ from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
                              SuperLearner, TemporalEnsemble)
 from mlcore.exceptions import LayerSpecificationError
 from mlcore.index import FoldIndex, SplitterIndex, repeat_folds
+from mlcore.layer import LearnerError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -65,12 +66,11 @@ class _FitLog(BaseEstimator, RegressorMixin):
         return self.model_.predict(X)
 
 
-def _reference(learners, X, y, X_new, splits, n_repeats, method="predict",
-               classes=None):
+def _reference(learners, X, y, X_new, splits, n_repeats, method="predict"):
     """Out-of-fold predictions (averaged over repeats) and the average of
     the fold models' predictions of ``X_new``, by hand: one block of
     columns per learner. ``method='vote'``: labels from averaged class
-    probabilities, as positions in ``classes``."""
+    probabilities, as positions in the learners' ``classes_``."""
     def block(model, rows):
         if method == "predict":
             return model.predict(rows).reshape(-1, 1)
@@ -81,7 +81,7 @@ def _reference(learners, X, y, X_new, splits, n_repeats, method="predict",
 
     oof, new = [], []
     for est in learners:
-        oof_sums, new_blocks = None, []
+        new_blocks = []
         per_repeat = len(splits) // n_repeats
         repeats = []
         for r in range(n_repeats):
@@ -96,8 +96,7 @@ def _reference(learners, X, y, X_new, splits, n_repeats, method="predict",
                 new_blocks.append(block(model, X_new) if method != "vote"
                                   else model.predict_proba(X_new))
             repeats.append(P)
-        oof_sums = sum(repeats) / n_repeats
-        oof.append(labels(oof_sums))
+        oof.append(labels(sum(repeats) / n_repeats))
         new.append(labels(sum(new_blocks) / len(new_blocks)))
     return np.hstack(oof), np.hstack(new)
 
@@ -242,6 +241,30 @@ def test_temporal_refit_false_averages_the_window_models():
     ref = (LinearRegression().fit(X[:10], y[:10]).predict(X_new)
            + LinearRegression().fit(X[:20], y[:20]).predict(X_new)) / 2
     assert np.array_equal(ens.predict(X_new), ref)
+
+
+class _FailsOnNewData(BaseEstimator, RegressorMixin):
+    """Ridge whose model fitted on exactly 40 rows cannot predict new
+    data (any other number of rows than its out-of-fold 21)."""
+
+    def fit(self, X, y):
+        self.n_train_ = X.shape[0]
+        self.model_ = Ridge().fit(X, y)
+        return self
+
+    def predict(self, X):
+        if self.n_train_ == 40 and X.shape[0] != 21:
+            raise ValueError("cannot predict")
+        return self.model_.predict(X)
+
+
+def test_a_failing_fold_model_names_learner_and_fold():
+    X, y = _reg(61)                    # folds of 21, 20, 20 rows
+    ens = SuperLearner(folds=3, refit=False).add([_FailsOnNewData()]).fit(
+        X, y)
+    with pytest.raises(LearnerError, match="'_failsonnewdata' failed on "
+                       "partition 0, fold 1 during predict"):
+        ens.predict(X[:5])
 
 
 def test_refit_false_needs_fold_models():
@@ -397,8 +420,8 @@ def test_bad_settings_are_refused():
 
 
 def test_repeat_folds_uses_scikit_learns_repeated_splitters():
-    from sklearn.model_selection import KFold, StratifiedKFold
-    assert repeat_folds(FoldIndex(3), 1) is not None
+    index = FoldIndex(3)
+    assert repeat_folds(index, 1) is index
     idx = repeat_folds(SplitterIndex(StratifiedKFold(4)), 3, random_state=2)
     assert isinstance(idx.cv, RepeatedStratifiedKFold)
     assert idx.cv.n_repeats == 3 and idx.cv.cvargs["n_splits"] == 4
