@@ -695,7 +695,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
             pandas DataFrames are accepted (``feature_names_in_``).
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            A 2-D ``y``: multi-output regression, or multilabel
+            classification (0/1 indicator columns); see ``n_outputs_``.
         sample_weight : array-like, optional
             Routed to every base estimator's ``fit``.
         groups : array-like, optional
@@ -1004,7 +1006,7 @@ n_features)
         Parameters
         ----------
         X : array-like, sparse matrix or DataFrame
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -1735,7 +1737,8 @@ lag : int, default=0
         **kwargs
             ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
             (default: the ensemble's), and ``dtype``, ``random_state``,
-            ``scorer``. Shuffling is always off.
+            ``scorer``, ``refit`` (False: predict with the average of the
+            window models). Shuffling is always off.
 
         Returns
         -------
@@ -1795,7 +1798,8 @@ class SequentialEnsemble(BaseEnsemble):
             ``fit_estimator``, ``attr``, ``partition_on`` for
             ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
             ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer`` for this layer.
+            ``shuffle``, ``random_state``, ``scorer``, ``refit`` and
+            ``n_repeats`` (see :class:`SuperLearner`) for this layer.
 
         Returns
         -------

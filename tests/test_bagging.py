@@ -8,6 +8,8 @@ predictions (class probabilities for classifiers) for new data. The
 estimators are deterministic and the averages are summed in fold order, so
 the comparisons are exact.
 """
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -122,6 +124,8 @@ def test_refit_false_regression_equals_averaged_fold_models():
     # its own learner)
     assert sorted(fits) == [40, 40, 40]
     assert all(fold for _, _, fold in ens.layers_[0].estimators_)
+    assert np.array_equal(pickle.loads(pickle.dumps(ens)).predict(X_new),
+                          meta.predict(T))
     # the refitted ensemble predicts with its full fits instead
     full = SuperLearner(folds=3).add(_reg_learners())
     full.add_meta(LinearRegression()).fit(X, y)
