@@ -46,7 +46,7 @@ from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
-                    as_rows, make_index)
+                    as_rows, make_index, repeat_folds)
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
@@ -64,7 +64,7 @@ __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
            "SequentialEnsemble", "TemporalEnsemble"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
-                 "raise_on_exception", "verbose")
+                 "raise_on_exception", "verbose", "refit", "n_repeats")
 
 
 class LayerSpec(object):
@@ -193,6 +193,27 @@ backend : str or None, default=None
     ``joblib.parallel_config`` context, else
     :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, else
     ``'threading'``).""",
+    "refit": """\
+refit : bool, default=True
+    Fit every learner of a K-fold layer on all its rows (of each partition
+    of a subsemble) to predict new data. False: no such fit runs, and new
+    data is predicted with the average of the fold models (for classifiers,
+    of their class probabilities), saving what is often the largest fit of
+    a layer. Applies to the layers of :meth:`add` (``add(..., refit=)`` per
+    layer); the meta layer keeps its full fit unless
+    ``add_meta(..., refit=False)``.""",
+    "n_repeats": """\
+n_repeats : int, default=1
+    Repeat the folds of every layer of :meth:`add` ``n_repeats`` times,
+    each time on a new shuffle of the rows (``RepeatedKFold``, or
+    ``RepeatedStratifiedKFold`` for the default stratified folds; the
+    shuffles are seeded by the layer's random state, drawn from
+    ``random_state``). Every row's out-of-fold prediction is the average
+    of its ``n_repeats`` predictions (for classifiers that pass on labels,
+    the most probable class of the averaged probabilities), and with
+    ``refit=False`` new data is predicted by all ``n_repeats * folds``
+    fold models. ``add(..., n_repeats=)`` per layer; the meta layer is not
+    repeated unless ``add_meta(..., n_repeats=)``.""",
     "layers": """\
 layers : list of LayerSpec or None, default=None
     The layers as :meth:`add` records them (unfitted specifications);
@@ -207,8 +228,10 @@ Attributes
 layers_ : list of Layer
     The fitted layers, also reachable as ``layer_1``, ``layer_2``, ...
     Each has ``estimators_`` (``{(learner, partition, fold): fitted
-    estimator}``; fold 0 is the fit on all its rows, used to predict),
-    ``splits_``, ``feature_names_in_`` and ``get_feature_names_out()``.
+    estimator}``; fold 0 is the fit on all its rows, used to predict; a
+    layer with ``refit=False`` has none and predicts with the average of
+    its fold models), ``splits_``, ``feature_names_in_`` and
+    ``get_feature_names_out()``.
 oof_predictions_ : dict
     ``{layer name: output at fit}``: each layer's out-of-fold predictions
     (for a blend or temporal layer, of the rows it predicted); the columns
@@ -217,7 +240,10 @@ final_estimator_ : estimator
     The last layer's fitted learner (the meta learner, fitted on all its
     rows), when that layer has one learner and no partitions.
 classes_ : ndarray
-    The class labels, for a classification ensemble.
+    The class labels, for a classification ensemble (``[0, 1]`` for a
+    multilabel ``y``).
+n_outputs_ : int
+    Columns of ``y`` (1 for a 1-D ``y``).
 n_features_in_ : int
     Number of columns of ``X`` at fit.
 feature_names_in_ : ndarray of str
@@ -336,7 +362,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             ``folds`` for :class:`SuperLearner`, ``test_size`` for
             :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
             default: the ensemble's, read at fit), and ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer``.
+            ``shuffle``, ``random_state``, ``scorer``, ``refit`` (False:
+            predict with the average of the fold models, no full fit) and
+            ``n_repeats`` (repeat the folds on new shuffles and average;
+            K-fold layers only), as described for the ensemble's
+            parameters of those names.
 
         Returns
         -------
@@ -349,6 +379,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 kwargs.pop(bad)
         layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
                         if k in _LAYER_KWARGS}
+        _check_bagging(layer_kwargs.get("refit", True),
+                       layer_kwargs.get("n_repeats", 1), "add")
         if meta:
             indexer, indexer_kwargs = "full", {}
             kwargs.clear()
@@ -373,7 +405,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         ----------
         estimator : estimator
         **kwargs
-            ``dtype``, ``random_state``, ``scorer`` for this layer.
+            ``dtype``, ``random_state``, ``scorer`` for this layer, and for
+            :class:`SuperLearner` and :class:`Subsemble` (cross-validated
+            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`.
 
         Returns
         -------
@@ -480,6 +514,12 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 "final_estimator_ needs a last layer of one learner without "
                 "partitions; see layers_[-1].estimators_, keyed by (learner, "
                 "partition, fold), fold 0 being the fit on all rows")
+        if (keys[0][0], 0, 0) not in last.estimators_:
+            raise AttributeError(
+                "final_estimator_: the last layer was fitted with "
+                "refit=False, so no fit on all its rows exists; it predicts "
+                "with the average of its fold models, "
+                "layers_[-1].estimators_")
         return last.estimators_[(keys[0][0], 0, 0)]
 
     def _final_estimator(self):
@@ -581,10 +621,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self._check_sparse(X)
         return _as_csr(X) if sp.issparse(X) else X
 
-    def _build_layers(self, classes, n_features, names=None):
+    def _build_layers(self, classes, n_features, names=None, n_outputs=1):
         """The layers of this fit; ``classes``: the class labels (sorted) of
         a classification fit, else None; ``n_features`` and ``names``: the
-        input's columns and their names (None: generated ones)."""
+        input's columns and their names (None: generated ones);
+        ``n_outputs``: the columns of ``y``."""
         named = names is not None
         if names is None:
             names = generated_names(n_features)
@@ -596,6 +637,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             else self.random_state
         built = []
         classification = classes is not None
+        # scikit-learn stratifies single-output classification only (as its
+        # check_cv does): a multilabel y gets plain K folds
+        stratify = classification and n_outputs == 1
         for i, spec in enumerate(self.layers):
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
@@ -608,8 +652,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             if classification:
                 estimators = _wrap_regressors(estimators, classes)
             proba = bool(spec.proba) and classification
-            group = make_group(self._layer_indexer(spec, classification),
-                               estimators,
+            refit, n_repeats = self._bagging(spec)
+            indexer = repeat_folds(self._layer_indexer(spec, stratify),
+                                   n_repeats, random_state)
+            group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
             name = "layer-%d" % (i + 1)
@@ -618,12 +664,24 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer = _Layer(name, [group], propagate_features=columns,
                            shuffle=shuffle, random_state=random_state,
                            dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
-                           classes=classes)
+                           classes=classes, refit=refit, n_outputs=n_outputs)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known
             built.append(layer)
         return built
+
+    def _bagging(self, spec):
+        """(refit, n_repeats) of layer ``spec``: its own settings, else the
+        ensemble's for the layers of :meth:`add` (a meta layer keeps one
+        full fit and unrepeated folds unless told otherwise)."""
+        kw = spec.layer_kwargs
+        refit = kw.get("refit", True if spec.meta else
+                       getattr(self, "refit", True))
+        n_repeats = kw.get("n_repeats", 1 if spec.meta else
+                           getattr(self, "n_repeats", 1))
+        _check_bagging(refit, n_repeats, type(self).__name__)
+        return bool(refit), int(n_repeats)
 
     def _engine(self):
         # backend=None: the backend of an active joblib.parallel_config
@@ -637,7 +695,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
             pandas DataFrames are accepted (``feature_names_in_``).
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            A 2-D ``y``: multi-output regression, or multilabel
+            classification (0/1 indicator columns); see ``n_outputs_``.
         sample_weight : array-like, optional
             Routed to every base estimator's ``fit``.
         groups : array-like, optional
@@ -671,13 +731,17 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
-                             y_numeric=not classifier, multi_output=False,
+                             y_numeric=not classifier, multi_output=True,
                              ensure_min_samples=2)
         self._check_sparse(X)
         if sp.issparse(X):
             X = _as_csr(X)
-        y = np.asarray(y)
-        if classifier:
+        y = _targets(y)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if classifier and n_outputs > 1:
+            y_fit, classes = _multilabel(y, type(self).__name__), \
+                np.array([0, 1])
+        elif classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
             classes = np.unique(y)
@@ -702,7 +766,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 raise ValueError("groups has %d entries, X has %d rows"
                                  % (groups.shape[0], n))
         layers = self._build_layers(classes, X.shape[1],
-                                    getattr(self, "feature_names_in_", None))
+                                    getattr(self, "feature_names_in_", None),
+                                    n_outputs)
+        _check_outputs(layers, n_outputs)
         ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
                          n=n)
         for layer in layers:
@@ -720,6 +786,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             for layer in layers:
                 layer.context = None
         self.layers_ = layers
+        self.n_outputs_ = n_outputs
         self.oof_predictions_ = dict(zip(names, preds))
         self._fit_output = preds[-1]  # what the next step is fed
         self._fit_rows = _output_rows(layers, n)
@@ -768,7 +835,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             P = P.toarray()
         if P.ndim == 2 and P.shape[1] == 1:
             P = P[:, 0]
-        if getattr(self, "classes_", None) is not None and P.ndim == 1:
+        if getattr(self, "classes_", None) is not None and (
+                P.ndim == 1 or getattr(self, "n_outputs_", 1) > 1):
             return _positions_to_labels(P, self.classes_)
         return P
 
@@ -782,18 +850,24 @@ n_features)
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (of ``classes_``) for classification, else the
-            final layer's predictions.
+            final layer's predictions; one column per output of a
+            multi-output ``y`` (labels 0 and 1 of each label of a
+            multilabel ``y``).
         """
         model = self._snapshot()  # one fitted state, even during a refit
         final = model.layers_[-1] if hasattr(model, "layers_") else None
         P = model._run(X, "predict")
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
-                any(lr.proba for lr in final.learners) and \
-                P.shape[1] == len(classes):
-            return classes[np.asarray(P).argmax(axis=1)]
+                any(lr.proba for lr in final.learners):
+            P = np.asarray(P.toarray() if sp.issparse(P) else P)
+            if getattr(model, "n_outputs_", 1) > 1 and \
+                    P.shape[1] == model.n_outputs_:
+                return classes[(P > 0.5).astype(np.intp)]
+            if P.shape[1] == len(classes):
+                return classes[P.argmax(axis=1)]
         return model._decode(P)
 
     def _has_proba(self):
@@ -812,7 +886,9 @@ n_features)
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
+            Columns in the order of ``classes_``; for a multilabel ``y``,
+            shape (n_samples, n_outputs): the probability that each label
+            is 1.
         """
         P = self._snapshot()._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
@@ -930,7 +1006,7 @@ n_features)
         Parameters
         ----------
         X : array-like, sparse matrix or DataFrame
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -1125,13 +1201,13 @@ def _label_columns(layer, P, classes):
     for lr in layer.learners:
         if lr.proba:
             continue
-        full = [est for (key, _, fold), est in layer.estimators_.items()
-                if key == lr.key and fold == 0]
-        if not full or getattr(full[0], "classes_", None) is None:
+        fits = {part: est for (key, part, _), est in layer.estimators_.items()
+                if key == lr.key}
+        if not fits or getattr(next(iter(fits.values())), "classes_",
+                               None) is None:
             continue  # a regressor: its column is not a label
         start = layer.columns_[lr.key]
-        partitions = len(full)
-        cols.extend(range(start, start + partitions))
+        cols.extend(range(start, start + layer._width(lr, len(fits))))
     if not cols:
         return P
     numeric = np.asarray(classes).dtype.kind in "biuf"
@@ -1175,6 +1251,62 @@ def _layer_dtype(dtype):
 def _is_int(value):
     return isinstance(value, (numbers.Integral, np.integer)) and \
         not isinstance(value, (bool, np.bool_))
+
+
+def _check_bagging(refit, n_repeats, owner):
+    """Refuse a ``refit`` that is not a bool and an ``n_repeats`` that is
+    not an int >= 1."""
+    if not isinstance(refit, (bool, np.bool_)):
+        raise LayerSpecificationError("%s: refit must be True or False, got "
+                                      "%r" % (owner, refit))
+    if not _is_int(n_repeats) or n_repeats < 1:
+        raise LayerSpecificationError("%s: n_repeats must be an int >= 1, "
+                                      "got %r" % (owner, n_repeats))
+
+
+def _targets(y):
+    """``y`` as validated: 1-D, or 2-D with one column per output. A single
+    column is flattened with scikit-learn's DataConversionWarning, as a
+    single-output estimator does."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.utils.validation import column_or_1d
+        y = column_or_1d(y, warn=True)
+    return y
+
+
+def _multilabel(y, owner):
+    """A 2-D classification ``y`` as 0/1 ints, or ValueError unless it is
+    a multilabel indicator (several multiclass outputs are not handled)."""
+    from sklearn.utils.multiclass import type_of_target
+    kind = type_of_target(y)
+    if kind != "multilabel-indicator":
+        raise ValueError(
+            "%s: a classification y with %d columns must be a multilabel "
+            "indicator (0 or 1 in every column), got %r targets; fit one "
+            "ensemble per output instead" % (owner, y.shape[1], kind))
+    return y.astype(np.int64)
+
+
+def _check_outputs(layers, n_outputs):
+    """Refuse, before any fit, a learner that declares that it predicts a
+    single output when ``y`` has several."""
+    if n_outputs == 1:
+        return
+    for layer in layers:
+        for lr in layer.learners:
+            if not _accepts_multi_output(lr.estimator):
+                est = getattr(lr.estimator, "estimator", lr.estimator) \
+                    if isinstance(lr.estimator, _PositionTarget) \
+                    else lr.estimator
+                wrapper = "MultiOutputClassifier" if is_classifier(est) \
+                    else "MultiOutputRegressor"
+                raise ValueError(
+                    "y has %d outputs, but learner %r of %s (%r) predicts "
+                    "one output only (its scikit-learn tag "
+                    "target_tags.multi_output is False). Wrap it in "
+                    "sklearn.multioutput.%s, or use a learner that fits a "
+                    "2-D y" % (n_outputs, lr.key, layer.name, est, wrapper))
 
 
 def _check_folds(folds, owner):
@@ -1228,8 +1360,8 @@ def _warn_missing_classes(layers, classes, limit=6):
 
     for layer in layers:
         known = layer.classes
-        if known is None:
-            continue
+        if known is None or layer.n_outputs > 1:
+            continue  # a multilabel fit's classes_ are per output
         seen = {}
         for (key, part, fold), est in getattr(layer, "estimators_",
                                               {}).items():
@@ -1308,6 +1440,14 @@ def _fingerprint(X):
     return h.digest()
 
 
+def _accepts_multi_output(est):
+    """Whether ``est`` declares that it fits a 2-D ``y``: its scikit-learn
+    tag ``target_tags.multi_output``, trusted as :func:`_accepts_sparse`
+    trusts the sparse tag (an object with no tags of its own is let
+    through; its fit names it if it fails)."""
+    return _trusted_tag(est, lambda tags: tags.target_tags.multi_output)
+
+
 def _accepts_sparse(est):
     """Whether ``est`` declares that it accepts sparse input.
 
@@ -1317,11 +1457,17 @@ def _accepts_sparse(est):
     (which say False without meaning it), is let through: if it cannot take
     sparse data, its fit fails with a LearnerTypeError naming it.
     """
+    return _trusted_tag(est, lambda tags: tags.input_tags.sparse)
+
+
+def _trusted_tag(est, read):
+    """``read(tags)`` of ``est``'s scikit-learn tags where they are meant
+    (see :func:`_accepts_sparse`), else True."""
     if not hasattr(est, "__sklearn_tags__"):
         return True
     try:
         from sklearn.utils import get_tags
-        if get_tags(est).input_tags.sparse:
+        if read(get_tags(est)):
             return True
     except Exception:  # pragma: no cover - broken third-party tags
         return True
@@ -1393,9 +1539,12 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, refit=True,
+                 n_repeats=1):
         super().__init__(**_common_params(locals()))
         self.folds = folds
+        self.refit = refit
+        self.n_repeats = n_repeats
 
     def _indexer_for(self, kwargs):
         folds = kwargs.pop("folds", None)
@@ -1498,11 +1647,12 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, refit=True):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
         self.folds = folds
+        self.refit = refit
 
     def _indexer_for(self, kwargs):
         partitions = kwargs.pop("partitions", self.partitions)
@@ -1587,7 +1737,8 @@ lag : int, default=0
         **kwargs
             ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
             (default: the ensemble's), and ``dtype``, ``random_state``,
-            ``scorer``. Shuffling is always off.
+            ``scorer``, ``refit`` (False: predict with the average of the
+            window models). Shuffling is always off.
 
         Returns
         -------
@@ -1647,7 +1798,8 @@ class SequentialEnsemble(BaseEnsemble):
             ``fit_estimator``, ``attr``, ``partition_on`` for
             ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
             ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer`` for this layer.
+            ``shuffle``, ``random_state``, ``scorer``, ``refit`` and
+            ``n_repeats`` (see :class:`SuperLearner`) for this layer.
 
         Returns
         -------

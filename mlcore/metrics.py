@@ -32,6 +32,9 @@ class default_scorer(object):
     Accuracy for classifiers (class of the highest probability, or the
     predicted label), R^2 for regressors. A user scorer ``f(y, p)`` is
     wrapped so that it receives 1-D predictions for one-column blocks.
+    For a 2-D ``y`` (multi-output), the block has one column per output:
+    subset accuracy (every label of a row right) or the mean R^2 of the
+    outputs, and a user scorer receives the block as it is.
 
     Parameters
     ----------
@@ -60,6 +63,8 @@ class default_scorer(object):
 
     def __call__(self, y, block):
         block = np.asarray(block)
+        if np.ndim(y) == 2:
+            return self._score_outputs(y, block)
         p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
         if self.classification and p.ndim == 1:
             p = self._labels(p)
@@ -70,6 +75,20 @@ class default_scorer(object):
                 p = self._labels(p.argmax(axis=1))
             return _accuracy(y, p)
         return _r2(y, p)
+
+
+    def _score_outputs(self, y, block):
+        """The score of a multi-output block (one column per output): the
+        user's scorer, else subset accuracy (every label right; a label is
+        1 where the block exceeds 0.5, a probability or a 0/1 label) or the
+        mean R^2 of the outputs."""
+        if self.scorer is not None:
+            return float(self.scorer(y, block))
+        y = np.asarray(y)
+        if self.classification:
+            return float(np.mean(np.all((block > 0.5) == (y == 1), axis=1)))
+        return float(np.mean([_r2(y[:, k], block[:, k])
+                              for k in range(y.shape[1])]))
 
 
 class Data(OrderedDict):
