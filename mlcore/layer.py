@@ -223,6 +223,9 @@ class Layer(object):
         ``{group index: [Split]}``: the folds, generated once at fit.
     scores_, fit_times_, predict_times_ : dict
         ``{learner key: [per split values]}``.
+    fit_records_ : list of tuple
+        ``(learner key, partition, fold, fit time, predict time, score)``
+        of every fit, in the order of the splits.
     """
 
     __no_output__ = False
@@ -431,6 +434,7 @@ class Layer(object):
         results = run(parallel, jobs, keys=keys, small=small)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
+        self.fit_records_ = []
         for res, target in zip(results, targets):
             self._record_fit(res, target, inp)
 
@@ -438,6 +442,7 @@ class Layer(object):
         est = res.estimator if inp.handback else cache_load(inp.cache, res.key)
         self.estimators_[(res.name, res.partition, res.fold)] = est
         _write_back(inp, res, target)
+        self.fit_records_.append(tuple(res[2:8]))
         self.fit_times_.setdefault(res.name, []).append(res.fit_time)
         if res.fold != 0 or res.score is not None:
             self.predict_times_.setdefault(res.name, []).append(
