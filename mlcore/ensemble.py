@@ -1020,25 +1020,44 @@ n_features)
         out of sample: over the folds of a K-fold layer, on the predicted
         rows of a blend or temporal layer. As in ML-Ensemble the meta layer
         and layers fitted once on all their rows have no rows; see
-        :meth:`data_frame` for every layer, the meta layer's
-        cross-validated score included.
+        :meth:`data_table` (and :meth:`data_frame`) for every layer, the
+        meta layer's cross-validated score included.
         """
         check_is_fitted(self, "layers_")
         return Data([e for layer in self.layers_
                      for e in _data_entries(layer, base_only=True)])
 
-    def data_frame(self, meta=True):
-        """The scores and times of every layer as a pandas DataFrame.
+    def data_table(self, meta=True):
+        """The scores and times of every layer, as a printable
+        :class:`mlcore.metrics.Data` in the layout of :attr:`data`.
 
-        Rows are a ``(layer, learner)`` MultiIndex (``learner`` as in
-        :attr:`data`: ``[<case>.]<learner>[--<partition>]``), columns
-        ``score-m score-s ft-m ft-s pt-m pt-s``. With ``meta`` (the
-        default) the table also holds what ML-Ensemble's :attr:`data`
-        leaves out: the meta layer of a :class:`SuperLearner` or
-        :class:`Subsemble`, cross-validated on the ensemble's folds of its
-        input (a genuine out-of-sample score), and layers fitted once on
-        all their rows (times only: their in-sample score would not say how
-        well they generalize, so it is NaN).
+        With ``meta`` (the default) the table also holds what ML-Ensemble's
+        :attr:`data` leaves out: the meta layer of a :class:`SuperLearner`
+        or :class:`Subsemble`, cross-validated on the ensemble's folds of
+        its input (a genuine out-of-sample score), and layers fitted once
+        on all their rows (times only: their in-sample score would not say
+        how well they generalize, so it is left out). Columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (``score-*`` only when some row has
+        a score).
+
+        Parameters
+        ----------
+        meta : bool, default=True
+            False gives :attr:`data`.
+
+        Returns
+        -------
+        mlcore.metrics.Data
+        """
+        check_is_fitted(self, "layers_")
+        return Data([e for layer in self.layers_
+                     for e in _data_entries(layer, base_only=not meta)])
+
+    def data_frame(self, meta=True):
+        """:meth:`data_table` as a pandas DataFrame: ``(layer, learner)``
+        MultiIndex rows (``learner`` as in :attr:`data`:
+        ``[<case>.]<learner>[--<partition>]``), the columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (NaN where a row has no value).
 
         Parameters
         ----------
@@ -1050,14 +1069,11 @@ n_features)
         pandas.DataFrame
         """
         import pandas as pd
-        check_is_fitted(self, "layers_")
-        frame = Data([e for layer in self.layers_
-                      for e in _data_entries(layer, base_only=not meta)]
-                     ).to_frame().reindex(columns=list(_DATA_COLUMNS))
-        pairs = [row.split("/", 1) for row in frame.index]
+        frame = self.data_table(meta).to_frame().reindex(
+            columns=list(_DATA_COLUMNS))
         frame.index = pd.MultiIndex.from_tuples(
-            pairs, names=["layer", "learner"]) if pairs else \
-            pd.MultiIndex.from_tuples([], names=["layer", "learner"])
+            [tuple(row.split("/", 1)) for row in frame.index],
+            names=["layer", "learner"])
         return frame.astype(np.float64)
 
 
