@@ -61,7 +61,8 @@ except ImportError as exc:  # pragma: no cover
                       "'mlcore[sklearn]'") from exc
 
 __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
-           "SequentialEnsemble", "TemporalEnsemble"]
+           "SequentialEnsemble", "TemporalEnsemble", "BaseEnsemble",
+           "Sequential", "LayerList", "LayerSpec"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
                  "raise_on_exception", "verbose")
@@ -1858,3 +1859,118 @@ class SequentialEnsemble(BaseEnsemble):
             # the same default as SuperLearner(folds=None)
             return _default_folds(None, classification, type(self).__name__)
         return super()._layer_indexer(spec, classification)
+
+
+###############################################################################
+class Sequential(object):
+    """A stack of layer tasks fitted one after another, each on the output
+    of the one before: ML-Ensemble's ``mlens.ensemble.Sequential``.
+
+    Kept for code written for ML-Ensemble, which built ensembles from
+    low-level layers with it. The layers are tasks of the backend protocol
+    (:class:`mlcore.layer.Layer` objects, or layers written for
+    ML-Ensemble's backend), run by :meth:`ParallelProcessing.stack
+    <mlcore.backend.ParallelProcessing.stack>`. New code builds ensembles
+    with :meth:`SequentialEnsemble.add` (a scikit-learn estimator, with
+    class labels, validation and ``data``).
+
+    Parameters
+    ----------
+    name : str, optional
+    verbose : bool or int, default=False
+        Accepted for compatibility (the layers have their own).
+    stack : layer or list of layers, optional
+    backend, n_jobs : optional
+        As for :class:`~mlcore.backend.ParallelProcessing` (None: the
+        configured ones).
+    raise_on_exception : bool, default=True
+        Accepted for compatibility: a failing learner always raises.
+    """
+
+    def __init__(self, name=None, verbose=False, stack=None, backend=None,
+                 n_jobs=None, raise_on_exception=True):
+        if stack is not None and not isinstance(stack, list):
+            if not callable(getattr(stack, "setup", None)):
+                raise ValueError("stack must be a layer or a list of layers, "
+                                 "got %r" % (stack,))
+            stack = [stack]
+        self.name = "sequential" if name is None else name
+        self.verbose = verbose
+        self.stack = list(stack or [])
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.raise_on_exception = raise_on_exception
+        self.__fitted__ = False
+
+    def __iter__(self):
+        return iter(self.stack)
+
+    def push(self, *layers):
+        """Append layers to the stack; returns self."""
+        self.stack.extend(layers)
+        return self
+
+    def pop(self, idx=-1):
+        """Remove and return the layer at ``idx``."""
+        return self.stack.pop(idx)
+
+    def replace(self, idx, layer):
+        """Put ``layer`` at position ``idx``; returns self."""
+        self.stack[idx] = layer
+        return self
+
+    def _run(self, job, X, y=None, return_preds=True, **kwargs):
+        if not self.stack:
+            raise LayerSpecificationError("Sequential %r has no layers: push "
+                                          "some first" % self.name)
+        if job != "fit" and not self.__fitted__:
+            raise NotFittedError("Sequential %r is not fitted: call fit "
+                                 "first" % self.name)
+        with ParallelProcessing(self.backend, self.n_jobs, 0) as engine:
+            return engine.stack(self, job, X, y, return_preds=return_preds,
+                                **kwargs)
+
+    def fit(self, X, y=None, return_preds=False, **kwargs):
+        """Fit every layer, each on the output of the previous one.
+
+        Returns
+        -------
+        self, or the last layer's output with ``return_preds=True``
+        """
+        out = self._run("fit", X, y, return_preds=return_preds, **kwargs)
+        self.__fitted__ = True
+        return out if return_preds else self
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """``fit(X, y, return_preds=True)``: the last layer's fit-time
+        (out-of-fold) predictions."""
+        return self.fit(X, y, return_preds=True, **kwargs)
+
+    def predict(self, X, **kwargs):
+        """The last layer's predictions for new data, with the estimators
+        fitted on all rows (a squeezed array, as in ML-Ensemble)."""
+        return _squeezed(self._run("predict", X, **kwargs))
+
+    def transform(self, X, **kwargs):
+        """The fit-time predictions again, for the training data ``X``."""
+        return _squeezed(self._run("transform", X, **kwargs))
+
+    @property
+    def data(self):
+        """The layers' table in ML-Ensemble's layout, as
+        :attr:`BaseEnsemble.data` (:class:`mlcore.metrics.Data`)."""
+        entries = []
+        for layer in self.stack:
+            if hasattr(layer, "fit_records_"):
+                entries.extend(_data_entries(layer, base_only=False))
+            else:  # a layer written for ML-Ensemble
+                entries.extend(("%s/%s" % (layer.name, k), v)
+                               for k, v in getattr(layer, "raw_data", None)
+                               or [])
+        return Data(entries)
+
+
+def _squeezed(P):
+    if sp.issparse(P) or not hasattr(P, "squeeze"):
+        return P
+    return P.squeeze()
