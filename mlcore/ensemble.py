@@ -257,9 +257,11 @@ feature_names_in_ : ndarray of str
 fit_time_ : float
     Seconds the last :meth:`fit` took.
 data : mlcore.metrics.Data
-    Per-learner out-of-sample scores and fit/predict times of every layer
-    (a property; prints as a table, ``data.to_frame()`` gives a pandas
-    DataFrame)."""
+    ML-Ensemble's table of the base learners' out-of-sample scores and
+    fit/predict times (a property; ``data['score-m']['layer-1/ridge']``;
+    prints as a table, ``pandas.DataFrame(data)`` has a row per learner).
+    :meth:`data_table` and :meth:`data_frame` show every layer, the meta
+    layer's cross-validated row included."""
 
 
 def _indent(text, n=4):
