@@ -20,7 +20,7 @@ import traceback
 import joblib
 from joblib import Parallel
 
-from . import _scheduler
+from . import _scheduler, config
 from .exceptions import LearnerError, WorkerDiedError
 
 
@@ -427,7 +427,8 @@ def _executor_backend_class():
                 raise FallbackToBackend(
                     SequentialBackend(nesting_level=self.nesting_level))
             self._pool = ProcessPoolExecutor(
-                n_jobs, mp_context=multiprocessing.get_context(),
+                n_jobs, mp_context=multiprocessing.get_context(
+                    config._configured("start_method")),
                 initializer=_worker_init)
             # kept across a restart after an abort: exit codes are read later
             self._procs = getattr(self, "_procs", None) or {}

@@ -61,7 +61,8 @@ except ImportError as exc:  # pragma: no cover
                       "'mlcore[sklearn]'") from exc
 
 __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
-           "SequentialEnsemble", "TemporalEnsemble"]
+           "SequentialEnsemble", "TemporalEnsemble", "BaseEnsemble",
+           "Sequential", "LayerList", "LayerSpec"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
                  "raise_on_exception", "verbose", "refit", "n_repeats")
@@ -121,6 +122,17 @@ class LayerSpec(object):
                 "proba=%r, propagate_features=%r, meta=%r)"
                 % (self.indexer, self.estimators, self.preprocessing,
                    self.proba, self.propagate_features, self.meta))
+
+
+class LayerList(list):
+    """The list of :class:`LayerSpec` that :meth:`BaseEnsemble.add` builds
+    (the ``layers`` parameter): ``ens.layers[0]`` is the first layer as
+    added, ``ens.layers.n_layers`` the number of layers (ML-Ensemble's
+    name; ``len(ens.layers)`` says the same)."""
+
+    @property
+    def n_layers(self):
+        return len(self)
 
 
 class _Layer(Layer):
@@ -214,6 +226,25 @@ n_repeats : int, default=1
     ``refit=False`` new data is predicted by all ``n_repeats * folds``
     fold models. ``add(..., n_repeats=)`` per layer; the meta layer is not
     repeated unless ``add_meta(..., n_repeats=)``.""",
+    "array_check": """\
+array_check : None, default=None
+    Kept for ML-Ensemble compatibility (where it was deprecated); ignored:
+    mlcore always validates ``X`` and ``y`` with scikit-learn's checks.""",
+    "model_selection": """\
+model_selection : bool, default=False
+    ML-Ensemble's model selection mode: ``transform(X, y)`` returns ``(P,
+    y)``, with ``y`` cut to the rows ``P`` holds (a blend or temporal
+    layer predicts only some of the training rows), so that the ensemble
+    can be a preprocessing step of an
+    :class:`~mlcore.model_selection.Evaluator`. ``transform(X)`` without
+    ``y`` returns ``P`` either way. Whatever the mode, :meth:`transform`
+    of the training data replays the fit's out-of-fold predictions and of
+    other data predicts with the full fits.""",
+    "sample_size": """\
+sample_size : int, default=20
+    Kept for ML-Ensemble compatibility; ignored. ML-Ensemble recognised
+    the training data by a sample of this many rows and columns; mlcore
+    compares a digest of every value of ``X``, so no setting is needed.""",
     "layers": """\
 layers : list of LayerSpec or None, default=None
     The layers as :meth:`add` records them (unfitted specifications);
@@ -252,9 +283,11 @@ feature_names_in_ : ndarray of str
 fit_time_ : float
     Seconds the last :meth:`fit` took.
 data : mlcore.metrics.Data
-    Per-learner out-of-sample scores and fit/predict times of every layer
-    (a property; prints as a table, ``data.to_frame()`` gives a pandas
-    DataFrame)."""
+    ML-Ensemble's table of the base learners' out-of-sample scores and
+    fit/predict times (a property; ``data['score-m']['layer-1/ridge']``;
+    prints as a table, ``pandas.DataFrame(data)`` has a row per learner).
+    :meth:`data_table` and :meth:`data_frame` show every layer, the meta
+    layer's cross-validated row included."""
 
 
 def _indent(text, n=4):
@@ -281,7 +314,8 @@ def _document(cls):
 
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
-                  "verbose", "n_jobs", "backend", "layers")
+                  "verbose", "n_jobs", "backend", "layers", "array_check",
+                  "model_selection", "sample_size")
 
 
 def _common_params(params):
@@ -304,7 +338,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, array_check=None,
+                 model_selection=False, sample_size=20):
         self.shuffle = shuffle
         self.random_state = random_state
         self.scorer = scorer
@@ -313,6 +348,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.backend = backend
         self.layers = layers
+        self.array_check = array_check
+        self.model_selection = model_selection
+        self.sample_size = sample_size
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
@@ -391,7 +429,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         spec = LayerSpec(indexer, estimators, preprocessing, proba,
                          propagate_features, meta, indexer_kwargs, layer_kwargs)
         if self.layers is None:
-            self.layers = []
+            self.layers = LayerList()
         self.layers.append(spec)
         return self
 
@@ -571,6 +609,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             k = int(name[6:])
             if layers is not None and 1 <= k <= len(layers):
                 return layers[k - 1]
+            specs = self.__dict__.get("layers") or []
+            if layers is None and 1 <= k <= len(specs):
+                raise AttributeError(
+                    "%s is the fitted layer %d: call fit first (the layer "
+                    "as added is layers[%d])" % (name, k, k - 1))
         raise AttributeError("%r object has no attribute %r"
                              % (type(self).__name__, name))
 
@@ -665,6 +708,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                            shuffle=shuffle, random_state=random_state,
                            dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
                            classes=classes, refit=refit, n_outputs=n_outputs)
+            layer._meta = bool(spec.meta)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known
@@ -893,7 +937,7 @@ n_features)
         P = self._snapshot()._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
-    def transform(self, X):
+    def transform(self, X, y=None):
         """Output of the final layer.
 
         For the training data (recognised by a fingerprint of the validated
@@ -910,13 +954,34 @@ n_features)
         ----------
         X : array-like, sparse matrix or DataFrame of shape (n_samples, \
 n_features)
+        y : array-like of shape (n_samples,), optional
+            Only used with ``model_selection=True``: the targets of ``X``.
 
         Returns
         -------
         ndarray, sparse matrix or DataFrame
+            With ``model_selection=True`` and ``y`` given, the pair ``(P,
+            y_P)``: ``y_P`` holds the targets of the rows of ``P`` (for the
+            training data of a blend or temporal layer, of the rows it
+            predicted; otherwise ``y``).
         """
         model = self._snapshot()  # one fitted state, even during a refit
-        return model._frame_rows(model._run(X, "transform"), X)
+        P = model._frame_rows(model._run(X, "transform"), X)
+        if not self.model_selection or y is None:
+            return P
+        return P, model._targets_of(P, X, y)
+
+    def _targets_of(self, P, X, y):
+        """The entries of ``y`` (the targets of ``X``) for the rows of
+        ``P``, a transform of ``X``."""
+        y = np.asarray(y)
+        n = X.shape[0]
+        if y.shape[0] != n:
+            raise ValueError("y has %d entries, X has %d rows" % (y.shape[0],
+                                                                   n))
+        if P.shape[0] == n:
+            return y
+        return y[self._fit_rows]  # the rows a replay of the fit predicted
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the final layer's out-of-fold predictions, as
@@ -1021,28 +1086,117 @@ n_features)
 
     @property
     def data(self):
-        """Per-learner scores and fit/predict times (mean and std over
-        folds) of every layer, as a printable :class:`mlcore.metrics.Data`.
+        """ML-Ensemble's table of the base learners: out-of-sample scores
+        and fit/predict times, mean (``-m``) and standard deviation (``-s``)
+        over each learner's fold fits, as a printable
+        :class:`mlcore.metrics.Data`.
 
-        ``score-m``/``score-s`` are out-of-sample: over the folds of K-fold
-        layers (the meta layer of a :class:`SuperLearner` or
-        :class:`Subsemble` is cross-validated on the same folds of its
-        input, the previous layer's out-of-fold predictions), on the
-        predicted rows of a blend or temporal layer. A layer fitted once on
-        all its rows (the meta layer of the other ensembles, a ``'full'``
-        layer) has no score: its in-sample score would not say how well it
-        generalizes.
+        Columns ``score-m score-s ft-m ft-s pt-m pt-s``, each a dict of rows
+        ``'layer-<k>/[<case>.]<learner>[--<partition>]'`` (partitions of a
+        :class:`Subsemble` get a row each), as ML-Ensemble printed and
+        indexed it: ``ens.data['score-m']['layer-1/ridge']``;
+        ``pandas.DataFrame(ens.data)`` has one row per learner. A score is
+        out of sample: over the folds of a K-fold layer, on the predicted
+        rows of a blend or temporal layer. As in ML-Ensemble the meta layer
+        and layers fitted once on all their rows have no rows; see
+        :meth:`data_table` (and :meth:`data_frame`) for every layer, the
+        meta layer's cross-validated score included.
         """
         check_is_fitted(self, "layers_")
-        out = Data()
-        for layer in self.layers_:
-            in_sample = _in_sample(layer)
-            for key, row in layer.data().items():
-                if in_sample:
-                    row = {k: v for k, v in row.items()
-                           if not k.startswith("score-")}
-                out["%s/%s" % (layer.name, key)] = row
-        return out
+        return Data([e for layer in self.layers_
+                     for e in _data_entries(layer, base_only=True)])
+
+    def data_table(self, meta=True):
+        """The scores and times of every layer, as a printable
+        :class:`mlcore.metrics.Data` in the layout of :attr:`data`.
+
+        With ``meta`` (the default) the table also holds what ML-Ensemble's
+        :attr:`data` leaves out: the meta layer of a :class:`SuperLearner`
+        or :class:`Subsemble`, cross-validated on the ensemble's folds of
+        its input (a genuine out-of-sample score), and layers fitted once
+        on all their rows (times only: their in-sample score would not say
+        how well they generalize, so it is left out). Columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (``score-*`` only when some row has
+        a score).
+
+        Parameters
+        ----------
+        meta : bool, default=True
+            False gives :attr:`data`.
+
+        Returns
+        -------
+        mlcore.metrics.Data
+        """
+        check_is_fitted(self, "layers_")
+        return Data([e for layer in self.layers_
+                     for e in _data_entries(layer, base_only=not meta)])
+
+    def data_frame(self, meta=True):
+        """:meth:`data_table` as a pandas DataFrame: ``(layer, learner)``
+        MultiIndex rows (``learner`` as in :attr:`data`:
+        ``[<case>.]<learner>[--<partition>]``), the columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (NaN where a row has no value).
+
+        Parameters
+        ----------
+        meta : bool, default=True
+            False gives the rows of :attr:`data`.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        import pandas as pd
+        frame = self.data_table(meta).to_frame().reindex(
+            columns=list(_DATA_COLUMNS))
+        frame.index = pd.MultiIndex.from_tuples(
+            [tuple(row.split("/", 1)) for row in frame.index],
+            names=["layer", "learner"])
+        return frame.astype(np.float64)
+
+
+def _data_names(layer):
+    """``{learner key: row name}``: ``case.learner``, or ``learner`` alone
+    without preprocessing or with a case of no steps (as ML-Ensemble named
+    them), unless that would give two learners one row."""
+    empty = {t.name for g in layer.groups for t in g.transformers
+             if not t.steps}
+    names = {lr.key: lr.name if lr.preprocess in empty or lr.preprocess is
+             None else "%s.%s" % (lr.preprocess, lr.name)
+             for lr in layer.learners}
+    if len(set(names.values())) < len(names):
+        names = {lr.key: lr.name if lr.preprocess is None else "%s.%s" % (
+            lr.preprocess, lr.name) for lr in layer.learners}
+    return names
+
+
+# The columns of an ensemble's data table (ML-Ensemble's names).
+_DATA_COLUMNS = ("score-m", "score-s", "ft-m", "ft-s", "pt-m", "pt-s")
+
+
+def _data_entries(layer, base_only):
+    """Per-fit ``(name, {'score', 'ft', 'pt'})`` entries of ``layer`` for
+    :class:`mlcore.metrics.Data`, named ``layer/[case.]learner.part.fold``.
+
+    The fits that scored out-of-sample rows count (ML-Ensemble's fold
+    fits); a layer fitted only on all its rows counts those fits, without
+    their in-sample score. ``base_only`` leaves out the meta layer and such
+    layers, as ML-Ensemble's table did.
+    """
+    records = getattr(layer, "fit_records_", None) or []
+    in_sample = _in_sample(layer)
+    if base_only and (getattr(layer, "_meta", False) or in_sample):
+        return []
+    scored = [r for r in records if r[5] is not None]
+    names = _data_names(layer)
+    entries = []
+    for key, part, fold, ft, pt, score in sorted(
+            scored or records, key=lambda r: (names[r[0]], r[1], r[2])):
+        entries.append(("%s/%s.%d.%d" % (layer.name, names[key], part, fold),
+                        {"score": None if in_sample else score, "ft": ft,
+                         "pt": pt}))
+    return entries
 
 
 # Held while a fit swaps its new state in and while a prediction takes its
@@ -1540,7 +1694,8 @@ folds : None, int, indexer or scikit-learn splitter, default=None
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, refit=True,
-                 n_repeats=1):
+                 n_repeats=1, array_check=None, model_selection=False,
+                 sample_size=20):
         super().__init__(**_common_params(locals()))
         self.folds = folds
         self.refit = refit
@@ -1595,7 +1750,8 @@ test_size : float or int, default=0.5
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, array_check=None,
+                 model_selection=False, sample_size=20):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
 
@@ -1647,7 +1803,8 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None, refit=True):
+                 backend=None, layers=None, refit=True, array_check=None,
+                 model_selection=False, sample_size=20):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
@@ -1706,7 +1863,8 @@ lag : int, default=0
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None,
+                 array_check=None, model_selection=False, sample_size=20):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in
@@ -1855,3 +2013,118 @@ class SequentialEnsemble(BaseEnsemble):
             # the same default as SuperLearner(folds=None)
             return _default_folds(None, classification, type(self).__name__)
         return super()._layer_indexer(spec, classification)
+
+
+###############################################################################
+class Sequential(object):
+    """A stack of layer tasks fitted one after another, each on the output
+    of the one before: ML-Ensemble's ``mlens.ensemble.Sequential``.
+
+    Kept for code written for ML-Ensemble, which built ensembles from
+    low-level layers with it. The layers are tasks of the backend protocol
+    (:class:`mlcore.layer.Layer` objects, or layers written for
+    ML-Ensemble's backend), run by :meth:`ParallelProcessing.stack
+    <mlcore.backend.ParallelProcessing.stack>`. New code builds ensembles
+    with :meth:`SequentialEnsemble.add` (a scikit-learn estimator, with
+    class labels, validation and ``data``).
+
+    Parameters
+    ----------
+    name : str, optional
+    verbose : bool or int, default=False
+        Accepted for compatibility (the layers have their own).
+    stack : layer or list of layers, optional
+    backend, n_jobs : optional
+        As for :class:`~mlcore.backend.ParallelProcessing` (None: the
+        configured ones).
+    raise_on_exception : bool, default=True
+        Accepted for compatibility: a failing learner always raises.
+    """
+
+    def __init__(self, name=None, verbose=False, stack=None, backend=None,
+                 n_jobs=None, raise_on_exception=True):
+        if stack is not None and not isinstance(stack, list):
+            if not callable(getattr(stack, "setup", None)):
+                raise ValueError("stack must be a layer or a list of layers, "
+                                 "got %r" % (stack,))
+            stack = [stack]
+        self.name = "sequential" if name is None else name
+        self.verbose = verbose
+        self.stack = list(stack or [])
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.raise_on_exception = raise_on_exception
+        self.__fitted__ = False
+
+    def __iter__(self):
+        return iter(self.stack)
+
+    def push(self, *layers):
+        """Append layers to the stack; returns self."""
+        self.stack.extend(layers)
+        return self
+
+    def pop(self, idx=-1):
+        """Remove and return the layer at ``idx``."""
+        return self.stack.pop(idx)
+
+    def replace(self, idx, layer):
+        """Put ``layer`` at position ``idx``; returns self."""
+        self.stack[idx] = layer
+        return self
+
+    def _run(self, job, X, y=None, return_preds=True, **kwargs):
+        if not self.stack:
+            raise LayerSpecificationError("Sequential %r has no layers: push "
+                                          "some first" % self.name)
+        if job != "fit" and not self.__fitted__:
+            raise NotFittedError("Sequential %r is not fitted: call fit "
+                                 "first" % self.name)
+        with ParallelProcessing(self.backend, self.n_jobs, 0) as engine:
+            return engine.stack(self, job, X, y, return_preds=return_preds,
+                                **kwargs)
+
+    def fit(self, X, y=None, return_preds=False, **kwargs):
+        """Fit every layer, each on the output of the previous one.
+
+        Returns
+        -------
+        self, or the last layer's output with ``return_preds=True``
+        """
+        out = self._run("fit", X, y, return_preds=return_preds, **kwargs)
+        self.__fitted__ = True
+        return out if return_preds else self
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """``fit(X, y, return_preds=True)``: the last layer's fit-time
+        (out-of-fold) predictions."""
+        return self.fit(X, y, return_preds=True, **kwargs)
+
+    def predict(self, X, **kwargs):
+        """The last layer's predictions for new data, with the estimators
+        fitted on all rows (a squeezed array, as in ML-Ensemble)."""
+        return _squeezed(self._run("predict", X, **kwargs))
+
+    def transform(self, X, **kwargs):
+        """The fit-time predictions again, for the training data ``X``."""
+        return _squeezed(self._run("transform", X, **kwargs))
+
+    @property
+    def data(self):
+        """The layers' table in ML-Ensemble's layout, as
+        :attr:`BaseEnsemble.data` (:class:`mlcore.metrics.Data`)."""
+        entries = []
+        for layer in self.stack:
+            if hasattr(layer, "fit_records_"):
+                entries.extend(_data_entries(layer, base_only=False))
+            else:  # a layer written for ML-Ensemble
+                entries.extend(("%s/%s" % (layer.name, k), v)
+                               for k, v in getattr(layer, "raw_data", None)
+                               or [])
+        return Data(entries)
+
+
+def _squeezed(P):
+    if sp.issparse(P) or not hasattr(P, "squeeze"):
+        return P
+    return P.squeeze()

@@ -71,8 +71,10 @@ of ``(start, stop)`` tuples (or of index arrays), and :func:`partition`,
 :func:`prune_train` and :func:`make_tuple` are ML-Ensemble's helpers. All of
 these exist for compatibility only; ``fit(X)``, ``generate()`` (the
 :class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
-same more directly. ML-Ensemble's module path ``mlens.index.base`` has no
-counterpart: import these names from :mod:`mlcore.index`.
+same more directly. ML-Ensemble's module path ``mlens.index.base`` is
+``mlcore.index.base``, holding the same objects as :mod:`mlcore.index`
+(``BaseIndex``, ``FullIndex``, ``partition``, ``prune_train``,
+``make_tuple``).
 
 The seven indexers share one row format, one set of validation rules and
 the :class:`BaseIndex` machinery, so they stay in one module; about half of
@@ -81,6 +83,8 @@ its lines are docstrings with doctest examples (about 460 lines of code).
 import copy
 import inspect
 import numbers
+import sys
+import types
 import warnings
 from collections import namedtuple
 
@@ -1627,3 +1631,22 @@ def repeat_folds(indexer, n_repeats, random_state=None):
             "(e.g. RepeatedKFold) as folds" % (n_repeats, cv or indexer))
     return SplitterIndex(cls(n_splits=k, n_repeats=int(n_repeats),
                              random_state=random_state))
+
+
+def _compat_module(name, names, doc):
+    """Register the module ``mlcore.index.<name>`` holding ``names`` of
+    this module (as ``os`` registers ``os.path``), so that ML-Ensemble's
+    ``from mlens.index.<name> import ...`` works with ``mlcore``."""
+    mod = types.ModuleType("%s.%s" % (__name__, name), doc)
+    for attr in names:
+        setattr(mod, attr, globals()[attr])
+    mod.__all__ = list(names)
+    sys.modules[mod.__name__] = mod
+    return mod
+
+
+base = _compat_module(
+    "base", ["BaseIndex", "FullIndex", "partition", "prune_train",
+             "make_tuple"],
+    "ML-Ensemble's module path ``mlens.index.base``, kept for compatibility:"
+    " the same objects as :mod:`mlcore.index`, where new code imports them.")

@@ -232,6 +232,9 @@ class Layer(object):
         (without the full fits when ``refit`` is False).
     scores_, fit_times_, predict_times_ : dict
         ``{learner key: [per split values]}``.
+    fit_records_ : list of tuple
+        ``(learner key, partition, fold, fit time, predict time, score)``
+        of every fit, in the order of the splits.
     """
 
     __no_output__ = False
@@ -475,6 +478,7 @@ class Layer(object):
         results = run(parallel, jobs, keys=keys, small=small)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
+        self.fit_records_ = []
         for res, target in zip(results, targets):
             self._record_fit(res, target, inp, write=not keep)
         if keep:
@@ -511,6 +515,7 @@ class Layer(object):
         self.estimators_[(res.name, res.partition, res.fold)] = est
         if write:
             _write_back(inp, res, target)
+        self.fit_records_.append(tuple(res[2:8]))
         self.fit_times_.setdefault(res.name, []).append(res.fit_time)
         if res.fold != 0 or res.score is not None:
             self.predict_times_.setdefault(res.name, []).append(

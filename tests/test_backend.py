@@ -1401,7 +1401,7 @@ def test_config_invalid_set_values(tmp_path):
     for bad in ("", 3, None):
         with pytest.raises(ValueError):
             config.set_backend(bad)
-    for bad in (0, "x", 1.5, True, None):
+    for bad in (0, "x", 1.5, True, None, "4", 4.0):
         with pytest.raises(ValueError):
             config.set_n_jobs(bad)
     with pytest.raises(ValueError):
@@ -1409,16 +1409,17 @@ def test_config_invalid_set_values(tmp_path):
     for bad in ("", "a" + os.sep + "b", 5):
         with pytest.raises(ValueError):
             config.set_prefix(bad)
-    for bad in ("int64", "notadtype", bool, object):
+    for bad in ("int64", "notadtype", bool, object, "float16", np.longdouble):
         with pytest.raises(ValueError):
             config.set_dtype(bad)
     # valid values round-trip
     config.set_tmpdir(pathlib.Path(tmp_path))
     assert config.get_tmpdir() == str(tmp_path)
-    config.set_n_jobs("4")
-    assert config.get_n_jobs() == 4
-    config.set_dtype("float16")
-    assert config.get_dtype() == np.float16
+    config.set_n_jobs(np.int64(4))
+    assert config.get_n_jobs() == 4 and type(config.get_n_jobs()) is int
+    config.set_dtype("float64")
+    assert config.get_dtype() == np.float64
+    config.reset()
 
 
 ###############################################################################
