@@ -300,8 +300,9 @@ def test_repeated_folds_average_out_of_fold_predictions():
                          for e in learners])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     assert len([k for k in ens.layers_[0].estimators_ if k[2]]) == 18
-    assert sorted(ens.data) == ["layer-1/decisiontreeregressor",
-                                "layer-1/ridge", "layer-2/linearregression"]
+    assert sorted(ens.data_table()["score-m"]) == [
+        "layer-1/decisiontreeregressor", "layer-1/ridge",
+        "layer-2/linearregression"]
 
 
 def test_repeated_folds_with_bagged_models():

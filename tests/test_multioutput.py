@@ -127,7 +127,7 @@ def test_multilabel_labels_match_cross_val_predict():
     # subset accuracy per fold, as scikit-learn's accuracy_score
     folds = list(KFold(5).split(X))
     expected = np.mean([accuracy_score(Y[te], P[te, :3]) for _, te in folds])
-    assert ens.data["layer-1/kneighborsclassifier"]["score-m"] == \
+    assert ens.data["score-m"]["layer-1/kneighborsclassifier"] == \
         pytest.approx(expected)
 
 
@@ -148,7 +148,7 @@ def test_regression_scores_are_the_mean_r2_of_the_outputs():
     P = ens.oof_predictions_["layer-1"]
     expected = np.mean([r2_score(Y[te], P[te]) for _, te in
                         KFold(5).split(X)])
-    assert ens.data["layer-1/ridge"]["score-m"] == pytest.approx(expected)
+    assert ens.data["score-m"]["layer-1/ridge"] == pytest.approx(expected)
 
 
 def test_wrapped_single_output_learner():
