@@ -226,6 +226,10 @@ class Layer(object):
     """
 
     __no_output__ = False
+    # mlcore's protocol fixes (see mlcore.backend): keyword arguments
+    # reach the layer, and its shuffled outputs come back in input order.
+    forward_kwargs = True
+    restore_order = True
 
     def __init__(self, name, groups=None, propagate_features=None,
                  shuffle=False, random_state=None, dtype=np.float64,
