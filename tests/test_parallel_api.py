@@ -496,3 +496,29 @@ def test_eval_learner_on_parallel_evaluation():
     ref = [scorer(LinearRegression().fit(XR[tr], YR[tr]), XR[te], YR[te])
            for tr, te in KFold(3).split(XR)]
     np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_blend_with_unused_rows_and_propagation():
+    """ML-Ensemble assumed a blend's rows were the last ones and crashed;
+    the rows come from the indexer's row_offset."""
+    group = make_group(BlendIndex(test_size=5, train_size=10),
+                       [LinearRegression()])
+    layer = Layer(stack=group, propagate_features=[1])
+    P = run(layer, "fit", XR, YR, return_preds=True)
+    est = LinearRegression().fit(XR[:10], YR[:10])
+    np.testing.assert_array_equal(P[:, 0], XR[10:15, 1].astype(F32))
+    np.testing.assert_array_equal(P[:, 1], est.predict(XR[10:15]).astype(F32))
+
+
+def test_public_names_of_mlens_parallel():
+    import mlcore.parallel as mp
+    names = ["ParallelProcessing", "ParallelEvaluation", "Job", "Layer",
+             "Group", "Pipeline", "Learner", "Transformer", "EvalLearner",
+             "EvalTransformer", "make_group", "run", "get_backend",
+             "dump_array"]  # mlens.parallel.__all__ of ML-Ensemble 0.2.3
+    assert sorted(mp.__all__) == sorted(names)
+    from mlcore.parallel.backend import ParallelProcessing as PP
+    from mlcore.parallel.learner import Learner as L
+    from mlcore.parallel.wrapper import run as r
+    assert PP is mp.ParallelProcessing and L is mp.Learner and r is mp.run
+    assert mp.get_backend(Learner(OLS())) is not None
