@@ -522,3 +522,16 @@ def test_public_names_of_mlens_parallel():
     from mlcore.parallel.wrapper import run as r
     assert PP is mp.ParallelProcessing and L is mp.Learner and r is mp.run
     assert mp.get_backend(Learner(OLS())) is not None
+
+
+def test_clone_of_a_fitted_layer_refits_the_same():
+    layer = Layer(stack=make_group(FoldIndex(2), [OLS(1), OLS(2)], [Scale()]),
+                  propagate_features=[0])
+    P = run(layer, "fit", XR, YR, return_preds=True)
+    copy = clone(layer)
+    assert layer.__fitted__ and not copy.__fitted__
+    assert copy.stack[0] is not layer.stack[0]
+    assert copy.learners[0].indexer is copy.transformers[0].indexer
+    np.testing.assert_array_equal(run(copy, "fit", XR, YR,
+                                      return_preds=True), P)
+    assert copy.get_params()["propagate_features"] == [0]

@@ -205,9 +205,13 @@ class Group(BackendParams, BaseEstimator):
 
 
 def _as_list(nodes):
+    """A list of nodes: a list as it is (so that ``clone`` finds the
+    parameter it passed), anything else in a new list."""
+    if isinstance(nodes, list):
+        return nodes
     if nodes is None:
         return []
-    return list(nodes) if isinstance(nodes, (list, tuple)) else [nodes]
+    return list(nodes) if isinstance(nodes, tuple) else [nodes]
 
 
 def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,

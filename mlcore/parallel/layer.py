@@ -78,12 +78,13 @@ class Layer(BackendParams, BaseEstimator):
         self.propagate_features = propagate_features
         self.shuffle = shuffle
         self.random_state = random_state
-        self.stack = []
-        self._verbose = verbose
         self._set_backend(backend, n_jobs, dtype, raise_on_exception)
         self.__no_output__ = False
         self.feature_span = None
-        self.push(*stack)
+        self._verbose = verbose
+        groups, self.stack = list(stack), stack  # the list given (clone)
+        del stack[:]
+        self.push(*groups)
 
     # -- the groups ----------------------------------------------------------
     def push(self, *groups):
