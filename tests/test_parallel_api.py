@@ -535,3 +535,13 @@ def test_clone_of_a_fitted_layer_refits_the_same():
     np.testing.assert_array_equal(run(copy, "fit", XR, YR,
                                       return_preds=True), P)
     assert copy.get_params()["propagate_features"] == [0]
+
+
+@pytest.mark.parametrize("module", ["learner", "handles", "layer", "wrapper"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    mod = importlib.import_module("mlcore.parallel." + module)
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0
+    assert res.attempted > 0

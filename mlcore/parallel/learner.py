@@ -632,7 +632,7 @@ class Learner(BaseNode):
     >>> X = np.arange(20.0).reshape(10, 2); y = X[:, 0] * 2
     >>> lr = Learner(LinearRegression(), indexer=FoldIndex(2), name="ols")
     >>> run(lr, "fit", X, y, return_preds=True).ravel()[:3]
-    array([0., 2., 4.], dtype=float32)
+    array([0., 4., 8.], dtype=float32)
     """
 
     __subtype__ = SubLearner
