@@ -545,3 +545,39 @@ def test_docstring_examples(module):
     res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0
     assert res.attempted > 0
+
+
+def test_failing_scorer_warns_and_the_fit_goes_on():
+    from mlcore.utils.exceptions import MetricWarning
+
+    def bad(y, p):
+        raise ZeroDivisionError("no")
+
+    lr = Learner(OLS(), indexer=FoldIndex(2), name="o", scorer=bad)
+    with pytest.warns(MetricWarning, match=r"could not score o\.0\.\d"):
+        P = run(lr, "fit", XR, YR, return_preds=True)
+    np.testing.assert_allclose(P[:, 0], oof(OLS(), XR, YR, 2).astype(F32),
+                               rtol=1e-6)
+    assert "score-m" not in lr.data and "ft-m" in lr.data
+
+
+def test_eval_learner_error_score():
+    from mlcore.utils.exceptions import FitFailedWarning
+
+    def bad(est, X, y):
+        raise ValueError("cannot score")
+
+    lr = EvalLearner(OLS(), None, "o", "predict", bad, error_score=-1.0,
+                     indexer=FoldIndex(2))
+    lr.setup(XR, YR, "fit")
+    cache = []
+    with pytest.warns(FitFailedWarning, match="error_score=-1.0"):
+        for sub in lr.gen_fit(XR, YR):
+            sub.fit(cache)
+    lr.collect(cache)
+    assert [d["test_score"] for _, d in lr.raw_data] == [-1.0, -1.0]
+    strict = EvalLearner(OLS(), None, "s", "predict", bad,
+                         indexer=FoldIndex(2))
+    strict.setup(XR, YR, "fit")
+    with pytest.raises(LearnerError, match="'s'.*scoring"):
+        next(strict.gen_fit(XR, YR)).fit([])

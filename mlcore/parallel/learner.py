@@ -36,6 +36,7 @@ fits in one flat pool per layer. Differences from ML-Ensemble:
 * a blend's out-of-fold rows are placed by the indexer's ``row_offset``.
 """
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -45,7 +46,7 @@ from .._subtasks import _failure, run as _run_subtasks, take
 from ..exceptions import NotFittedError, ParallelProcessingError
 from ..index import FullIndex, check_index
 from ..utils import print_time
-from ..utils.exceptions import NotInitializedError
+from ..utils.exceptions import FitFailedWarning, NotInitializedError
 from ._base import (BackendParams, data_table, entries, format_name, load,
                     save, score)
 
@@ -338,8 +339,6 @@ class EvalSubLearner(SubLearner):
             if self.error_score is None:
                 raise _failure("learner", self.name, self._where(),
                                "scoring", exc) from exc
-            import warnings
-            from ..utils.exceptions import FitFailedWarning
             warnings.warn("scoring %s failed, recording error_score=%r: %r"
                           % (self.name_index, self.error_score, exc),
                           FitFailedWarning)
