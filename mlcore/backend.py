@@ -268,7 +268,9 @@ class Job(object):
         X, y, perm = kernels.shuffle_rows(self.predict_in, self.targets,
                                           random_state)
         self.predict_in, self.targets = X, y
-        self._rows = perm if self._rows is None else self._rows[perm]
+        # rows of the caller's X, after any earlier task that dropped rows
+        self._rows = (perm + self._start if self._rows is None
+                      else self._rows[perm])
 
     def subdir(self):
         """Return the sub-cache for the next task.

@@ -178,6 +178,19 @@ def test_output_rows_of_unshuffled_blends_compose():
     m.clear()
 
 
+def test_output_rows_of_a_shuffle_after_a_blend():
+    b = T.BlendTask("b", test_size=10)
+    s = T.FoldTask("s", folds=2, shuffle=True, random_state=6)
+    with ParallelProcessing("threading", 2) as m:
+        out = m.stack(T.Group(b, s), "fit", X, Y, return_preds=["b", "s"])
+        np.testing.assert_array_equal(m.output_rows("b"), np.arange(20, 30))
+        rows = m.output_rows("s")
+    np.testing.assert_array_equal(rows, 20 + perm(6, 10))
+    np.testing.assert_array_equal(s.seen[0]["y"], Y[rows])
+    np.testing.assert_allclose(out[1][:, 0], oof(out[0][perm(6, 10)],
+                                                 Y[rows], k=2), rtol=1e-12)
+
+
 def test_sparse_shuffled_output_in_working_order_by_default():
     rs = 2
     p = perm(rs)
