@@ -261,8 +261,9 @@ class Job(object):
         """Permute the rows of the input and the targets (if any) with
         ``check_random_state(random_state).permutation(n)``.
 
-        The permutation is recorded, so the processor can return predictions
-        in the caller's row order (see :meth:`ParallelProcessing.get_preds`).
+        The permutation is recorded: the processor reports it
+        (:meth:`ParallelProcessing.output_rows`) and puts the rows back in
+        the caller's order for tasks that opt in with ``restore_order``.
         Works without targets (ML-Ensemble raised AttributeError).
         """
         X, y, perm = kernels.shuffle_rows(self.predict_in, self.targets,
