@@ -98,7 +98,6 @@ class Layer(BackendParams, BaseEstimator):
             names.add(group.name)
             self.stack.append(group)
             setattr(self, _attr_name(group.name), group)
-            group.verbose = self._verbose
         return self
 
     def replace(self, idx, item):
