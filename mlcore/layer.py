@@ -241,6 +241,10 @@ class Layer(object):
     # Defaults for layers pickled before these settings existed.
     refit = True
     n_outputs = 1
+    # mlcore's protocol fixes (see mlcore.backend): keyword arguments
+    # reach the layer, and its shuffled outputs come back in input order.
+    forward_kwargs = True
+    restore_order = True
 
     def __init__(self, name, groups=None, propagate_features=None,
                  shuffle=False, random_state=None, dtype=np.float64,

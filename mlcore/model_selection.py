@@ -272,6 +272,8 @@ class Evaluator(object):
     >>> ev.results                                           # doctest: +SKIP
     """
 
+    apply_shuffle = True  # the engine applies shuffle (see mlcore.backend)
+
     def __init__(self, scorer, cv=2, shuffle=True, random_state=None,
                  error_score=None, metrics=None, verbose=False, backend=None,
                  n_jobs=-1, greater_is_better=None):
