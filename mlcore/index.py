@@ -440,6 +440,10 @@ def _mlens_rows(rows, n, form, as_array, shift=0):
     return tuple(runs)
 
 
+# ML-Ensemble's parameter names that set_params maps to mlcore's
+_SET_PARAMS_ALIASES = {"folds": "n_splits", "partition_estimator": "estimator"}
+
+
 def _resolve_alias(value, default, alias, name, alias_name, owner):
     """``value`` of ``name``, or the ML-Ensemble alias if given."""
     if alias is None:
@@ -753,7 +757,8 @@ class BaseIndex:
 
         Nested parameters of a parameter (``'estimator__n_clusters'``) are
         passed on to its ``set_params``. The fitted splits are not updated:
-        fit again afterwards.
+        fit again afterwards. ML-Ensemble's names ``folds`` and
+        ``partition_estimator`` set ``n_splits`` and ``estimator``.
 
         Returns
         -------
@@ -763,6 +768,9 @@ class BaseIndex:
         nested = {}
         for key, value in params.items():
             name, _, sub = key.partition("__")
+            alias = _SET_PARAMS_ALIASES.get(name)
+            if alias in valid:
+                name = alias
             if name not in valid:
                 raise ValueError("invalid parameter %r for %s; valid parameters "
                                  "are %s" % (name, type(self).__name__, valid))

@@ -843,6 +843,11 @@ def test_mlens_folds_alias_and_params():
     assert FoldIndex(3, folds=3).n_splits == 3
     with pytest.raises(TypeError, match="alias"):
         FoldIndex(4, folds=3)
+    # set_params takes the alias too (ML-Ensemble's learner tutorial)
+    assert FoldIndex(2).set_params(folds=4).n_splits == 4
+    assert SubsetIndex(2, 3).set_params(folds=5).n_splits == 5
+    with pytest.raises(ValueError, match="invalid parameter"):
+        FullIndex().set_params(folds=2)
     s = SubsetIndex(2, folds=3, X=np.zeros(12))
     assert s.n_splits == 3 and s.__fitted__
     assert splits_equal(s.generate(), SubsetIndex(2, 3).fit(np.zeros(12)).generate())
