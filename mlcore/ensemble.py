@@ -973,6 +973,14 @@ n_features)
                 out["%s/%s" % (layer.name, key)] = row
         return out
 
+    def risk_table(self):
+        """Mean, standard error, minimum and maximum of each learner's
+        fold scores, and its fit and predict times, per layer (the meta
+        learner's own cross-validated score included), as a pandas
+        DataFrame; see :func:`mlcore.risk.risk_table`."""
+        from .risk import risk_table
+        return risk_table(self)
+
 
 # Held while a fit swaps its new state in and while a prediction takes its
 # snapshot (the attributes of one fit are never mixed with another's).
