@@ -255,6 +255,8 @@ def _outer_fold(model, X, y, groups, train, test, scorer):
     model.fit(Xtr, ytr, **params)
     full = float(scorer(model, Xte, yte))
     learners = base_learners(model)
+    # the learners were fitted on the validated array, not on a DataFrame
+    Xte = model._validate_X(Xte, reset=False)
     scores = _lockstep.dispatch([
         delayed(_score_learner)(name, scorer, est, Xte, yte)
         for name, est in learners.items() if est is not None])
