@@ -208,6 +208,30 @@ def test_nested_cv_regression_default_scoring_equals_plain_loop():
         res.estimators[0].predict(X), clone(ens).fit(X[tr], y[tr]).predict(X))
 
 
+def test_nested_cv_dataframe_and_preprocessing_equal_pipelines_by_hand():
+    import warnings
+    from sklearn.pipeline import make_pipeline
+    X, y = classification(160)
+    frame = pd.DataFrame(X, columns=["c%d" % i for i in range(8)])
+    ens = SuperLearner(random_state=0, n_jobs=2)
+    ens.add(learners_c()[:2], preprocessing=[StandardScaler()], proba=True)
+    ens.add_meta(LogisticRegression())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = cross_validate_ensemble(ens, frame, y, cv=3)
+    assert not [w for w in caught if "feature names" in str(w.message)]
+    scorer = get_scorer("accuracy")
+    for i, (tr, te) in enumerate(StratifiedKFold(3).split(X, y)):
+        model = clone(ens).fit(frame.iloc[tr], y[tr])
+        assert res.scores.iloc[i]["ensemble"] == scorer(model, frame.iloc[te],
+                                                        y[te])
+        for name, est in learners_c()[:2]:
+            pipe = make_pipeline(StandardScaler(), clone(est)).fit(X[tr],
+                                                                   y[tr])
+            assert res.scores.iloc[i]["pr__" + name] == scorer(pipe, X[te],
+                                                               y[te])
+
+
 def test_nested_cv_one_pool_per_layer_across_outer_folds(monkeypatch):
     sizes = []
     original = _joblib.LazyParallel.run
