@@ -24,9 +24,9 @@ pytest.importorskip("sklearn")
 from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa
 from sklearn.inspection import permutation_importance as sk_importance  # noqa
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge  # noqa
+from sklearn.linear_model import LogisticRegression, Ridge  # noqa: E402
 from sklearn.metrics import (accuracy_score, get_scorer,  # noqa: E402
-                             mean_absolute_error, roc_auc_score)
+                             mean_absolute_error)
 from sklearn.model_selection import (KFold, StratifiedKFold,  # noqa: E402
                                      cross_val_predict)
 from sklearn.naive_bayes import GaussianNB  # noqa: E402
