@@ -191,6 +191,28 @@ def test_nested_cv_classification_equals_plain_loop(backend):
     assert summary.loc["tree", "max"] == res.scores["tree"].max()
 
 
+@pytest.mark.parametrize("backend", ["multiprocessing", "dask"])
+def test_nested_cv_other_backends_equal_plain_loop(backend):
+    import contextlib
+    X, y = classification(150)
+    ens = stack_c(backend=backend)
+    context = contextlib.nullcontext()
+    if backend == "dask":
+        distributed = pytest.importorskip("distributed")
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False,
+            dashboard_address=None)
+        context = distributed.Client(cluster)
+    with context:
+        res = cross_validate_ensemble(ens, X, y, cv=3)
+        scorer = get_scorer("accuracy")
+        ref = [scorer(clone(ens).fit(X[tr], y[tr]), X[te], y[te])
+               for tr, te in StratifiedKFold(3).split(X, y)]
+    if backend == "dask":
+        cluster.close()
+    assert res.scores["ensemble"].tolist() == ref
+
+
 def test_nested_cv_regression_default_scoring_equals_plain_loop():
     X, y = regression()
     ens = stack_r()
