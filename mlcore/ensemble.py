@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import _progress, config, kernels
+from . import _lockstep, _progress, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -728,6 +728,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return bool(refit), int(n_repeats)
 
     def _engine(self):
+        # In nested cross-validation or permutation importance, calls run
+        # side by side and share one pool of workers (mlcore._lockstep).
+        shared = _lockstep.engine()
+        if shared is not None:
+            return shared
         # backend=None: the backend of an active joblib.parallel_config
         # context, else mlcore.config.get_backend() (see mlcore.backend).
         return ParallelProcessing(self.backend, self.n_jobs, 0)
@@ -1197,6 +1202,14 @@ def _data_entries(layer, base_only):
                         {"score": None if in_sample else score, "ft": ft,
                          "pt": pt}))
     return entries
+
+    def risk_table(self):
+        """Mean, standard error, minimum and maximum of each learner's
+        fold scores, and its fit and predict times, per layer (the meta
+        learner's own cross-validated score included), as a pandas
+        DataFrame; see :func:`mlcore.risk.risk_table`."""
+        from .risk import risk_table
+        return risk_table(self)
 
 
 # Held while a fit swaps its new state in and while a prediction takes its
