@@ -1160,6 +1160,14 @@ n_features)
             names=["layer", "learner"])
         return frame.astype(np.float64)
 
+    def risk_table(self):
+        """Mean, standard error, minimum and maximum of each learner's
+        fold scores, and its fit and predict times, per layer (the meta
+        learner's own cross-validated score included), as a pandas
+        DataFrame; see :func:`mlcore.risk.risk_table`."""
+        from .risk import risk_table
+        return risk_table(self)
+
 
 def _data_names(layer):
     """``{learner key: row name}``: ``case.learner``, or ``learner`` alone
@@ -1202,14 +1210,6 @@ def _data_entries(layer, base_only):
                         {"score": None if in_sample else score, "ft": ft,
                          "pt": pt}))
     return entries
-
-    def risk_table(self):
-        """Mean, standard error, minimum and maximum of each learner's
-        fold scores, and its fit and predict times, per layer (the meta
-        learner's own cross-validated score included), as a pandas
-        DataFrame; see :func:`mlcore.risk.risk_table`."""
-        from .risk import risk_table
-        return risk_table(self)
 
 
 # Held while a fit swaps its new state in and while a prediction takes its
