@@ -1423,10 +1423,17 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
 @_document
 class BlendEnsemble(BaseEnsemble):
-    """Blended ensemble: each layer is fitted once on the first rows of its
-    input and predicts the last ``test_size`` rows, which are the next
-    layer's input (fewer rows per layer; one fit per learner). Use
-    ``shuffle=True`` unless the rows are in random order.
+    """Blended ensemble: each layer's learners are fitted on the first rows
+    of its input and predict the last ``test_size`` rows, which are the next
+    layer's input (fewer rows per layer). Use ``shuffle=True`` unless the
+    rows are in random order.
+
+    By default (``refit=True``, as in ML-Ensemble) every base learner is
+    fitted a second time, on all rows of its layer's input, and that fit
+    predicts new data. ``refit=False`` fits each learner once and predicts
+    new data with the fit on the training part: half the fits, and the next
+    layer is applied to predictions of the very models whose holdout
+    predictions it was trained on.
 
     The meta layer is fitted once on all its rows, so it has no score in
     :attr:`data`.
@@ -1442,21 +1449,32 @@ class BlendEnsemble(BaseEnsemble):
 test_size : float or int, default=0.5
     Rows each layer predicts: a fraction of its input, or a count
     (``add(..., test_size=, train_size=)`` per layer); it is fitted on the
-    rows before them."""}
+    rows before them.""",
+                   "refit": """\
+refit : bool, default=True
+    Also fit every base learner on all rows of its layer and predict new
+    data with that fit (ML-Ensemble's behaviour). False: predict new data
+    with the fit on the training part (one fit per learner). Per layer:
+    ``add(..., refit=)``. ``layers_[k].estimators_`` holds the fit on all
+    rows as fold 0 and the training-part fit as fold 1 (False: the
+    training-part fit as fold 0)."""}
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, *, refit=True):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
+        self.refit = refit
+
+    _BLEND = ("test_size", "train_size", "refit")
 
     def _indexer_for(self, kwargs):
-        return "blend", {k: kwargs.pop(k) for k in ("test_size", "train_size")
-                         if k in kwargs}
+        return "blend", {k: kwargs.pop(k) for k in self._BLEND if k in kwargs}
 
     def _layer_indexer(self, spec, classification):
         if spec.indexer == "blend" and not spec.meta:
-            kw = {"test_size": self.test_size, "train_size": None}
+            kw = {"test_size": self.test_size, "train_size": None,
+                  "refit": self.refit}
             kw.update(spec.indexer_kwargs)
             return BlendIndex(**kw)
         return super()._layer_indexer(spec, classification)
@@ -1528,6 +1546,12 @@ class TemporalEnsemble(BaseEnsemble):
     predicts the next ``step_size`` rows, so that no prediction uses the
     future. The rows must be in time order; shuffling is always off.
 
+    With a ``window``, the folds after the first train on the last
+    ``window`` rows before them; by default the first fold trains on all
+    ``burn_in - lag`` rows before it and the learners that predict new data
+    are fitted on all rows, as in ML-Ensemble. ``strict_window=True``
+    bounds those two fits by the window as well.
+
     The meta layer is fitted once on all its rows, so it has no score in
     :attr:`data`.
 
@@ -1552,18 +1576,28 @@ window : int or None, default=None
         "lag": """\
 lag : int, default=0
     Rows left out between a fold's training window and the rows it
-    predicts."""}
+    predicts.""",
+        "strict_window": """\
+strict_window : bool, default=False
+    With a ``window``: also fit the first fold on the last ``window`` rows
+    before it, and the learners that predict new data on the last
+    ``window`` rows of the input, so that every fit sees the same amount of
+    history. False (ML-Ensemble's behaviour): the first fold is fitted on
+    all rows before it and the final fits on all rows. Per layer:
+    ``add(..., strict_window=)``."""}
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None,
+                 *, strict_window=False):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in
         self.window = window
         self.lag = lag
+        self.strict_window = strict_window
 
-    _TEMPORAL = ("step_size", "burn_in", "window", "lag")
+    _TEMPORAL = ("step_size", "burn_in", "window", "lag", "strict_window")
 
     def _indexer_for(self, kwargs):
         return "temporal", {k: kwargs.pop(k) for k in self._TEMPORAL
@@ -1585,9 +1619,10 @@ lag : int, default=0
         estimators, preprocessing, proba, meta, propagate_features
             As for :meth:`SuperLearner.add`.
         **kwargs
-            ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
-            (default: the ensemble's), and ``dtype``, ``random_state``,
-            ``scorer``. Shuffling is always off.
+            ``step_size``, ``burn_in``, ``window``, ``lag``,
+            ``strict_window`` for this layer (default: the ensemble's), and
+            ``dtype``, ``random_state``, ``scorer``. Shuffling is always
+            off.
 
         Returns
         -------
