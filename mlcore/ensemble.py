@@ -1248,7 +1248,7 @@ def _warn_missing_classes(layers, classes, limit=6):
         partitions = max(p for p, _, _ in seen) > 0
         parts = []
         for (part, fold, idx), keys in sorted(seen.items()):
-            split = "the full fit" if fold == 0 else "fold %d" % fold
+            split = _split_label(layer, fold)
             if partitions:
                 split = "partition %d, %s" % (part, split)
             parts.append("%s lacks %s (learner%s %s)" % (
@@ -1263,6 +1263,15 @@ def _warn_missing_classes(layers, classes, limit=6):
             "of y (%d classes), and can never predict them: %s. %s"
             % (layer.name, len(classes), text, _missing_class_hint(layer)),
             MissingClassWarning, stacklevel=3)
+
+
+def _split_label(layer, fold):
+    """How a warning names fold ``fold`` of ``layer``: a blend's fit on its
+    training part is "the training part"."""
+    indexer = layer.groups[0].indexer if layer.groups else None
+    if isinstance(indexer, BlendIndex) and (fold > 0 or not indexer.refit):
+        return "the training part"
+    return "the full fit" if fold == 0 else "fold %d" % fold
 
 
 def _missing_class_hint(layer):

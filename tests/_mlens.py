@@ -8,11 +8,22 @@ puts those names back, at run time and only in the test process, so that the
 unmodified package from PyPI can be imported and compared with mlcore. No
 ML-Ensemble code is vendored here: :func:`import_mlens` imports the installed
 package.
+
+Importing ML-Ensemble also has side effects on the process and the machine:
+it sets ``JOBLIB_START_METHOD`` in the environment, prints its settings, and
+deletes every directory named ``.mlens_tmp_cache_*`` under the temporary
+directory (other programs' caches included). :func:`import_mlens` points it
+at a directory of its own, removed at exit, and puts the environment back.
 """
+import atexit
 import collections
 import collections.abc
 import importlib
 import inspect
+import os
+import shutil
+import sys
+import tempfile
 
 import numpy as np
 
@@ -52,14 +63,31 @@ def patch_runtime():
 
 
 def import_mlens():
-    """Import ML-Ensemble after :func:`patch_runtime`.
+    """Import ML-Ensemble after :func:`patch_runtime`, with its side
+    effects confined (see the module docstring).
 
     Returns
     -------
     module or None
         The ``mlens`` package, or None when it is not installed.
     """
+    if "mlens" in sys.modules:
+        return sys.modules["mlens"]
     if importlib.util.find_spec("mlens") is None:
         return None
     patch_runtime()
-    return importlib.import_module("mlens")
+    cache = tempfile.mkdtemp(prefix="mlcore-mlens-parity-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    settings = {"MLENS_TMPDIR": cache, "MLENS_VERBOSE": "N",
+                "MLENS_BACKEND": "threading"}
+    keys = list(settings) + ["JOBLIB_START_METHOD"]
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(settings)
+    try:
+        return importlib.import_module("mlens")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
