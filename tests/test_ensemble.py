@@ -337,6 +337,39 @@ def test_sequential_stack_blend_full():
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
 
 
+def test_blend_and_temporal_options_per_layer_and_in_sequential():
+    X, y = _reg(48)
+    X_new = _reg(9, seed=8)[0]
+
+    def fits(ens):
+        return sorted(ens.fit(X, y).layers_[0].estimators_)
+
+    def predict(ens):
+        return ens.fit(X, y).predict(X_new)
+
+    base = [Ridge()]
+    option = predict(BlendEnsemble(refit=False).add(base).add_meta(Ridge()))
+    per_layer = BlendEnsemble().add(base, refit=False).add_meta(Ridge())
+    assert np.array_equal(predict(per_layer), option)
+    later = BlendEnsemble().add(base).add_meta(Ridge()).set_params(refit=False)
+    assert np.array_equal(predict(later), option)
+    assert not np.array_equal(predict(BlendEnsemble().add(base).add_meta(
+        Ridge())), option)
+    assert fits(SequentialEnsemble().add("blend", base)) == [
+        ("ridge", 0, 0), ("ridge", 0, 1)]
+    assert fits(SequentialEnsemble().add("blend", base, refit=False)) == [
+        ("ridge", 0, 0)]
+    temporal = dict(step_size=8, burn_in=16, window=6)
+    strict = TemporalEnsemble(strict_window=True, **temporal).add(base)
+    per_layer = TemporalEnsemble(**temporal).add(base, strict_window=True)
+    seq = SequentialEnsemble().add("temporal", base, strict_window=True,
+                                   **temporal)
+    (full,) = [s for s in seq.fit(X, y).layers_[0].splits_[0] if s.fold == 0]
+    assert full.train == slice(42, 48)
+    assert np.array_equal(predict(per_layer), predict(strict))
+    assert np.array_equal(predict(seq), predict(strict))
+
+
 def test_sequential_stack_with_splitter_and_add_meta():
     X, y = _clf(60)
     ens = SequentialEnsemble().add("stack", [LogisticRegression()], proba=True,
