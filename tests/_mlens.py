@@ -19,6 +19,7 @@ import atexit
 import collections
 import collections.abc
 import importlib
+import importlib.util
 import inspect
 import os
 import shutil
