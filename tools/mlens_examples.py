@@ -179,7 +179,7 @@ def run_one(path, on="mlcore", python=sys.executable):
     with tempfile.TemporaryDirectory(prefix="mlcore-example-") as tmp:
         script = os.path.join(tmp, "example.py")
         with open(script, "w") as fh:
-            fh.write(prelude + "\n" + code)
+            fh.write(_script(prelude, code))
         env = dict(os.environ, MPLBACKEND="Agg", SCIKIT_LEARN_DATA=tmp,
                    MLENS_TMPDIR=tmp)
         try:
@@ -193,16 +193,25 @@ def run_one(path, on="mlcore", python=sys.executable):
     return False, _error_line(proc)
 
 
+_EXCEPTION = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt|Warning)\b")
+
+
 def _error_line(proc):
-    """The exception line of a failed run (an example may send its
-    traceback to stdout by replacing sys.stderr)."""
+    """The last exception line of a failed run (an example may send its
+    traceback to stdout by replacing sys.stderr; notes may follow it)."""
     for stream in (proc.stderr, proc.stdout):
-        lines = [l for l in stream.strip().splitlines() if l.strip()]
-        if lines and re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b",
-                              lines[-1]):
-            return lines[-1]
+        for line in reversed(stream.strip().splitlines()):
+            if _EXCEPTION.match(line.strip()):
+                return line.strip()
     lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
     return lines[-1] if lines else "exit code %d" % proc.returncode
+
+
+def _script(prelude, code):
+    """``prelude`` then ``code``, with the example's ``__future__``
+    imports kept first, where Python requires them."""
+    future = re.compile(r"^from __future__ import .*$", re.M)
+    return "\n".join(future.findall(code) + [prelude, future.sub("", code)])
 
 
 def _examples(selectors):
