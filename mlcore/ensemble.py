@@ -1686,11 +1686,12 @@ class SequentialEnsemble(BaseEnsemble):
         **kwargs
             The settings of that kind: ``folds`` (or ``n_splits``; an int or
             a scikit-learn splitter) for ``'stack'``; ``test_size``,
-            ``train_size`` for ``'blend'``; ``partitions``, ``folds`` for
-            ``'subsemble'``; ``estimator``, ``partitions``, ``folds``,
-            ``fit_estimator``, ``attr``, ``partition_on`` for
+            ``train_size``, ``refit`` for ``'blend'``; ``partitions``,
+            ``folds`` for ``'subsemble'``; ``estimator``, ``partitions``,
+            ``folds``, ``fit_estimator``, ``attr``, ``partition_on`` for
             ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
-            ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
+            ``window``, ``lag``, ``strict_window`` for ``'temporal'``
+            (see :class:`BlendEnsemble` and :class:`TemporalEnsemble`). Also ``dtype``,
             ``shuffle``, ``random_state``, ``scorer`` for this layer.
 
         Returns
