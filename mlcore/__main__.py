@@ -341,7 +341,9 @@ def _report(args, t_start):
           "out-of-fold predictions"
           % (args.folds, "stratified" if classification else "contiguous",
              metric_name))
-    print(ens.data)
+    table = ens.data_table()  # every layer, the meta layer included
+    table.decimals = 4
+    print(table)
     print()
     print("Holdout %s" % metric_name)
     for name, s in sorted(singles.items(), key=lambda kv: -kv[1]):

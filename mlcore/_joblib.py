@@ -20,7 +20,7 @@ import traceback
 import joblib
 from joblib import Parallel
 
-from . import _scheduler
+from . import _scheduler, config
 from .exceptions import LearnerError, WorkerDiedError
 
 
@@ -340,6 +340,18 @@ class Subtask(object):
 _EXIT_CODES = re.compile(r"exit codes of the workers are \{([^}]*)\}")
 
 
+def _root_cause(exc):
+    """The innermost cause of ``exc`` as ``Type: message`` (loky chains the
+    worker's traceback as a remote-traceback cause)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    # loky's _RemoteTraceback holds the worker's traceback text, between
+    # triple quotes: its last line is the original "Type: message"
+    lines = [ln.strip() for ln in str(exc).splitlines()
+             if ln.strip() and ln.strip() != '"""']
+    return lines[-1] if lines else type(exc).__name__
+
+
 def worker_died(exc, records, exit_codes=None):
     """The :class:`WorkerDiedError` for ``exc``, a broken process pool:
     names the subtasks that were running in dead workers (``records``;
@@ -357,6 +369,13 @@ def worker_died(exc, records, exit_codes=None):
         return "%s (pid %d%s)" % (what, pid, "" if code is None else
                                   ", exit code %d" % code)
 
+    if not running and "un-serialize" in str(exc):
+        return WorkerDiedError(
+            "A worker process could not load a subtask: un-pickling it "
+            "failed (%s). Learners, preprocessing steps and scorers sent "
+            "to process workers must be importable there: define them in a "
+            "module, not in an interactive session, or use "
+            "backend='threading'." % _root_cause(exc))
     m = _EXIT_CODES.search(str(exc))
     codes = " (%s)" % m.group(1) if m else ""
     if len(listed) == 1:
@@ -427,7 +446,8 @@ def _executor_backend_class():
                 raise FallbackToBackend(
                     SequentialBackend(nesting_level=self.nesting_level))
             self._pool = ProcessPoolExecutor(
-                n_jobs, mp_context=multiprocessing.get_context(),
+                n_jobs, mp_context=multiprocessing.get_context(
+                    config._configured("start_method")),
                 initializer=_worker_init)
             # kept across a restart after an abort: exit codes are read later
             self._procs = getattr(self, "_procs", None) or {}

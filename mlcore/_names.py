@@ -7,7 +7,10 @@ names, then one block per learner, in the order of ``layer.learners``:
 * ``<learner>_<class>`` for class probabilities, one column per class of
   ``classes_`` (the user's labels);
 * with several partitions (subsembles), ``<learner>_p<j>`` and
-  ``<learner>_p<j>_<class>`` for partition ``j``.
+  ``<learner>_p<j>_<class>`` for partition ``j``;
+* for a multi-output ``y``, ``<learner>_y<k>`` (``<learner>_p<j>_y<k>``)
+  for output ``k``: its prediction or, with ``proba``, the probability that
+  label ``k`` is 1.
 
 ``<learner>`` is the learner's name in ``ens.data`` (``<case>__<name>``
 with preprocessing cases). The input names of the first layer are the
@@ -110,12 +113,15 @@ def layer_names_out(layer, names_in, classes):
         out.append(str(names_in[c]))
     labels = None if classes is None else [
         str(getattr(c, "item", lambda: c)()) for c in classes]
+    n_outputs = getattr(layer, "n_outputs", 1)
     for group in layer.groups:
         partitions = group.indexer.partitions or 1
         for lr in group.learners:
             for j in range(partitions):
                 base = lr.key if partitions == 1 else "%s_p%d" % (lr.key, j)
-                if lr.proba and labels is not None:
+                if n_outputs > 1:
+                    out.extend("%s_y%d" % (base, k) for k in range(n_outputs))
+                elif lr.proba and labels is not None:
                     out.extend("%s_%s" % (base, c) for c in labels)
                 else:
                     out.append(base)

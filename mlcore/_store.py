@@ -256,8 +256,8 @@ def set_cache(job, path, threading, distributed=False):
         if threading:
             job.dir = dict()
             return job
-        job.dir, job.tmp = make_temp_dir(job, config.get_tmpdir(),
-                                         config.get_prefix())
+        job.dir, job.tmp = make_temp_dir(
+            job, config.get_tmpdir(), config.get_prefix() + config.cache_tag())
         job.scratch = job.dir
         return job
     if isinstance(path, dict):

@@ -297,10 +297,13 @@ def _check_labels(pred, classes):
     return pos
 
 
-def _predict_block(est, X, proba, classes):
-    """Predictions of ``est`` for ``X``: one column, or one per class;
-    a float array with one row per row of ``X``."""
+def _predict_block(est, X, proba, classes, n_outputs=1):
+    """Predictions of ``est`` for ``X``: one column, or one per class (one
+    per output of a multi-output ``y``); a float array with one row per row
+    of ``X``."""
     n = X.shape[0]
+    if n_outputs > 1:
+        return _predict_outputs(est, X, proba, classes, n_outputs)
     if not proba:
         pred = np.asarray(est.predict(X))
         if pred.ndim == 2 and pred.shape[1] == 1:
@@ -335,6 +338,95 @@ def _predict_block(est, X, proba, classes):
     out = np.zeros((n, len(classes)), dtype=p.dtype)
     out[:, _check_labels(np.asarray(est_classes), classes)] = p
     return out
+
+
+def _predict_outputs(est, X, proba, classes, m):
+    """The block of a learner of a multi-output ``y`` (``m`` columns): one
+    column per output, holding its predictions (for multilabel
+    classification, labels 0 and 1), or with ``proba`` the probability that
+    the output's label is 1."""
+    n = X.shape[0]
+    if proba:
+        return _positive_proba(est.predict_proba(X), est, n, m)
+    pred = np.asarray(est.predict(X))
+    if pred.shape != (n, m):
+        raise ValueError(
+            "predict returned an output of shape %s for %d rows, but y has "
+            "%d outputs: expected shape (%d, %d). Use a learner that "
+            "predicts every output, or wrap it in "
+            "sklearn.multioutput.MultiOutputRegressor (or "
+            "MultiOutputClassifier)" % (pred.shape, n, m, n, m))
+    if classes is not None and getattr(est, "classes_", None) is not None:
+        pred = _check_labels(pred, classes)
+    return _as_float(pred, "predict")
+
+
+def _positive_proba(p, est, n, m):
+    """The probability of label 1 of each of ``m`` outputs, from a
+    multilabel ``predict_proba``: scikit-learn's multi-output classifiers
+    return a list of one ``(n, classes)`` array per output (an output
+    whose training rows held no 1 has probability 0), one-vs-rest ones an
+    ``(n, m)`` array of those probabilities already."""
+    if not isinstance(p, list):
+        p = np.asarray(p)
+        if p.shape != (n, m):
+            raise ValueError(
+                "predict_proba returned an output of shape %s for %d rows "
+                "of a multilabel y with %d outputs; expected a list of %d "
+                "arrays or shape (%d, %d)" % (p.shape, n, m, m, n, m))
+        return _as_float(p, "predict_proba")
+    if len(p) != m:
+        raise ValueError("predict_proba returned %d arrays for a multilabel "
+                         "y with %d outputs" % (len(p), m))
+    est_classes = getattr(est, "classes_", None)
+    out = np.zeros((n, m), dtype=np.float64)
+    for j, block in enumerate(p):
+        block = np.asarray(block)
+        labels = np.asarray([0, 1] if est_classes is None
+                            else est_classes[j])
+        if block.shape != (n, len(labels)):
+            raise ValueError(
+                "predict_proba returned an array of shape %s for output %d "
+                "(%d rows, classes %r)" % (block.shape, j, n,
+                                           labels.tolist()))
+        one = np.flatnonzero(labels == 1)
+        if one.size:
+            out[:, j] = _as_float(block[:, one[0]], "predict_proba")
+    return out
+
+
+def votes(est, proba, classes):
+    """Whether averaged predictions of ``est`` are class probabilities to
+    turn into labels (:func:`harden`): a fitted classifier of a layer that
+    passes on labels rather than probabilities."""
+    return (not proba and classes is not None
+            and getattr(est, "classes_", None) is not None)
+
+
+def _vote_block(est, X, proba, classes, n_outputs):
+    """What a bag of fold models averages for ``X``: a classifier that
+    passes on labels gives its class probabilities (its predicted labels
+    as one-hot votes when it has no ``predict_proba``); any other learner
+    its block."""
+    if not votes(est, proba, classes):
+        return _predict_block(est, X, proba, classes, n_outputs)
+    if hasattr(est, "predict_proba"):
+        return _predict_block(est, X, True, classes, n_outputs)
+    pos = _predict_block(est, X, False, classes, n_outputs)
+    if n_outputs > 1:
+        return pos  # labels 0 and 1: their average is the share of votes
+    onehot = np.zeros((pos.shape[0], len(classes)), dtype=np.float64)
+    onehot[np.arange(pos.shape[0]), pos[:, 0].astype(np.intp)] = 1.0
+    return onehot
+
+
+def harden(block, n_outputs=1):
+    """Labels (positions in ``classes``, as floats) of averaged class
+    probabilities: the most probable class, the first one on ties; for a
+    multilabel ``y``, 1 where the probability of label 1 exceeds 0.5."""
+    if n_outputs > 1:
+        return (block > 0.5).astype(np.float64)
+    return block.argmax(axis=1).astype(np.float64).reshape(-1, 1)
 
 
 def _as_float(pred, method):
@@ -379,25 +471,38 @@ def check_block(pred, shape, dtype):
                              % (float(big), np.dtype(dtype), float(top)))
 
 
-def _predict_rows(est, pipeline, X, rows, proba, classes, width, dtype):
+def _predict_rows(est, pipeline, X, rows, proba, classes, width, dtype,
+                  n_outputs=1, vote=False):
     """Preprocess and predict input rows ``rows``; (block, seconds). The
-    block is checked (see :func:`check_block`) against ``width`` columns."""
+    block is checked (see :func:`check_block`) against ``width`` columns.
+    With ``vote``, the block is what a bag of fold models averages (see
+    :func:`_vote_block`), checked against its own width."""
     t0 = time.perf_counter()
     Xte = take(X, rows)
     if pipeline:
         Xte = apply_steps(pipeline, Xte)
-    pred = _predict_block(est, Xte, proba, classes)
-    if width is not None:
-        check_block(pred, (Xte.shape[0], width), dtype)
+    if vote:
+        pred = _vote_block(est, Xte, proba, classes, n_outputs)
+        check_block(pred, pred.shape, dtype)
+    else:
+        pred = _predict_block(est, Xte, proba, classes, n_outputs)
+        if width is not None:
+            check_block(pred, (Xte.shape[0], width), dtype)
     return pred, time.perf_counter() - t0
 
 
 def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                  out_rows, col, proba, classes, scorer, fit_params, cache,
-                 partition, fold, handback, width=None, dtype=None):
+                 partition, fold, handback, width=None, dtype=None,
+                 n_outputs=1, keep=False):
     """Fit a learner on the training rows of one split, predict its test
     rows and write them in place into ``P[out_rows, col:col+width]``
-    (checked first: ``width`` columns, finite, within ``dtype``)."""
+    (checked first: ``width`` columns, finite, within ``dtype``).
+
+    With ``keep``, the test rows' block is returned instead, as a bag of
+    fold models averages it (see :func:`_vote_block`), for a layer whose
+    repeated folds predict every row several times; the score is that of
+    its labels."""
     from sklearn.base import clone
     est = clone(estimator)
     stage = "fit"
@@ -418,11 +523,14 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
         pred, score, predict_time = None, None, 0.0
         if test is not None:
             stage = "predict"
-            pred, predict_time = _predict_rows(est, pipeline, X, test, proba,
-                                               classes, width, dtype)
+            pred, predict_time = _predict_rows(
+                est, pipeline, X, test, proba, classes, width, dtype,
+                n_outputs, vote=keep)
             if scorer is not None and y is not None:
-                score = scorer(take(y, test), pred)
-            if not handback:
+                voted = keep and votes(est, proba, classes)
+                score = scorer(take(y, test),
+                               harden(pred, n_outputs) if voted else pred)
+            if not (handback or keep):
                 P[out_rows, col:col + pred.shape[1]] = pred
                 pred = None
     except Exception as exc:
@@ -439,20 +547,54 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
 
 def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
                      proba, classes, partition, fold, job, handback,
-                     width=None, dtype=None):
+                     width=None, dtype=None, n_outputs=1, keep=False):
     """Predict with a fitted learner and write into ``P`` (checked first,
-    as in :func:`_fit_learner`)."""
+    as in :func:`_fit_learner`); with ``keep``, return the block as
+    :func:`_fit_learner` does."""
     try:
         pred, predict_time = _predict_rows(est, pipeline, X, rows, proba,
-                                           classes, width, dtype)
+                                           classes, width, dtype, n_outputs,
+                                           vote=keep)
     except Exception as exc:
         raise _failure("learner", name, "partition %d, fold %d"
                        % (partition, fold), job, exc) from exc
-    if not handback:
+    if not (handback or keep):
         P[out_rows, col:col + pred.shape[1]] = pred
         pred = None
     return SubResult(key, "learner", name, partition, fold, 0.0,
                      predict_time, None, None, pred)
+
+
+def _predict_bag(key, name, ests, pipelines, X, P, proba, classes,
+                 partition, handback, col, width, dtype=None, n_outputs=1):
+    """Predict every row of ``X`` with the average of a partition's fold
+    models (a layer fitted without a full fit) and write it into ``P``.
+
+    The fold models' blocks are summed in fold order and divided by their
+    number; a classifier that passes on labels averages class
+    probabilities and passes on the most probable class (see
+    :func:`harden`)."""
+    fold = 0
+    try:
+        t0, total = time.perf_counter(), None
+        for fold, (est, pipeline) in enumerate(zip(ests, pipelines), 1):
+            block, _ = _predict_rows(est, pipeline, X, None, proba, classes,
+                                     None, dtype, n_outputs, vote=True)
+            total = block if total is None else total + block
+        pred = total / len(ests)
+        if votes(ests[0], proba, classes):
+            pred = harden(pred, n_outputs)
+        fold = 0
+        check_block(pred, (pred.shape[0], width), dtype)
+    except Exception as exc:
+        where = "partition %d, %s" % (partition, "fold %d" % fold if fold
+                                      else "the average of its fold models")
+        raise _failure("learner", name, where, "predict", exc) from exc
+    if not handback:
+        P[:, col:col + pred.shape[1]] = pred
+        pred = None
+    return SubResult(key, "learner", name, partition, 0, 0.0,
+                     time.perf_counter() - t0, None, None, pred)
 
 
 ###############################################################################

@@ -66,6 +66,35 @@ defaults to ``n_in - n_out`` (the output covers the *last* rows, as
 ML-Ensemble assumed); a blend layer whose test rows are not the last rows
 uses it so that propagated features and targets line up.
 
+Opt-ins: ML-Ensemble's observable behaviour, or mlcore's
+----------------------------------------------------------
+Three of mlcore's fixes change what a task or its caller observes, so a task
+(or a :class:`ParallelEvaluation` caller) gets them only when it says so
+with an attribute. Without the attribute it sees what ML-Ensemble showed
+it, which is what ML-Ensemble's own layers and learners expect.
+mlcore's layers and evaluators opt in.
+
+``forward_kwargs = True``
+    The keyword arguments of :meth:`ParallelProcessing.map`,
+    :meth:`~ParallelProcessing.stack` and :meth:`~ParallelProcessing.process`
+    (``refit=False``, ``proba=True``, ...) reach the task as top-level keys
+    of its ``args`` dict. Otherwise ``args`` holds only ``'job'``,
+    ``'dir'``, ``'main'`` and ``'auxiliary'``: ML-Ensemble dropped these
+    keywords, and its tasks' handling of ``refit`` only ever ran without
+    them.
+``restore_order = True``
+    The task's output, as :meth:`ParallelProcessing.process` and
+    :meth:`~ParallelProcessing.get_preds` return it, comes in the row order
+    of the caller's ``X`` even when the task shuffled its input. Otherwise
+    the rows come in the shuffled order the task worked in, as in
+    ML-Ensemble. Either way :meth:`ParallelProcessing.output_rows` says
+    which row of ``X`` each returned row belongs to.
+``apply_shuffle = True`` (on a :class:`ParallelEvaluation` caller)
+    ``caller.shuffle`` and ``caller.random_state`` are applied: the rows
+    are permuted before the caller's indexer is fitted. ML-Ensemble
+    ignored them, so its ``Evaluator`` (``shuffle=True`` by default) never
+    shuffled; without the opt-in the rows stay in order.
+
 Hand-back: a task that defines a ``handback`` attribute (as
 :class:`mlcore.layer.Layer` does) can run on a distributed backend. There
 the engine puts ``args['handback'] = True``: the task must not rely on its
@@ -152,14 +181,15 @@ class Job(object):
 
     Notes
     -----
-    ``kwargs`` holds keyword arguments that :meth:`args` forwards to every
-    task (ML-Ensemble dropped them).
+    ``kwargs`` holds the keyword arguments of the current processor call;
+    the processor forwards them to the tasks that opt in (see the module
+    docstring). :meth:`args` itself adds only what it is given.
     """
 
     __slots__ = ("targets", "predict_in", "predict_out", "dir", "job", "tmp",
                  "_n_dir", "kwargs", "stack", "split", "_origin", "_rows",
                  "_offset", "_out_rows", "_last_y", "_n_shared", "scratch",
-                 "__weakref__")
+                 "_start", "__weakref__")
 
     def __init__(self, job, stack, split, dir=None, tmp=None, predict_in=None,
                  targets=None, predict_out=None):
@@ -184,6 +214,7 @@ class Job(object):
         self._out_rows = None  # original row of each output row
         self._last_y = None    # targets of an earlier fit, kept by warm starts
         self._n_shared = 0     # inputs re-memory-mapped after shuffles
+        self._start = 0        # original row of input row 0, if unshuffled
 
     def clear(self):
         """Forget the output of the previous task."""
@@ -195,6 +226,7 @@ class Job(object):
         """Go back to the inputs the job was initialized with (map mode)."""
         self.predict_in, self.targets = self._origin
         self._rows = None
+        self._start = 0
 
     def update(self):
         """Finish a task: canonical CSR output and, if stacking, make the
@@ -206,6 +238,8 @@ class Job(object):
         if self.stack:
             n_out = self.predict_out.shape[0]
             self.predict_in = self.predict_out
+            if self._rows is None and self._offset:
+                self._start += self._offset
             self._rows = self._out_rows
             self.rebase(n_out)
 
@@ -227,14 +261,17 @@ class Job(object):
         """Permute the rows of the input and the targets (if any) with
         ``check_random_state(random_state).permutation(n)``.
 
-        The permutation is recorded, so the processor can return predictions
-        in the caller's row order (see :meth:`ParallelProcessing.get_preds`).
+        The permutation is recorded: the processor reports it
+        (:meth:`ParallelProcessing.output_rows`) and puts the rows back in
+        the caller's order for tasks that opt in with ``restore_order``.
         Works without targets (ML-Ensemble raised AttributeError).
         """
         X, y, perm = kernels.shuffle_rows(self.predict_in, self.targets,
                                           random_state)
         self.predict_in, self.targets = X, y
-        self._rows = perm if self._rows is None else self._rows[perm]
+        # rows of the caller's X, after any earlier task that dropped rows
+        self._rows = (perm + self._start if self._rows is None
+                      else self._rows[perm])
 
     def subdir(self):
         """Return the sub-cache for the next task.
@@ -269,9 +306,10 @@ class Job(object):
         """The argument dictionary handed to a task.
 
         ``{'job': ..., 'dir': <sub-cache>, 'main': {'X', 'P'[, 'y']},
-        'auxiliary': {'X', 'P': None[, 'y']}}`` plus every keyword argument
-        of this call and of :attr:`kwargs` at the top level (ML-Ensemble
-        dropped them, so for example ``refit=False`` never arrived).
+        'auxiliary': {'X', 'P': None[, 'y']}}``, ML-Ensemble's dictionary,
+        plus the keyword arguments of this call at the top level. (The
+        processors pass the keyword arguments of a call only to the tasks
+        that opt in with ``forward_kwargs``; ML-Ensemble dropped them.)
         """
         reserved = {"job", "dir", "main", "auxiliary"}.intersection(kwargs)
         if reserved:
@@ -282,8 +320,7 @@ class Job(object):
         if self.job in ("fit", "evaluate"):
             main["y"] = self.targets
             aux["y"] = self.targets
-        out = dict(self.kwargs)
-        out.update(kwargs)
+        out = dict(kwargs)
         out.update({"auxiliary": aux, "main": main, "dir": self.subdir(),
                     "job": self.job})
         return out
@@ -352,6 +389,7 @@ class BaseProcessor(ABC):
     def __init__(self, backend=None, n_jobs=None, verbose=None):
         self.job = None
         self.__initialized__ = 0
+        self._row_records = {}
         if backend is None:
             backend = active_backend()
         self.backend = config.get_backend() if backend is None else backend
@@ -421,6 +459,7 @@ class BaseProcessor(ABC):
             'return_names': [...]}``, for :meth:`ParallelProcessing.process`.
         """
         out = _check_return_preds(return_preds)
+        self._row_records = {}
         if warm_start and self.job is not None:
             self._warm_initialize(job, X, y, path, stack, split)
         else:
@@ -554,6 +593,16 @@ def _check_return_preds(return_preds):
                     "names, got %r" % (return_preds,))
 
 
+# key of the last task's record in BaseProcessor._row_records
+_LAST = object()
+
+
+def _opts_in(obj, flag):
+    """Whether a task or caller opts in to one of mlcore's protocol fixes
+    (see the module docstring)."""
+    return bool(getattr(obj, flag, False))
+
+
 def _task_offset(task, job, n_in, n_out):
     offset = getattr(task, "row_offset", None)
     if callable(offset):
@@ -606,7 +655,8 @@ class ParallelProcessing(BaseProcessor):
         job, X, y, path, return_preds, warm_start, split
             See :meth:`BaseProcessor.initialize`.
         **kwargs
-            Forwarded to every task in its ``args`` dict. The misspelling
+            Forwarded in its ``args`` dict to every task that opts in with
+            ``forward_kwargs`` (see the module docstring). The misspelling
             ``wart_start`` of ML-Ensemble is still accepted (deprecated).
 
         Returns
@@ -649,15 +699,17 @@ class ParallelProcessing(BaseProcessor):
         out : dict
             As returned by :meth:`BaseProcessor.initialize`.
         **kwargs
-            Forwarded to every task in its ``args`` dict.
+            Forwarded in its ``args`` dict to every task that opts in with
+            ``forward_kwargs``.
 
         Returns
         -------
         None, an array (``return_final``; ``None`` if the caller had no task
         or its last task has no output, where ML-Ensemble raised
         UnboundLocalError or returned ``array(nan)``), or a list of arrays
-        (``return_names``), in the caller's row order (see
-        :meth:`get_preds`).
+        (``return_names``). Each output's rows come in the caller's row order
+        if its task opts in with ``restore_order``, else in the order the
+        task worked in (see :meth:`get_preds` and :meth:`output_rows`).
 
         Notes
         -----
@@ -716,7 +768,8 @@ class ParallelProcessing(BaseProcessor):
     def _collect(self, task):
         if self.job.predict_out is None:
             return None
-        return self.get_preds(dtype=_dtype(task))
+        return self.get_preds(dtype=_dtype(task),
+                              restore_order=_opts_in(task, "restore_order"))
 
     def _partial_process(self, task, parallel, **kwargs):
         """Run one task: shuffle, setup, output array, call, propagation."""
@@ -740,12 +793,15 @@ class ParallelProcessing(BaseProcessor):
         has_output = not getattr(task, "__no_output__", False)
         if has_output:
             self._gen_prediction_array(task, job.job, self._in_memory)
+        # ML-Ensemble's tasks get ML-Ensemble's four keys only.
+        forwarded = (dict(job.kwargs, **kwargs)
+                     if _opts_in(task, "forward_kwargs") else {})
         if handback:
-            kwargs = dict(kwargs, handback=True)
+            forwarded["handback"] = True
             scatter = getattr(parallel, "scatter", None)
             if scatter is not None:  # X and y go to the workers once
                 scatter((job.predict_in, job.targets))
-        task(job.args(**kwargs), parallel=parallel)
+        task(job.args(**forwarded), parallel=parallel)
         if has_output and job.predict_out is not None:
             n_in = _n_rows(job.predict_in)
             n_out = job.predict_out.shape[0]
@@ -753,8 +809,52 @@ class ParallelProcessing(BaseProcessor):
                 job._offset = _task_offset(task, job.job, n_in, n_out)
                 if job._rows is not None:
                     job._out_rows = job._rows[job._offset:job._offset + n_out]
+            self._record_rows(task, n_out)
             if getattr(task, "n_feature_prop", 0):
                 self._propagate_features(task)
+
+    def _record_rows(self, task, n_out):
+        """Remember which rows of ``X`` the task's output covers, for
+        :meth:`output_rows` (kept after :meth:`clear`)."""
+        job = self.job
+        record = (job._out_rows, job._start + (job._offset or 0), n_out,
+                  _opts_in(task, "restore_order"))
+        self._row_records[getattr(task, "name", None)] = record
+        self._row_records[_LAST] = record
+
+    def output_rows(self, name=None):
+        """Rows of the caller's ``X`` that a task's returned output covers.
+
+        Parameters
+        ----------
+        name : str, optional
+            A task of the last call; by default the last task with output.
+
+        Returns
+        -------
+        rows : ndarray of int64
+            ``rows[i]`` is the row of ``X`` (as given to ``map`` or
+            ``stack``) that row ``i`` of the task's output, as returned by
+            the processor, belongs to. After a shuffled fit of a task that
+            does not opt in with ``restore_order``, this is the permutation
+            the task worked in: ``y[rows]`` lines up with the output. It is
+            ascending for tasks that do. Fewer rows than ``X`` for tasks
+            that predict only some rows (a blend layer at fit time).
+
+        Raises
+        ------
+        KeyError
+            No task of that name produced output in the last call.
+        """
+        key = _LAST if name is None else name
+        if key not in self._row_records:
+            raise KeyError("no task %s produced output in the last call"
+                           % ("at all" if name is None else repr(name)))
+        rows, start, n_out, restored = self._row_records[key]
+        if rows is None:
+            return np.arange(start, start + n_out, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.sort(rows) if restored else rows.copy()
 
     def _propagate_features(self, task):
         """Copy ``task.propagate_features`` input columns into the first
@@ -807,7 +907,7 @@ class ParallelProcessing(BaseProcessor):
         self.job.predict_out = _store.open_output(self.job.scratch, task.name,
                                                   shape, dtype, fortran)
 
-    def get_preds(self, dtype=None, order="C"):
+    def get_preds(self, dtype=None, order="C", restore_order=None):
         """Return the current output array.
 
         Parameters
@@ -816,15 +916,19 @@ class ParallelProcessing(BaseProcessor):
             Cast to this dtype; by default the output's own dtype.
         order : {'C', 'F'}
             Memory order of a dense result.
+        restore_order : bool, optional
+            Put the rows of a shuffled fit back into the row order of the
+            caller's ``X``. By default, whether the last task opts in with
+            ``restore_order`` (see the module docstring); ML-Ensemble
+            returned the rows in the shuffled order.
 
         Returns
         -------
         P : ndarray or csr_matrix
             An array that owns its memory (never a view onto the engine's
-            memory-mapped files, which ML-Ensemble returned). Rows come in
-            the order of the input ``X``: a shuffled fit's rows are put back
-            (ML-Ensemble returned them permuted). Sparse outputs are
-            canonical CSR.
+            memory-mapped files, which ML-Ensemble returned). Sparse
+            outputs are canonical CSR. :meth:`output_rows` says which row
+            of ``X`` each row belongs to.
 
         Raises
         ------
@@ -836,8 +940,10 @@ class ParallelProcessing(BaseProcessor):
             raise ParallelProcessingError(
                 "No prediction array: the processor has not run a task with "
                 "output, or it has been cleared.")
+        if restore_order is None:
+            restore_order = self._row_records.get(_LAST, (0, 0, 0, False))[3]
         P = job.predict_out
-        rows = job._out_rows
+        rows = job._out_rows if restore_order else None
         if sp.issparse(P):
             P = kernels.to_csr(P)
             if rows is not None:
@@ -888,26 +994,32 @@ class ParallelEvaluation(BaseProcessor):
         path : None, dict, str or os.PathLike, optional
             Cache (see :meth:`BaseProcessor.initialize`).
         **kwargs
-            Forwarded in the ``args`` dict.
+            Forwarded in the ``args`` dict if the caller opts in with
+            ``forward_kwargs`` (ML-Ensemble dropped them).
 
         Notes
         -----
-        ``caller.shuffle`` and ``caller.random_state`` are honoured: the rows
-        are permuted before the indexer is fitted (ML-Ensemble ignored them,
-        so ``Evaluator(shuffle=True)`` never shuffled).
+        ``caller.shuffle`` and ``caller.random_state`` are applied only for
+        a caller that opts in with ``apply_shuffle = True``: the rows are
+        then permuted with ``check_random_state(random_state)
+        .permutation(n)`` before the indexer is fitted. ML-Ensemble never
+        applied them (so ``Evaluator(shuffle=True)``, its default, never
+        shuffled); without the opt-in the rows stay in order.
         """
         self._initialize(job="fit", X=X, y=y, path=path, split=False,
                          stack=False)
         self.job.kwargs = dict(kwargs)
+        forwarded = kwargs if _opts_in(caller, "forward_kwargs") else {}
         with terminate_guard():  # SIGTERM: clean up first, then die
             try:
-                if getattr(caller, "shuffle", False):
+                if _opts_in(caller, "apply_shuffle") and getattr(
+                        caller, "shuffle", False):
                     self.job.shuffle(getattr(caller, "random_state", None))
                     self._share_inputs()
                 with self._parallel() as parallel:
                     caller.indexer.fit(self.job.predict_in, self.job.targets,
                                        self.job.job)
-                    caller(parallel, self.job.args(), case)
+                    caller(parallel, self.job.args(**forwarded), case)
             except BaseException:
                 self.clear()
                 raise

@@ -46,7 +46,7 @@ from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
-                    as_rows, make_index)
+                    as_rows, make_index, repeat_folds)
 from .layer import FitContext, Layer, make_group
 from .metrics import Data, default_scorer
 
@@ -61,10 +61,11 @@ except ImportError as exc:  # pragma: no cover
                       "'mlcore[sklearn]'") from exc
 
 __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
-           "SequentialEnsemble", "TemporalEnsemble"]
+           "SequentialEnsemble", "TemporalEnsemble", "BaseEnsemble",
+           "Sequential", "LayerList", "LayerSpec"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
-                 "raise_on_exception", "verbose")
+                 "raise_on_exception", "verbose", "refit", "n_repeats")
 
 
 class LayerSpec(object):
@@ -121,6 +122,17 @@ class LayerSpec(object):
                 "proba=%r, propagate_features=%r, meta=%r)"
                 % (self.indexer, self.estimators, self.preprocessing,
                    self.proba, self.propagate_features, self.meta))
+
+
+class LayerList(list):
+    """The list of :class:`LayerSpec` that :meth:`BaseEnsemble.add` builds
+    (the ``layers`` parameter): ``ens.layers[0]`` is the first layer as
+    added, ``ens.layers.n_layers`` the number of layers (ML-Ensemble's
+    name; ``len(ens.layers)`` says the same)."""
+
+    @property
+    def n_layers(self):
+        return len(self)
 
 
 class _Layer(Layer):
@@ -193,6 +205,46 @@ backend : str or None, default=None
     ``joblib.parallel_config`` context, else
     :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, else
     ``'threading'``).""",
+    "refit": """\
+refit : bool, default=True
+    Fit every learner of a K-fold layer on all its rows (of each partition
+    of a subsemble) to predict new data. False: no such fit runs, and new
+    data is predicted with the average of the fold models (for classifiers,
+    of their class probabilities), saving what is often the largest fit of
+    a layer. Applies to the layers of :meth:`add` (``add(..., refit=)`` per
+    layer); the meta layer keeps its full fit unless
+    ``add_meta(..., refit=False)``.""",
+    "n_repeats": """\
+n_repeats : int, default=1
+    Repeat the folds of every layer of :meth:`add` ``n_repeats`` times,
+    each time on a new shuffle of the rows (``RepeatedKFold``, or
+    ``RepeatedStratifiedKFold`` for the default stratified folds; the
+    shuffles are seeded by the layer's random state, drawn from
+    ``random_state``). Every row's out-of-fold prediction is the average
+    of its ``n_repeats`` predictions (for classifiers that pass on labels,
+    the most probable class of the averaged probabilities), and with
+    ``refit=False`` new data is predicted by all ``n_repeats * folds``
+    fold models. ``add(..., n_repeats=)`` per layer; the meta layer is not
+    repeated unless ``add_meta(..., n_repeats=)``.""",
+    "array_check": """\
+array_check : None, default=None
+    Kept for ML-Ensemble compatibility (where it was deprecated); ignored:
+    mlcore always validates ``X`` and ``y`` with scikit-learn's checks.""",
+    "model_selection": """\
+model_selection : bool, default=False
+    ML-Ensemble's model selection mode: ``transform(X, y)`` returns ``(P,
+    y)``, with ``y`` cut to the rows ``P`` holds (a blend or temporal
+    layer predicts only some of the training rows), so that the ensemble
+    can be a preprocessing step of an
+    :class:`~mlcore.model_selection.Evaluator`. ``transform(X)`` without
+    ``y`` returns ``P`` either way. Whatever the mode, :meth:`transform`
+    of the training data replays the fit's out-of-fold predictions and of
+    other data predicts with the full fits.""",
+    "sample_size": """\
+sample_size : int, default=20
+    Kept for ML-Ensemble compatibility; ignored. ML-Ensemble recognised
+    the training data by a sample of this many rows and columns; mlcore
+    compares a digest of every value of ``X``, so no setting is needed.""",
     "layers": """\
 layers : list of LayerSpec or None, default=None
     The layers as :meth:`add` records them (unfitted specifications);
@@ -207,8 +259,10 @@ Attributes
 layers_ : list of Layer
     The fitted layers, also reachable as ``layer_1``, ``layer_2``, ...
     Each has ``estimators_`` (``{(learner, partition, fold): fitted
-    estimator}``; fold 0 is the fit on all its rows, used to predict),
-    ``splits_``, ``feature_names_in_`` and ``get_feature_names_out()``.
+    estimator}``; fold 0 is the fit on all its rows, used to predict; a
+    layer with ``refit=False`` has none and predicts with the average of
+    its fold models), ``splits_``, ``feature_names_in_`` and
+    ``get_feature_names_out()``.
 oof_predictions_ : dict
     ``{layer name: output at fit}``: each layer's out-of-fold predictions
     (for a blend or temporal layer, of the rows it predicted); the columns
@@ -217,7 +271,10 @@ final_estimator_ : estimator
     The last layer's fitted learner (the meta learner, fitted on all its
     rows), when that layer has one learner and no partitions.
 classes_ : ndarray
-    The class labels, for a classification ensemble.
+    The class labels, for a classification ensemble (``[0, 1]`` for a
+    multilabel ``y``).
+n_outputs_ : int
+    Columns of ``y`` (1 for a 1-D ``y``).
 n_features_in_ : int
     Number of columns of ``X`` at fit.
 feature_names_in_ : ndarray of str
@@ -226,9 +283,11 @@ feature_names_in_ : ndarray of str
 fit_time_ : float
     Seconds the last :meth:`fit` took.
 data : mlcore.metrics.Data
-    Per-learner out-of-sample scores and fit/predict times of every layer
-    (a property; prints as a table, ``data.to_frame()`` gives a pandas
-    DataFrame)."""
+    ML-Ensemble's table of the base learners' out-of-sample scores and
+    fit/predict times (a property; ``data['score-m']['layer-1/ridge']``;
+    prints as a table, ``pandas.DataFrame(data)`` has a row per learner).
+    :meth:`data_table` and :meth:`data_frame` show every layer, the meta
+    layer's cross-validated row included."""
 
 
 def _indent(text, n=4):
@@ -255,7 +314,8 @@ def _document(cls):
 
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
-                  "verbose", "n_jobs", "backend", "layers")
+                  "verbose", "n_jobs", "backend", "layers", "array_check",
+                  "model_selection", "sample_size")
 
 
 def _common_params(params):
@@ -278,7 +338,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, array_check=None,
+                 model_selection=False, sample_size=20):
         self.shuffle = shuffle
         self.random_state = random_state
         self.scorer = scorer
@@ -287,6 +348,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.backend = backend
         self.layers = layers
+        self.array_check = array_check
+        self.model_selection = model_selection
+        self.sample_size = sample_size
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
@@ -336,7 +400,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             ``folds`` for :class:`SuperLearner`, ``test_size`` for
             :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
             default: the ensemble's, read at fit), and ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer``.
+            ``shuffle``, ``random_state``, ``scorer``, ``refit`` (False:
+            predict with the average of the fold models, no full fit) and
+            ``n_repeats`` (repeat the folds on new shuffles and average;
+            K-fold layers only), as described for the ensemble's
+            parameters of those names.
 
         Returns
         -------
@@ -349,6 +417,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 kwargs.pop(bad)
         layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
                         if k in _LAYER_KWARGS}
+        _check_bagging(layer_kwargs.get("refit", True),
+                       layer_kwargs.get("n_repeats", 1), "add")
         if meta:
             indexer, indexer_kwargs = "full", {}
             kwargs.clear()
@@ -359,7 +429,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         spec = LayerSpec(indexer, estimators, preprocessing, proba,
                          propagate_features, meta, indexer_kwargs, layer_kwargs)
         if self.layers is None:
-            self.layers = []
+            self.layers = LayerList()
         self.layers.append(spec)
         return self
 
@@ -373,7 +443,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         ----------
         estimator : estimator
         **kwargs
-            ``dtype``, ``random_state``, ``scorer`` for this layer.
+            ``dtype``, ``random_state``, ``scorer`` for this layer, and for
+            :class:`SuperLearner` and :class:`Subsemble` (cross-validated
+            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`.
 
         Returns
         -------
@@ -480,6 +552,12 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 "final_estimator_ needs a last layer of one learner without "
                 "partitions; see layers_[-1].estimators_, keyed by (learner, "
                 "partition, fold), fold 0 being the fit on all rows")
+        if (keys[0][0], 0, 0) not in last.estimators_:
+            raise AttributeError(
+                "final_estimator_: the last layer was fitted with "
+                "refit=False, so no fit on all its rows exists; it predicts "
+                "with the average of its fold models, "
+                "layers_[-1].estimators_")
         return last.estimators_[(keys[0][0], 0, 0)]
 
     def _final_estimator(self):
@@ -531,6 +609,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             k = int(name[6:])
             if layers is not None and 1 <= k <= len(layers):
                 return layers[k - 1]
+            specs = self.__dict__.get("layers") or []
+            if layers is None and 1 <= k <= len(specs):
+                raise AttributeError(
+                    "%s is the fitted layer %d: call fit first (the layer "
+                    "as added is layers[%d])" % (name, k, k - 1))
         raise AttributeError("%r object has no attribute %r"
                              % (type(self).__name__, name))
 
@@ -581,10 +664,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self._check_sparse(X)
         return _as_csr(X) if sp.issparse(X) else X
 
-    def _build_layers(self, classes, n_features, names=None):
+    def _build_layers(self, classes, n_features, names=None, n_outputs=1):
         """The layers of this fit; ``classes``: the class labels (sorted) of
         a classification fit, else None; ``n_features`` and ``names``: the
-        input's columns and their names (None: generated ones)."""
+        input's columns and their names (None: generated ones);
+        ``n_outputs``: the columns of ``y``."""
         named = names is not None
         if names is None:
             names = generated_names(n_features)
@@ -596,6 +680,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             else self.random_state
         built = []
         classification = classes is not None
+        # scikit-learn stratifies single-output classification only (as its
+        # check_cv does): a multilabel y gets plain K folds
+        stratify = classification and n_outputs == 1
         for i, spec in enumerate(self.layers):
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
@@ -608,8 +695,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             if classification:
                 estimators = _wrap_regressors(estimators, classes)
             proba = bool(spec.proba) and classification
-            group = make_group(self._layer_indexer(spec, classification),
-                               estimators,
+            refit, n_repeats = self._bagging(spec)
+            indexer = self._layer_indexer(spec, stratify)
+            refit = _blend_refit(indexer, refit)
+            indexer = repeat_folds(indexer, n_repeats, random_state)
+            group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
             name = "layer-%d" % (i + 1)
@@ -618,12 +708,25 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer = _Layer(name, [group], propagate_features=columns,
                            shuffle=shuffle, random_state=random_state,
                            dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
-                           classes=classes)
+                           classes=classes, refit=refit, n_outputs=n_outputs)
+            layer._meta = bool(spec.meta)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known
             built.append(layer)
         return built
+
+    def _bagging(self, spec):
+        """(refit, n_repeats) of layer ``spec``: its own settings, else the
+        ensemble's for the layers of :meth:`add` (a meta layer keeps one
+        full fit and unrepeated folds unless told otherwise)."""
+        kw = spec.layer_kwargs
+        refit = kw.get("refit", True if spec.meta else
+                       getattr(self, "refit", True))
+        n_repeats = kw.get("n_repeats", 1 if spec.meta else
+                           getattr(self, "n_repeats", 1))
+        _check_bagging(refit, n_repeats, type(self).__name__)
+        return bool(refit), int(n_repeats)
 
     def _engine(self):
         # backend=None: the backend of an active joblib.parallel_config
@@ -637,7 +740,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
             pandas DataFrames are accepted (``feature_names_in_``).
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            A 2-D ``y``: multi-output regression, or multilabel
+            classification (0/1 indicator columns); see ``n_outputs_``.
         sample_weight : array-like, optional
             Routed to every base estimator's ``fit``.
         groups : array-like, optional
@@ -671,13 +776,17 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
-                             y_numeric=not classifier, multi_output=False,
+                             y_numeric=not classifier, multi_output=True,
                              ensure_min_samples=2)
         self._check_sparse(X)
         if sp.issparse(X):
             X = _as_csr(X)
-        y = np.asarray(y)
-        if classifier:
+        y = _targets(y)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if classifier and n_outputs > 1:
+            y_fit, classes = _multilabel(y, type(self).__name__), \
+                np.array([0, 1])
+        elif classifier:
             from sklearn.utils.multiclass import check_classification_targets
             check_classification_targets(y)
             classes = np.unique(y)
@@ -702,7 +811,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 raise ValueError("groups has %d entries, X has %d rows"
                                  % (groups.shape[0], n))
         layers = self._build_layers(classes, X.shape[1],
-                                    getattr(self, "feature_names_in_", None))
+                                    getattr(self, "feature_names_in_", None),
+                                    n_outputs)
+        _check_outputs(layers, n_outputs)
         ctx = FitContext({"sample_weight": sample_weight, "groups": groups},
                          n=n)
         for layer in layers:
@@ -720,6 +831,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             for layer in layers:
                 layer.context = None
         self.layers_ = layers
+        self.n_outputs_ = n_outputs
         self.oof_predictions_ = dict(zip(names, preds))
         self._fit_output = preds[-1]  # what the next step is fed
         self._fit_rows = _output_rows(layers, n)
@@ -768,7 +880,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             P = P.toarray()
         if P.ndim == 2 and P.shape[1] == 1:
             P = P[:, 0]
-        if getattr(self, "classes_", None) is not None and P.ndim == 1:
+        if getattr(self, "classes_", None) is not None and (
+                P.ndim == 1 or getattr(self, "n_outputs_", 1) > 1):
             return _positions_to_labels(P, self.classes_)
         return P
 
@@ -782,18 +895,24 @@ n_features)
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (of ``classes_``) for classification, else the
-            final layer's predictions.
+            final layer's predictions; one column per output of a
+            multi-output ``y`` (labels 0 and 1 of each label of a
+            multilabel ``y``).
         """
         model = self._snapshot()  # one fitted state, even during a refit
         final = model.layers_[-1] if hasattr(model, "layers_") else None
         P = model._run(X, "predict")
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
-                any(lr.proba for lr in final.learners) and \
-                P.shape[1] == len(classes):
-            return classes[np.asarray(P).argmax(axis=1)]
+                any(lr.proba for lr in final.learners):
+            P = np.asarray(P.toarray() if sp.issparse(P) else P)
+            if getattr(model, "n_outputs_", 1) > 1 and \
+                    P.shape[1] == model.n_outputs_:
+                return classes[(P > 0.5).astype(np.intp)]
+            if P.shape[1] == len(classes):
+                return classes[P.argmax(axis=1)]
         return model._decode(P)
 
     def _has_proba(self):
@@ -812,12 +931,14 @@ n_features)
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
+            Columns in the order of ``classes_``; for a multilabel ``y``,
+            shape (n_samples, n_outputs): the probability that each label
+            is 1.
         """
         P = self._snapshot()._run(X, "predict", proba=True)
         return np.asarray(P.toarray() if sp.issparse(P) else P)
 
-    def transform(self, X):
+    def transform(self, X, y=None):
         """Output of the final layer.
 
         For the training data (recognised by a fingerprint of the validated
@@ -834,13 +955,34 @@ n_features)
         ----------
         X : array-like, sparse matrix or DataFrame of shape (n_samples, \
 n_features)
+        y : array-like of shape (n_samples,), optional
+            Only used with ``model_selection=True``: the targets of ``X``.
 
         Returns
         -------
         ndarray, sparse matrix or DataFrame
+            With ``model_selection=True`` and ``y`` given, the pair ``(P,
+            y_P)``: ``y_P`` holds the targets of the rows of ``P`` (for the
+            training data of a blend or temporal layer, of the rows it
+            predicted; otherwise ``y``).
         """
         model = self._snapshot()  # one fitted state, even during a refit
-        return model._frame_rows(model._run(X, "transform"), X)
+        P = model._frame_rows(model._run(X, "transform"), X)
+        if not self.model_selection or y is None:
+            return P
+        return P, model._targets_of(P, X, y)
+
+    def _targets_of(self, P, X, y):
+        """The entries of ``y`` (the targets of ``X``) for the rows of
+        ``P``, a transform of ``X``."""
+        y = np.asarray(y)
+        n = X.shape[0]
+        if y.shape[0] != n:
+            raise ValueError("y has %d entries, X has %d rows" % (y.shape[0],
+                                                                   n))
+        if P.shape[0] == n:
+            return y
+        return y[self._fit_rows]  # the rows a replay of the fit predicted
 
     def fit_transform(self, X, y, **fit_params):
         """Fit, then return the final layer's out-of-fold predictions, as
@@ -930,7 +1072,7 @@ n_features)
         Parameters
         ----------
         X : array-like, sparse matrix or DataFrame
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -945,28 +1087,117 @@ n_features)
 
     @property
     def data(self):
-        """Per-learner scores and fit/predict times (mean and std over
-        folds) of every layer, as a printable :class:`mlcore.metrics.Data`.
+        """ML-Ensemble's table of the base learners: out-of-sample scores
+        and fit/predict times, mean (``-m``) and standard deviation (``-s``)
+        over each learner's fold fits, as a printable
+        :class:`mlcore.metrics.Data`.
 
-        ``score-m``/``score-s`` are out-of-sample: over the folds of K-fold
-        layers (the meta layer of a :class:`SuperLearner` or
-        :class:`Subsemble` is cross-validated on the same folds of its
-        input, the previous layer's out-of-fold predictions), on the
-        predicted rows of a blend or temporal layer. A layer fitted once on
-        all its rows (the meta layer of the other ensembles, a ``'full'``
-        layer) has no score: its in-sample score would not say how well it
-        generalizes.
+        Columns ``score-m score-s ft-m ft-s pt-m pt-s``, each a dict of rows
+        ``'layer-<k>/[<case>.]<learner>[--<partition>]'`` (partitions of a
+        :class:`Subsemble` get a row each), as ML-Ensemble printed and
+        indexed it: ``ens.data['score-m']['layer-1/ridge']``;
+        ``pandas.DataFrame(ens.data)`` has one row per learner. A score is
+        out of sample: over the folds of a K-fold layer, on the predicted
+        rows of a blend or temporal layer. As in ML-Ensemble the meta layer
+        and layers fitted once on all their rows have no rows; see
+        :meth:`data_table` (and :meth:`data_frame`) for every layer, the
+        meta layer's cross-validated score included.
         """
         check_is_fitted(self, "layers_")
-        out = Data()
-        for layer in self.layers_:
-            in_sample = _in_sample(layer)
-            for key, row in layer.data().items():
-                if in_sample:
-                    row = {k: v for k, v in row.items()
-                           if not k.startswith("score-")}
-                out["%s/%s" % (layer.name, key)] = row
-        return out
+        return Data([e for layer in self.layers_
+                     for e in _data_entries(layer, base_only=True)])
+
+    def data_table(self, meta=True):
+        """The scores and times of every layer, as a printable
+        :class:`mlcore.metrics.Data` in the layout of :attr:`data`.
+
+        With ``meta`` (the default) the table also holds what ML-Ensemble's
+        :attr:`data` leaves out: the meta layer of a :class:`SuperLearner`
+        or :class:`Subsemble`, cross-validated on the ensemble's folds of
+        its input (a genuine out-of-sample score), and layers fitted once
+        on all their rows (times only: their in-sample score would not say
+        how well they generalize, so it is left out). Columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (``score-*`` only when some row has
+        a score).
+
+        Parameters
+        ----------
+        meta : bool, default=True
+            False gives :attr:`data`.
+
+        Returns
+        -------
+        mlcore.metrics.Data
+        """
+        check_is_fitted(self, "layers_")
+        return Data([e for layer in self.layers_
+                     for e in _data_entries(layer, base_only=not meta)])
+
+    def data_frame(self, meta=True):
+        """:meth:`data_table` as a pandas DataFrame: ``(layer, learner)``
+        MultiIndex rows (``learner`` as in :attr:`data`:
+        ``[<case>.]<learner>[--<partition>]``), the columns ``score-m
+        score-s ft-m ft-s pt-m pt-s`` (NaN where a row has no value).
+
+        Parameters
+        ----------
+        meta : bool, default=True
+            False gives the rows of :attr:`data`.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        import pandas as pd
+        frame = self.data_table(meta).to_frame().reindex(
+            columns=list(_DATA_COLUMNS))
+        frame.index = pd.MultiIndex.from_tuples(
+            [tuple(row.split("/", 1)) for row in frame.index],
+            names=["layer", "learner"])
+        return frame.astype(np.float64)
+
+
+def _data_names(layer):
+    """``{learner key: row name}``: ``case.learner``, or ``learner`` alone
+    without preprocessing or with a case of no steps (as ML-Ensemble named
+    them), unless that would give two learners one row."""
+    empty = {t.name for g in layer.groups for t in g.transformers
+             if not t.steps}
+    names = {lr.key: lr.name if lr.preprocess in empty or lr.preprocess is
+             None else "%s.%s" % (lr.preprocess, lr.name)
+             for lr in layer.learners}
+    if len(set(names.values())) < len(names):
+        names = {lr.key: lr.name if lr.preprocess is None else "%s.%s" % (
+            lr.preprocess, lr.name) for lr in layer.learners}
+    return names
+
+
+# The columns of an ensemble's data table (ML-Ensemble's names).
+_DATA_COLUMNS = ("score-m", "score-s", "ft-m", "ft-s", "pt-m", "pt-s")
+
+
+def _data_entries(layer, base_only):
+    """Per-fit ``(name, {'score', 'ft', 'pt'})`` entries of ``layer`` for
+    :class:`mlcore.metrics.Data`, named ``layer/[case.]learner.part.fold``.
+
+    The fits that scored out-of-sample rows count (ML-Ensemble's fold
+    fits); a layer fitted only on all its rows counts those fits, without
+    their in-sample score. ``base_only`` leaves out the meta layer and such
+    layers, as ML-Ensemble's table did.
+    """
+    records = getattr(layer, "fit_records_", None) or []
+    in_sample = _in_sample(layer)
+    if base_only and (getattr(layer, "_meta", False) or in_sample):
+        return []
+    scored = [r for r in records if r[5] is not None]
+    names = _data_names(layer)
+    entries = []
+    for key, part, fold, ft, pt, score in sorted(
+            scored or records, key=lambda r: (names[r[0]], r[1], r[2])):
+        entries.append(("%s/%s.%d.%d" % (layer.name, names[key], part, fold),
+                        {"score": None if in_sample else score, "ft": ft,
+                         "pt": pt}))
+    return entries
 
 
 # Held while a fit swaps its new state in and while a prediction takes its
@@ -1125,13 +1356,13 @@ def _label_columns(layer, P, classes):
     for lr in layer.learners:
         if lr.proba:
             continue
-        full = [est for (key, _, fold), est in layer.estimators_.items()
-                if key == lr.key and fold == 0]
-        if not full or getattr(full[0], "classes_", None) is None:
+        fits = {part: est for (key, part, _), est in layer.estimators_.items()
+                if key == lr.key}
+        if not fits or getattr(next(iter(fits.values())), "classes_",
+                               None) is None:
             continue  # a regressor: its column is not a label
         start = layer.columns_[lr.key]
-        partitions = len(full)
-        cols.extend(range(start, start + partitions))
+        cols.extend(range(start, start + layer._width(lr, len(fits))))
     if not cols:
         return P
     numeric = np.asarray(classes).dtype.kind in "biuf"
@@ -1175,6 +1406,75 @@ def _layer_dtype(dtype):
 def _is_int(value):
     return isinstance(value, (numbers.Integral, np.integer)) and \
         not isinstance(value, (bool, np.bool_))
+
+
+def _blend_refit(indexer, refit):
+    """The layer's ``refit`` once a blend's is handed to its indexer.
+
+    Without a refit, a blend predicts new data with its one fit on the
+    training part: ``BlendIndex(refit=False)`` makes that fit the layer's
+    full fit, rather than averaging fold models (which, for classifiers
+    that pass on labels, would vote by class probabilities)."""
+    if isinstance(indexer, BlendIndex) and not refit:
+        indexer.refit = False
+        return True
+    return refit
+
+
+def _check_bagging(refit, n_repeats, owner):
+    """Refuse a ``refit`` that is not a bool and an ``n_repeats`` that is
+    not an int >= 1."""
+    if not isinstance(refit, (bool, np.bool_)):
+        raise LayerSpecificationError("%s: refit must be True or False, got "
+                                      "%r" % (owner, refit))
+    if not _is_int(n_repeats) or n_repeats < 1:
+        raise LayerSpecificationError("%s: n_repeats must be an int >= 1, "
+                                      "got %r" % (owner, n_repeats))
+
+
+def _targets(y):
+    """``y`` as validated: 1-D, or 2-D with one column per output. A single
+    column is flattened with scikit-learn's DataConversionWarning, as a
+    single-output estimator does."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.utils.validation import column_or_1d
+        y = column_or_1d(y, warn=True)
+    return y
+
+
+def _multilabel(y, owner):
+    """A 2-D classification ``y`` as 0/1 ints, or ValueError unless it is
+    a multilabel indicator (several multiclass outputs are not handled)."""
+    from sklearn.utils.multiclass import type_of_target
+    kind = type_of_target(y)
+    if kind != "multilabel-indicator":
+        raise ValueError(
+            "%s: a classification y with %d columns must be a multilabel "
+            "indicator (0 or 1 in every column), got %r targets; fit one "
+            "ensemble per output instead" % (owner, y.shape[1], kind))
+    return y.astype(np.int64)
+
+
+def _check_outputs(layers, n_outputs):
+    """Refuse, before any fit, a learner that declares that it predicts a
+    single output when ``y`` has several."""
+    if n_outputs == 1:
+        return
+    for layer in layers:
+        for lr in layer.learners:
+            if not _accepts_multi_output(lr.estimator):
+                est = getattr(lr.estimator, "estimator", lr.estimator) \
+                    if isinstance(lr.estimator, _PositionTarget) \
+                    else lr.estimator
+                wrapper = "MultiOutputClassifier" if is_classifier(est) \
+                    else "MultiOutputRegressor"
+                raise ValueError(
+                    "y has %d outputs, but learner %r of %s (%r) predicts "
+                    "one output only (its scikit-learn tag "
+                    "target_tags.multi_output is False). Wrap it in "
+                    "sklearn.multioutput.%s, or use a learner that fits a "
+                    "2-D y" % (n_outputs, lr.key, layer.name, est, wrapper))
 
 
 def _check_folds(folds, owner):
@@ -1228,8 +1528,8 @@ def _warn_missing_classes(layers, classes, limit=6):
 
     for layer in layers:
         known = layer.classes
-        if known is None:
-            continue
+        if known is None or layer.n_outputs > 1:
+            continue  # a multilabel fit's classes_ are per output
         seen = {}
         for (key, part, fold), est in getattr(layer, "estimators_",
                                               {}).items():
@@ -1317,6 +1617,14 @@ def _fingerprint(X):
     return h.digest()
 
 
+def _accepts_multi_output(est):
+    """Whether ``est`` declares that it fits a 2-D ``y``: its scikit-learn
+    tag ``target_tags.multi_output``, trusted as :func:`_accepts_sparse`
+    trusts the sparse tag (an object with no tags of its own is let
+    through; its fit names it if it fails)."""
+    return _trusted_tag(est, lambda tags: tags.target_tags.multi_output)
+
+
 def _accepts_sparse(est):
     """Whether ``est`` declares that it accepts sparse input.
 
@@ -1326,11 +1634,17 @@ def _accepts_sparse(est):
     (which say False without meaning it), is let through: if it cannot take
     sparse data, its fit fails with a LearnerTypeError naming it.
     """
+    return _trusted_tag(est, lambda tags: tags.input_tags.sparse)
+
+
+def _trusted_tag(est, read):
+    """``read(tags)`` of ``est``'s scikit-learn tags where they are meant
+    (see :func:`_accepts_sparse`), else True."""
     if not hasattr(est, "__sklearn_tags__"):
         return True
     try:
         from sklearn.utils import get_tags
-        if get_tags(est).input_tags.sparse:
+        if read(get_tags(est)):
             return True
     except Exception:  # pragma: no cover - broken third-party tags
         return True
@@ -1402,9 +1716,13 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, refit=True,
+                 n_repeats=1, array_check=None, model_selection=False,
+                 sample_size=20):
         super().__init__(**_common_params(locals()))
         self.folds = folds
+        self.refit = refit
+        self.n_repeats = n_repeats
 
     def _indexer_for(self, kwargs):
         folds = kwargs.pop("folds", None)
@@ -1470,20 +1788,20 @@ refit : bool, default=True
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None, *, refit=True):
+                 n_jobs=None, backend=None, layers=None, array_check=None,
+                 model_selection=False, sample_size=20, *, refit=True):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
         self.refit = refit
 
-    _BLEND = ("test_size", "train_size", "refit")
+    _BLEND = ("test_size", "train_size")
 
     def _indexer_for(self, kwargs):
         return "blend", {k: kwargs.pop(k) for k in self._BLEND if k in kwargs}
 
     def _layer_indexer(self, spec, classification):
         if spec.indexer == "blend" and not spec.meta:
-            kw = {"test_size": self.test_size, "train_size": None,
-                  "refit": self.refit}
+            kw = {"test_size": self.test_size, "train_size": None}
             kw.update(spec.indexer_kwargs)
             return BlendIndex(**kw)
         return super()._layer_indexer(spec, classification)
@@ -1525,11 +1843,13 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, refit=True, array_check=None,
+                 model_selection=False, sample_size=20):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
         self.folds = folds
+        self.refit = refit
 
     def _indexer_for(self, kwargs):
         partitions = kwargs.pop("partitions", self.partitions)
@@ -1598,6 +1918,7 @@ strict_window : bool, default=False
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, random_state=None,
+                 array_check=None, model_selection=False, sample_size=20,
                  *, strict_window=False):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
@@ -1630,8 +1951,9 @@ strict_window : bool, default=False
         **kwargs
             ``step_size``, ``burn_in``, ``window``, ``lag``,
             ``strict_window`` for this layer (default: the ensemble's), and
-            ``dtype``, ``random_state``, ``scorer``. Shuffling is always
-            off.
+            ``dtype``, ``random_state``, ``scorer``, ``refit`` (False:
+            predict with the average of the window models). Shuffling is
+            always off.
 
         Returns
         -------
@@ -1691,8 +2013,11 @@ class SequentialEnsemble(BaseEnsemble):
             ``folds``, ``fit_estimator``, ``attr``, ``partition_on`` for
             ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
             ``window``, ``lag``, ``strict_window`` for ``'temporal'``
-            (see :class:`BlendEnsemble` and :class:`TemporalEnsemble`). Also ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer`` for this layer.
+            (see :class:`BlendEnsemble` and :class:`TemporalEnsemble`).
+            Also ``dtype``, ``shuffle``, ``random_state``, ``scorer``,
+            ``refit`` and ``n_repeats`` (see :class:`SuperLearner`; for a
+            blend layer, ``refit`` as for :class:`BlendEnsemble`) for this
+            layer.
 
         Returns
         -------
@@ -1748,3 +2073,118 @@ class SequentialEnsemble(BaseEnsemble):
             # the same default as SuperLearner(folds=None)
             return _default_folds(None, classification, type(self).__name__)
         return super()._layer_indexer(spec, classification)
+
+
+###############################################################################
+class Sequential(object):
+    """A stack of layer tasks fitted one after another, each on the output
+    of the one before: ML-Ensemble's ``mlens.ensemble.Sequential``.
+
+    Kept for code written for ML-Ensemble, which built ensembles from
+    low-level layers with it. The layers are tasks of the backend protocol
+    (:class:`mlcore.layer.Layer` objects, or layers written for
+    ML-Ensemble's backend), run by :meth:`ParallelProcessing.stack
+    <mlcore.backend.ParallelProcessing.stack>`. New code builds ensembles
+    with :meth:`SequentialEnsemble.add` (a scikit-learn estimator, with
+    class labels, validation and ``data``).
+
+    Parameters
+    ----------
+    name : str, optional
+    verbose : bool or int, default=False
+        Accepted for compatibility (the layers have their own).
+    stack : layer or list of layers, optional
+    backend, n_jobs : optional
+        As for :class:`~mlcore.backend.ParallelProcessing` (None: the
+        configured ones).
+    raise_on_exception : bool, default=True
+        Accepted for compatibility: a failing learner always raises.
+    """
+
+    def __init__(self, name=None, verbose=False, stack=None, backend=None,
+                 n_jobs=None, raise_on_exception=True):
+        if stack is not None and not isinstance(stack, list):
+            if not callable(getattr(stack, "setup", None)):
+                raise ValueError("stack must be a layer or a list of layers, "
+                                 "got %r" % (stack,))
+            stack = [stack]
+        self.name = "sequential" if name is None else name
+        self.verbose = verbose
+        self.stack = list(stack or [])
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.raise_on_exception = raise_on_exception
+        self.__fitted__ = False
+
+    def __iter__(self):
+        return iter(self.stack)
+
+    def push(self, *layers):
+        """Append layers to the stack; returns self."""
+        self.stack.extend(layers)
+        return self
+
+    def pop(self, idx=-1):
+        """Remove and return the layer at ``idx``."""
+        return self.stack.pop(idx)
+
+    def replace(self, idx, layer):
+        """Put ``layer`` at position ``idx``; returns self."""
+        self.stack[idx] = layer
+        return self
+
+    def _run(self, job, X, y=None, return_preds=True, **kwargs):
+        if not self.stack:
+            raise LayerSpecificationError("Sequential %r has no layers: push "
+                                          "some first" % self.name)
+        if job != "fit" and not self.__fitted__:
+            raise NotFittedError("Sequential %r is not fitted: call fit "
+                                 "first" % self.name)
+        with ParallelProcessing(self.backend, self.n_jobs, 0) as engine:
+            return engine.stack(self, job, X, y, return_preds=return_preds,
+                                **kwargs)
+
+    def fit(self, X, y=None, return_preds=False, **kwargs):
+        """Fit every layer, each on the output of the previous one.
+
+        Returns
+        -------
+        self, or the last layer's output with ``return_preds=True``
+        """
+        out = self._run("fit", X, y, return_preds=return_preds, **kwargs)
+        self.__fitted__ = True
+        return out if return_preds else self
+
+    def fit_transform(self, X, y=None, **kwargs):
+        """``fit(X, y, return_preds=True)``: the last layer's fit-time
+        (out-of-fold) predictions."""
+        return self.fit(X, y, return_preds=True, **kwargs)
+
+    def predict(self, X, **kwargs):
+        """The last layer's predictions for new data, with the estimators
+        fitted on all rows (a squeezed array, as in ML-Ensemble)."""
+        return _squeezed(self._run("predict", X, **kwargs))
+
+    def transform(self, X, **kwargs):
+        """The fit-time predictions again, for the training data ``X``."""
+        return _squeezed(self._run("transform", X, **kwargs))
+
+    @property
+    def data(self):
+        """The layers' table in ML-Ensemble's layout, as
+        :attr:`BaseEnsemble.data` (:class:`mlcore.metrics.Data`)."""
+        entries = []
+        for layer in self.stack:
+            if hasattr(layer, "fit_records_"):
+                entries.extend(_data_entries(layer, base_only=False))
+            else:  # a layer written for ML-Ensemble
+                entries.extend(("%s/%s" % (layer.name, k), v)
+                               for k, v in getattr(layer, "raw_data", None)
+                               or [])
+        return Data(entries)
+
+
+def _squeezed(P):
+    if sp.issparse(P) or not hasattr(P, "squeeze"):
+        return P
+    return P.squeeze()

@@ -71,8 +71,10 @@ of ``(start, stop)`` tuples (or of index arrays), and :func:`partition`,
 :func:`prune_train` and :func:`make_tuple` are ML-Ensemble's helpers. All of
 these exist for compatibility only; ``fit(X)``, ``generate()`` (the
 :class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
-same more directly. ML-Ensemble's module path ``mlens.index.base`` has no
-counterpart: import these names from :mod:`mlcore.index`.
+same more directly. ML-Ensemble's module path ``mlens.index.base`` is
+``mlcore.index.base``, holding the same objects as :mod:`mlcore.index`
+(``BaseIndex``, ``FullIndex``, ``partition``, ``prune_train``,
+``make_tuple``).
 
 The seven indexers share one row format, one set of validation rules and
 the :class:`BaseIndex` machinery, so they stay in one module; about half of
@@ -81,12 +83,14 @@ its lines are docstrings with doctest examples (about 460 lines of code).
 import copy
 import inspect
 import numbers
+import sys
+import types
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
-from .exceptions import NotFittedError
+from .exceptions import LayerSpecificationError, NotFittedError
 
 __all__ = [
     "Split",
@@ -101,6 +105,7 @@ __all__ = [
     "INDEXERS",
     "check_index",
     "make_index",
+    "repeat_folds",
     "as_rows",
     "rows_len",
     "partition",
@@ -435,6 +440,10 @@ def _mlens_rows(rows, n, form, as_array, shift=0):
     return tuple(runs)
 
 
+# ML-Ensemble's parameter names that set_params maps to mlcore's
+_SET_PARAMS_ALIASES = {"folds": "n_splits", "partition_estimator": "estimator"}
+
+
 def _resolve_alias(value, default, alias, name, alias_name, owner):
     """``value`` of ``name``, or the ML-Ensemble alias if given."""
     if alias is None:
@@ -499,6 +508,9 @@ class BaseIndex:
     _mlens_format = ("tuples", "tuple")
     # ML-Ensemble's format of partition(): None yields one None (all rows).
     _mlens_partition_format = None
+    # How many fold fits predict each output cell at fit time; a layer
+    # averages them (only a repeated splitter predicts a row more than once).
+    n_repeats = 1
 
     def __init__(self):
         self._reset()
@@ -745,7 +757,8 @@ class BaseIndex:
 
         Nested parameters of a parameter (``'estimator__n_clusters'``) are
         passed on to its ``set_params``. The fitted splits are not updated:
-        fit again afterwards.
+        fit again afterwards. ML-Ensemble's names ``folds`` and
+        ``partition_estimator`` set ``n_splits`` and ``estimator``.
 
         Returns
         -------
@@ -755,6 +768,9 @@ class BaseIndex:
         nested = {}
         for key, value in params.items():
             name, _, sub = key.partition("__")
+            alias = _SET_PARAMS_ALIASES.get(name)
+            if alias in valid:
+                name = alias
             if name not in valid:
                 raise ValueError("invalid parameter %r for %s; valid parameters "
                                  "are %s" % (name, type(self).__name__, valid))
@@ -1394,13 +1410,15 @@ class SplitterIndex(BaseIndex):
     scikit-learn is not imported: any object with a ``split`` method that
     yields ``(train, test)`` pairs of row numbers (or boolean masks) works.
 
-    Out-of-fold predictions need every row predicted at most once, and the
-    output ``P`` is one contiguous block of rows, so the test sets must be
-    disjoint and cover either every row (``n_test_samples = n``,
-    ``row_offset = 0``; e.g. ``KFold``, ``StratifiedKFold``, ``GroupKFold``)
-    or exactly the rows from some row ``r`` on (``n_test_samples = n - r``,
-    ``row_offset = r``; e.g. ``TimeSeriesSplit``). Other splitters
-    (``ShuffleSplit``, ``RepeatedKFold``, ...) raise a ValueError.
+    The output ``P`` is one contiguous block of rows, so the test sets must
+    cover either every row (``n_test_samples = n``, ``row_offset = 0``;
+    e.g. ``KFold``, ``StratifiedKFold``, ``GroupKFold``) or exactly the rows
+    from some row ``r`` on (``n_test_samples = n - r``, ``row_offset = r``;
+    e.g. ``TimeSeriesSplit``), and every covered row must be predicted the
+    same number of times: once by disjoint test sets, or ``n_repeats``
+    times by a repeated splitter (``RepeatedKFold``,
+    ``RepeatedStratifiedKFold``), whose out-of-fold predictions a layer
+    averages. Other splitters (``ShuffleSplit``, ...) raise a ValueError.
 
     Parameters
     ----------
@@ -1415,6 +1433,9 @@ class SplitterIndex(BaseIndex):
     n_samples, n_test_samples, row_offset, partitions, folds, splits_, __fitted__
         See :class:`BaseIndex`. ``partitions == 1``; ``folds`` is the number
         of splits the splitter produced.
+    n_repeats : int
+        How many test sets hold each predicted row (1 unless the splitter
+        repeats its folds).
 
     Notes
     -----
@@ -1498,13 +1519,15 @@ class SplitterIndex(BaseIndex):
         for _, test in pairs:
             counts[test] += 1
         splits = [Split(0, 0, slice(0, n), None)] + folds
-        if counts.max() > 1:
-            raise ValueError(
-                "SplitterIndex: %r predicts some rows more than once (their "
-                "test sets overlap, as in ShuffleSplit or RepeatedKFold). "
-                "Out-of-fold predictions need every row predicted at most "
-                "once; use a splitter with disjoint test sets" % (self.cv,))
         covered = counts > 0
+        repeats = int(counts.max())
+        if (counts[covered] != repeats).any():
+            raise ValueError(
+                "SplitterIndex: %r predicts some rows more than once and "
+                "others fewer times (their test sets overlap, as in "
+                "ShuffleSplit). Out-of-fold predictions need every row "
+                "predicted once, or the same number of times by a repeated "
+                "splitter such as RepeatedKFold" % (self.cv,))
         offset = int(np.argmax(covered))
         if not covered[offset:].all():
             raise ValueError(
@@ -1512,6 +1535,7 @@ class SplitterIndex(BaseIndex):
                 "after row %d. Out-of-fold predictions must cover every row, "
                 "or every row from some row on (rows may be left out only at "
                 "the start, as with TimeSeriesSplit)" % (self.cv, offset))
+        self.n_repeats = repeats
         return splits, n - offset, offset, 1, len(pairs)
 
 
@@ -1590,3 +1614,83 @@ def check_index(cv=None, **kwargs):
 
 
 make_index = check_index
+
+
+def repeat_folds(indexer, n_repeats, random_state=None):
+    """The K-fold ``indexer`` repeated ``n_repeats`` times, each time on a
+    new shuffle of the rows, as scikit-learn's ``RepeatedKFold`` and
+    ``RepeatedStratifiedKFold`` draw them.
+
+    A layer on the result fits ``n_repeats * K`` fold models, predicts
+    every row ``n_repeats`` times and averages those predictions (see
+    :attr:`SplitterIndex.n_repeats`).
+
+    Parameters
+    ----------
+    indexer : FoldIndex or SplitterIndex
+        ``FoldIndex(k)`` or a ``KFold(k)`` splitter become
+        ``RepeatedKFold(n_splits=k)``, a ``StratifiedKFold(k)``
+        ``RepeatedStratifiedKFold(n_splits=k)`` (the given splitter's own
+        shuffle and seed are not used).
+    n_repeats : int
+        ``>= 1``; 1 returns ``indexer`` itself.
+    random_state : int, RandomState or None
+        Seeds the shuffles (scikit-learn draws one per repeat from it).
+
+    Returns
+    -------
+    BaseIndex
+
+    Raises
+    ------
+    LayerSpecificationError
+        For any other indexer or splitter, whose folds cannot be reshuffled.
+
+    Examples
+    --------
+    >>> idx = repeat_folds(FoldIndex(3), 2, random_state=0).fit(np.zeros(9))
+    >>> idx.n_repeats, idx.folds
+    (2, 6)
+    """
+    if not _is_int(n_repeats) or n_repeats < 1:
+        raise LayerSpecificationError(
+            "n_repeats must be an int >= 1, got %r" % (n_repeats,))
+    if n_repeats == 1:
+        return indexer
+    from sklearn.model_selection import (KFold, RepeatedKFold,
+                                         RepeatedStratifiedKFold,
+                                         StratifiedKFold)
+    cv = getattr(indexer, "cv", None)
+    if type(indexer) is FoldIndex:
+        k, cls = indexer.n_splits, RepeatedKFold
+    elif type(indexer) is SplitterIndex and type(cv) in (KFold,
+                                                         StratifiedKFold):
+        k = cv.n_splits
+        cls = RepeatedKFold if type(cv) is KFold else RepeatedStratifiedKFold
+    else:
+        raise LayerSpecificationError(
+            "n_repeats=%d repeats K folds on new shuffles of the rows, but "
+            "the layer's folds are %r: use n_repeats with folds=None, an "
+            "int, KFold or StratifiedKFold, or pass a repeated splitter "
+            "(e.g. RepeatedKFold) as folds" % (n_repeats, cv or indexer))
+    return SplitterIndex(cls(n_splits=k, n_repeats=int(n_repeats),
+                             random_state=random_state))
+
+
+def _compat_module(name, names, doc):
+    """Register the module ``mlcore.index.<name>`` holding ``names`` of
+    this module (as ``os`` registers ``os.path``), so that ML-Ensemble's
+    ``from mlens.index.<name> import ...`` works with ``mlcore``."""
+    mod = types.ModuleType("%s.%s" % (__name__, name), doc)
+    for attr in names:
+        setattr(mod, attr, globals()[attr])
+    mod.__all__ = list(names)
+    sys.modules[mod.__name__] = mod
+    return mod
+
+
+base = _compat_module(
+    "base", ["BaseIndex", "FullIndex", "partition", "prune_train",
+             "make_tuple"],
+    "ML-Ensemble's module path ``mlens.index.base``, kept for compatibility:"
+    " the same objects as :mod:`mlcore.index`, where new code imports them.")

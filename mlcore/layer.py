@@ -27,7 +27,7 @@ from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
                     preprocessing_cases)
 from ._store import cache_load
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
-                        _predict_learner, run)
+                        _predict_bag, _predict_learner, harden, run, votes)
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
                          LearnerTypeError, LearnerValueError, NotFittedError)
@@ -212,6 +212,14 @@ class Layer(object):
         ``scorer(y_true, y_pred)`` for the fold predictions.
     classes : ndarray, optional
         Class labels (encoded) for probability outputs; set by the ensemble.
+    refit : bool
+        Fit each learner on all rows of its partition to predict new data.
+        False: no such fit runs; new data is predicted with the average of
+        the partition's fold models (class probabilities for classifiers).
+    n_outputs : int
+        Columns of ``y``: each learner writes one column per output (for a
+        multilabel ``y``, labels 0 and 1, or with ``proba`` the probability
+        of label 1).
 
     Attributes (after fit)
     ----------------------
@@ -220,17 +228,31 @@ class Layer(object):
     pipelines_ : dict
         ``{(case, partition, fold): [fitted transformers]}``.
     splits_ : dict
-        ``{group index: [Split]}``: the folds, generated once at fit.
+        ``{group index: [Split]}``: the folds, generated once at fit
+        (without the full fits when ``refit`` is False).
     scores_, fit_times_, predict_times_ : dict
         ``{learner key: [per split values]}``.
+    fit_records_ : list of tuple
+        ``(learner key, partition, fold, fit time, predict time, score)``
+        of every fit, in the order of the splits.
     """
 
     __no_output__ = False
+    # Defaults for layers pickled before these settings existed.
+    refit = True
+    n_outputs = 1
+    # mlcore's protocol fixes (see mlcore.backend): keyword arguments
+    # reach the layer, and its shuffled outputs come back in input order.
+    forward_kwargs = True
+    restore_order = True
 
     def __init__(self, name, groups=None, propagate_features=None,
                  shuffle=False, random_state=None, dtype=np.float64,
-                 scorer=None, classes=None, verbose=0):
+                 scorer=None, classes=None, verbose=0, refit=True,
+                 n_outputs=1):
         self.name = check_name(name, "layer")
+        self.refit = bool(refit)
+        self.n_outputs = int(n_outputs)
         self.groups = list(groups or [])
         self.propagate_features = (None if propagate_features is None
                                    else list(propagate_features))
@@ -259,6 +281,8 @@ class Layer(object):
         return learner.proba
 
     def _width(self, learner, partitions):
+        if self.n_outputs > 1:
+            return partitions * self.n_outputs
         mult = len(self.classes) if self._proba(learner) else 1
         return partitions * mult
 
@@ -280,7 +304,7 @@ class Layer(object):
             offsets, n_test = set(), set()
             for g_idx, group in enumerate(self.groups):
                 group.indexer.fit(X, y, job="fit", groups=groups)
-                self.splits_[g_idx] = list(group.indexer.generate())
+                self.splits_[g_idx] = self._fits(group.indexer)
                 offsets.add(group.indexer.row_offset)
                 n_test.add(group.indexer.n_test_samples)
             if len(offsets) != 1 or len(n_test) != 1:
@@ -308,6 +332,31 @@ class Layer(object):
                 self.columns_[lr.key] = col
                 col += self._width(lr, partitions)
         self._n_cols = col
+
+    def _fits(self, indexer):
+        """The splits of ``indexer`` this layer fits: all of them, or
+        without ``refit`` only the fold fits, each partition's full fit
+        being replaced by the average of its fold models."""
+        splits = list(indexer.generate())
+        if self.refit:
+            return splits
+        for part in range(indexer.partitions or 1):
+            own = [s for s in splits if s.partition == part]
+            if any(s.fold == 0 and s.test is not None for s in own) or \
+                    not any(s.fold for s in own):
+                raise LayerSpecificationError(
+                    "layer %r has refit=False, which predicts new data with "
+                    "the average of the fold models, but its indexer %r has "
+                    "no fold models to average: its one fit per partition "
+                    "is also the one that predicts (a blend or a full "
+                    "layer). Use refit=False on layers with folds."
+                    % (self.name, indexer))
+        return [s for s in splits if s.fold != 0]
+
+    def _repeats(self):
+        """How many fold fits predict each row at fit time (a layer of
+        repeated folds averages them)."""
+        return max(getattr(g.indexer, "n_repeats", 1) for g in self.groups)
 
     def _check_propagation(self, X):
         """Raise before any fit when the output's dtype cannot hold the
@@ -416,6 +465,7 @@ class Layer(object):
         params = {}
         if ctx is not None and "sample_weight" in ctx.params:
             params["sample_weight"] = ctx.take("sample_weight")
+        keep = self._repeats() > 1
         jobs, targets, keys = [], [], []
         for lr, s, col in self._learner_splits():
             out_rows = None if s.test is None else _shift(s.test,
@@ -427,17 +477,49 @@ class Layer(object):
                 self._pipeline(lr, s), inp.X, inp.y, s.train, s.test,
                 inp.P_sub, out_rows, col, self._proba(lr), self.classes,
                 self.scorer, params, inp.cache_sub, s.partition, s.fold,
-                inp.handback, width=self._width(lr, 1), dtype=self.dtype))
+                inp.handback, width=self._width(lr, 1), dtype=self.dtype,
+                n_outputs=self.n_outputs, keep=keep))
         results = run(parallel, jobs, keys=keys, small=small)
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
+        self.fit_records_ = []
         for res, target in zip(results, targets):
-            self._record_fit(res, target, inp)
+            self._record_fit(res, target, inp, write=not keep)
+        if keep:
+            self._write_average(inp, results, targets)
 
-    def _record_fit(self, res, target, inp):
+    def _write_average(self, inp, results, targets):
+        """Write the average of the repeated folds' predictions of every
+        row into ``P``: the blocks are summed in fold order, in float64,
+        and divided by the number of repeats; classifiers that pass on
+        labels average class probabilities (see
+        :func:`mlcore._subtasks.harden`)."""
+        sums = {}
+        for res, (out_rows, col) in zip(results, targets):
+            if res.prediction is None:
+                continue
+            block = sums.get(col)
+            if block is None:
+                block = sums[col] = np.zeros(
+                    (self._fit_rows, res.prediction.shape[1]))
+            block[out_rows] += res.prediction
+        learner_at = {col: lr for lr, _, col in self._learner_splits()}
+        repeats = self._repeats()
+        for col, total in sums.items():
+            lr = learner_at[col]
+            avg = total / repeats
+            est = next(est for (key, _, _), est in self.estimators_.items()
+                       if key == lr.key)
+            if votes(est, self._proba(lr), self.classes):
+                avg = harden(avg, self.n_outputs)
+            inp.P[:, col:col + avg.shape[1]] = avg
+
+    def _record_fit(self, res, target, inp, write=True):
         est = res.estimator if inp.handback else cache_load(inp.cache, res.key)
         self.estimators_[(res.name, res.partition, res.fold)] = est
-        _write_back(inp, res, target)
+        if write:
+            _write_back(inp, res, target)
+        self.fit_records_.append(tuple(res[2:8]))
         self.fit_times_.setdefault(res.name, []).append(res.fit_time)
         if res.fold != 0 or res.score is not None:
             self.predict_times_.setdefault(res.name, []).append(
@@ -458,7 +540,10 @@ class Layer(object):
 
     def _predict(self, args, parallel, job):
         inp = self._inputs(args)
+        if job == "predict" and not self.refit:
+            return self._predict_bags(inp, parallel)
         offset = 0 if job == "predict" else self._fit_offset
+        keep = job != "predict" and self._repeats() > 1
         jobs, targets = [], []
         for lr, s, col in self._learner_splits():
             if job == "predict":
@@ -475,7 +560,31 @@ class Layer(object):
                 self.estimators_[(lr.key, s.partition, s.fold)],
                 self._pipeline(lr, s), inp.X, rows, inp.P_sub, out_rows, col,
                 self._proba(lr), self.classes, s.partition, s.fold, job,
-                inp.handback, width=self._width(lr, 1), dtype=self.dtype))
+                inp.handback, width=self._width(lr, 1), dtype=self.dtype,
+                n_outputs=self.n_outputs, keep=keep))
+        results = run(parallel, jobs, small=is_small(inp.X))
+        if keep:
+            return self._write_average(inp, results, targets)
+        for res, target in zip(results, targets):
+            _write_back(inp, res, target)
+
+    def _predict_bags(self, inp, parallel):
+        """Predict new data with the average of each partition's fold
+        models (a layer fitted with ``refit=False``): one subtask per
+        learner and partition."""
+        bags = {}
+        for lr, s, col in self._learner_splits():
+            bag = bags.setdefault((lr.key, s.partition), (lr, col, [], []))
+            bag[2].append(self.estimators_[(lr.key, s.partition, s.fold)])
+            bag[3].append(self._pipeline(lr, s))
+        jobs, targets = [], []
+        for (key, part), (lr, col, ests, pipes) in bags.items():
+            targets.append((slice(None), col))
+            jobs.append(delayed(_predict_bag)(
+                "%s.%s.%d.bag" % (self.name, key, part), key, ests, pipes,
+                inp.X, inp.P_sub, self._proba(lr), self.classes, part,
+                inp.handback, col, self._width(lr, 1), dtype=self.dtype,
+                n_outputs=self.n_outputs))
         for res, target in zip(run(parallel, jobs, small=is_small(inp.X)),
                                targets):
             _write_back(inp, res, target)

@@ -235,10 +235,14 @@ class Evaluator(object):
     Attributes (after fit)
     ----------------------
     results : mlcore.metrics.Data
-        One row per ``'case.est'`` (``'est'`` without preprocessing): the
-        best draw's ``test_score-m``, ``test_score-s``, ``train_score-m``,
-        ``train_score-s``, ``fit_time-m``, ``fit_time-s``, ``pred_time-m``,
-        ``pred_time-s`` (one column per metric suffix) and ``params``.
+        ML-Ensemble's table of the best draw of each ``'case.est'``
+        (``'est'`` without preprocessing): columns ``test_score-m``,
+        ``test_score-s``, ``train_score-m``, ``train_score-s``,
+        ``fit_time-m``, ``fit_time-s``, ``pred_time-m``, ``pred_time-s``
+        (one per metric suffix) and ``params``, each a dict of rows:
+        ``results['test_score-m']['sc.ridge']``. ``pred_time`` is the time
+        to score the test rows; ``results.to_frame()`` (or
+        ``pandas.DataFrame(results)``) has one row per estimator.
     cv_results_ : list of dict
         One record per ``(name, draw)``: ``name``, ``case``, ``estimator``,
         ``draw``, ``params``, per-fold lists ``test_score``,
@@ -268,6 +272,8 @@ class Evaluator(object):
     >>> ev.results                                           # doctest: +SKIP
     """
 
+    apply_shuffle = True  # the engine applies shuffle (see mlcore.backend)
+
     def __init__(self, scorer, cv=2, shuffle=True, random_state=None,
                  error_score=None, metrics=None, verbose=False, backend=None,
                  n_jobs=-1, greater_is_better=None):
@@ -291,25 +297,33 @@ class Evaluator(object):
 
     # ------------------------------------------------------------------ API
 
-    def fit(self, X, y, estimators, param_dicts=None, n_iter=2,
+    def fit(self, X, y, estimators=None, param_dicts=None, n_iter=2,
             preprocessing=None):
-        """Run the search.
+        """Run the search, the preprocessing, or both.
+
+        As in ML-Ensemble, a call with ``preprocessing`` and no
+        ``estimators`` fits the preprocessing cases only, and later calls
+        without ``preprocessing`` evaluate their estimators on those cases
+        (``fit(X, y, preprocessing=cases)``, then ``fit(X, y, ests,
+        params, n_iter)``); the cases are fitted again on each call's folds.
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-        estimators : estimator, list or dict
+        estimators : estimator, list or dict, optional
             Estimators or ``(name, estimator)`` pairs (unnamed ones are
             named after their lower-cased class, numbered when repeated). A
             list is evaluated on every preprocessing case (on the raw data
             without preprocessing). A dict maps case names to such lists;
             the key None (or ``''``/``'no'``) means no preprocessing.
+            None: fit the preprocessing cases only.
         param_dicts : dict, optional
             ``{'est': {param: spec}}`` (every case) or
-            ``{'case.est': {param: spec}}`` (one case; takes precedence). A
-            spec is a distribution with ``rvs`` (``scipy.stats``), sampled
-            with ``spec.rvs(random_state=rng)``, or a list/tuple sampled
+            ``{'case.est': {param: spec}}`` (one case; takes precedence;
+            ML-Ensemble's ``('case', 'est')`` keys work too). A spec is a
+            distribution with ``rvs`` (``scipy.stats``), sampled with
+            ``spec.rvs(random_state=rng)``, or a list/tuple sampled
             uniformly. An estimator without a parameter dict is evaluated
             once, with its own parameters.
         n_iter : int, default=2
@@ -317,29 +331,77 @@ class Evaluator(object):
         preprocessing : transformer, list or dict, optional
             A list of transformers (one case, named ``'pr'``), or a dict
             mapping case names to lists of transformers. Each case is fitted
-            once per fold and shared by every estimator and draw.
+            once per fold and shared by every estimator and draw. None: the
+            cases of the last call that gave some (none at first); ``{}``
+            evaluates on the raw data again.
 
         Returns
         -------
         self
         """
-        if X is None or y is None:
-            raise ValueError("Evaluator.fit needs X and y")
-        if not hasattr(X, "shape"):
-            X = np.asarray(X)
-        if not hasattr(y, "shape"):
-            y = np.asarray(y)
-        n_iter = self._check_n_iter(n_iter)
+        X, y = _check_data(X, y)
+        if preprocessing is not None:
+            self._preprocessing = preprocessing
+        preprocessing = getattr(self, "_preprocessing", None)
+        if estimators is None:
+            if preprocessing is None:
+                raise ValueError(
+                    "Evaluator.fit needs estimators to evaluate, "
+                    "preprocessing cases to fit, or both")
+            cases, entries = _format_cases(preprocessing), []
+        else:
+            n_iter = self._check_n_iter(n_iter)
+            cases, entries = _format_instances(estimators, preprocessing)
         self.scorer_, self._kind, self.greater_is_better_ = _check_scorer(
             self.scorer, self.greater_is_better)
         self._metrics = _check_metrics(self.metrics)
-        cases, entries = _format_instances(estimators, preprocessing)
-        self.params_ = self._draw(entries, param_dicts, n_iter)
-        self._cases = cases
-        self._entries = entries
+        if entries:
+            self.params_ = self._draw(entries, _dotted_keys(param_dicts),
+                                      n_iter)
+        self._cases, self._entries = cases, entries
         self._pipe_errors = {}
         self.indexer = _make_eval_index(self.cv)
-        job = "preprocess-evaluate" if cases else "evaluate"
+        job = "-".join((["preprocess"] if cases else []) +
+                       (["evaluate"] if entries else []))
+        self._process(X, y, job)
+        if entries:
+            self._collect()
+        return self
+
+    def preprocess(self, X, y, preprocessing=None):
+        """Fit the preprocessing cases only, for later :meth:`fit` or
+        :meth:`evaluate` calls.
+
+        Kept for code written for ML-Ensemble; the same as ``fit(X, y,
+        preprocessing=preprocessing)``.
+
+        Returns
+        -------
+        self
+        """
+        return self.fit(X, y, preprocessing=preprocessing)
+
+    def evaluate(self, X, y, estimators, param_dicts=None, n_iter=2):
+        """Evaluate estimators on the preprocessing cases of an earlier
+        :meth:`preprocess` (or :meth:`fit`) call.
+
+        Kept for code written for ML-Ensemble; the same as ``fit(X, y,
+        estimators, param_dicts, n_iter)``.
+
+        Returns
+        -------
+        self
+        """
+        return self.fit(X, y, estimators, param_dicts, n_iter)
+
+    @property
+    def params(self):
+        """The drawn parameters, ``{name: [params of each draw]}``:
+        ML-Ensemble's name of :attr:`params_`."""
+        return self.params_
+
+    def _process(self, X, y, job):
+        """Run ``job`` on the engine, with the progress display."""
         verbose = int(self.verbose) if self.verbose else 0
         t0 = time.perf_counter()
         display = _progress.Progress(
@@ -348,13 +410,10 @@ class Evaluator(object):
                                 verbose if verbose >= 10 else 0) as engine, \
                 _progress.reporting(display):
             engine.process(self, job, X, y)
-        self._collect()
         if verbose:
             print("%s: %d fits done in %.2fs"
-                  % (type(self).__name__,
-                     sum(len(r["test_score"]) for r in self.cv_results_),
+                  % (type(self).__name__, self._n_fits(job, self.n_folds_),
                      time.perf_counter() - t0), file=sys.stderr, flush=True)
-        return self
 
     # ------------------------------------------------ ParallelEvaluation call
 
@@ -548,7 +607,9 @@ class Evaluator(object):
             rec["_mean"] = float(np.mean(np.asarray(rec["test_score"],
                                                     dtype=np.float64)))
         self.cv_results_ = records
-        self.results = Data()
+        columns = ["%s-%s" % (field, suffix) for field in _FIELDS
+                   for suffix, _ in self._metrics] + ["params"]
+        self.results = Data({c: {} for c in columns}, decimals=3)
         self.best_params_, self.best_draw_ = {}, {}
         sign = 1.0 if self.greater_is_better_ else -1.0
         for name, case, est_name, est in self._entries:
@@ -561,13 +622,8 @@ class Evaluator(object):
             for rank, j in enumerate(order, 1):
                 recs[j]["rank"] = rank
             best = recs[order[0]]
-            row = {}
-            for field in _FIELDS:
-                for suffix, _ in self._metrics:
-                    col = "%s-%s" % (field, suffix)
-                    row[col] = best[col]
-            row["params"] = best["params"]
-            self.results[name] = row
+            for col in columns:
+                self.results[col][name] = best[col]
             self.best_params_[name] = best["params"]
             self.best_draw_[name] = best["draw"]
         for rec in records:
@@ -607,10 +663,27 @@ def _checked_estimators(estimators):
     return out
 
 
-def _format_instances(estimators, preprocessing):
-    """Return ``(cases, entries)``: ``cases`` an ordered dict case -> list
-    of transformers, ``entries`` a list of ``(name, case, est_name,
-    estimator)`` with ``name = 'case.est'`` (``'est'`` without a case)."""
+def _check_data(X, y):
+    if X is None or y is None:
+        raise ValueError("Evaluator.fit needs X and y")
+    if not hasattr(X, "shape"):
+        X = np.asarray(X)
+    if not hasattr(y, "shape"):
+        y = np.asarray(y)
+    return X, y
+
+
+def _dotted_keys(param_dicts):
+    """``param_dicts`` with ML-Ensemble's ``(case, est)`` keys written
+    ``'case.est'``."""
+    if not param_dicts:
+        return param_dicts
+    return {".".join(k) if isinstance(k, tuple) and len(k) == 2 else k: v
+            for k, v in dict(param_dicts).items()}
+
+
+def _format_cases(preprocessing):
+    """An ordered dict case -> list of transformers, each checked."""
     cases = {}
     for case, steps in preprocessing_cases(preprocessing):
         check_name(case, "preprocessing case")
@@ -624,6 +697,14 @@ def _format_instances(estimators, preprocessing):
                     "preprocessing step %r of case %r needs fit and "
                     "transform methods" % (step, case))
         cases[case] = list(steps)
+    return cases
+
+
+def _format_instances(estimators, preprocessing):
+    """Return ``(cases, entries)``: ``cases`` an ordered dict case -> list
+    of transformers, ``entries`` a list of ``(name, case, est_name,
+    estimator)`` with ``name = 'case.est'`` (``'est'`` without a case)."""
+    cases = _format_cases(preprocessing)
     entries = []
     for case, ests in estimators_by_case(estimators):
         if case is ANY_CASE:  # every case

@@ -14,6 +14,11 @@ engine does, while staying tiny:
   and are collected by the task after the parallel call, like ML-Ensemble's
   ``collect()``.
 
+By default they are ML-Ensemble tasks and see what ML-Ensemble showed them;
+``opt_in=("forward_kwargs", "restore_order")`` (or ``("apply_shuffle",)``
+for an evaluation caller) turns on mlcore's protocol fixes, as mlcore's own
+layers do. :class:`FaultTask` opts in to ``restore_order``.
+
 Every subtask is a module-level function so that loky and multiprocessing can
 pickle it. Tasks record what the engine handed them (in the driver process),
 so tests can assert on it.
@@ -166,6 +171,18 @@ def _describe_args(args):
     return info
 
 
+TASK_OPT_INS = ("forward_kwargs", "restore_order")
+CALLER_OPT_INS = ("forward_kwargs", "apply_shuffle")
+
+
+def _opt_in(obj, flags, known):
+    """Set the protocol opt-in attributes ``flags`` on ``obj``."""
+    for flag in flags:
+        if flag not in known:
+            raise ValueError("unknown opt-in %r" % (flag,))
+        setattr(obj, flag, True)
+
+
 class _Base(object):
     """Common protocol attributes."""
 
@@ -173,7 +190,8 @@ class _Base(object):
 
     def __init__(self, name, estimators=None, dtype=np.float64, shuffle=False,
                  random_state=None, propagate_features=None, dispatch="joblib",
-                 preprocess=None):
+                 preprocess=None, opt_in=()):
+        _opt_in(self, opt_in, TASK_OPT_INS)
         self.name = name
         self.estimators = list(estimators) if estimators is not None else [
             ("lr", LinearRegression())]
@@ -390,6 +408,54 @@ class FailingTask(_Base):
                              for i in range(4)])
 
 
+class _RefitNode(object):
+    """A learner or transformer node with ML-Ensemble's ``refit`` handling.
+
+    Like ``mlens.parallel.learner.BaseNode.__call__``: a fitted node whose
+    ``args`` carry ``refit=True`` pops it and skips the fit; a node without
+    output (a transformer) then returns None instead of its subtasks.
+    ML-Ensemble's engine never forwarded ``refit``, so this branch only ran
+    once an engine did.
+    """
+
+    def __init__(self, name, no_output):
+        self.name = name
+        self.no_output = no_output
+        self.fitted = False
+        self.n_fits = 0
+
+    def __call__(self, args):
+        if args["job"] == "fit" and self.fitted and args.pop("refit", False):
+            if self.no_output:
+                return None
+        return self._subtasks(args)
+
+    def _subtasks(self, args):
+        self.fitted = True
+        self.n_fits += 1
+        return iter([])
+
+
+class RefitLayer(FoldTask):
+    """An ML-Ensemble-style layer: a transformer node and a learner node run
+    on the same ``args``, then the fold learners (as :class:`FoldTask`).
+
+    ML-Ensemble's ``Layer`` iterates ``transformer(args, 'auxiliary')``, so
+    a transformer that returns None crashes it with ``TypeError: 'NoneType'
+    object is not iterable``: what forwarding ``refit=True`` to it does.
+    """
+
+    def __init__(self, name, **kwargs):
+        super().__init__(name, **kwargs)
+        self.transformer = _RefitNode(name + "-tr", no_output=True)
+        self.learner = _RefitNode(name + "-lr", no_output=False)
+
+    def __call__(self, args, parallel):
+        parallel(joblib.delayed(fn)() for fn in self.transformer(args))
+        parallel(joblib.delayed(fn)() for fn in self.learner(args))
+        super().__call__(args, parallel)
+
+
 class Group(object):
     """A caller that yields its tasks (like mlens' Group / Sequential)."""
 
@@ -423,7 +489,8 @@ class EvalCaller(object):
     """Like mlens' Evaluator: ``caller(parallel, args, case)``."""
 
     def __init__(self, folds=3, shuffle=False, random_state=None,
-                 est=None):
+                 est=None, opt_in=()):
+        _opt_in(self, opt_in, CALLER_OPT_INS)
         self.indexer = RecordingIndexer(folds)
         self.shuffle = shuffle
         self.random_state = random_state
@@ -536,9 +603,12 @@ class FaultTask(object):
     other folds and write cross-validated predictions of their fold into
     ``P[:, col]``; predict writes ``P[:, col]`` chunk by chunk. Columns
     ``[0, n_feature_prop)`` are left to the engine's feature propagation.
+    Its shuffled outputs come back in the caller's row order (an mlcore
+    opt-in), as :func:`reference_fit` computes them.
     """
 
     __no_output__ = False
+    restore_order = True
 
     def __init__(self, name="learner", n_folds=3, fail=None,
                  dtype=np.float64, shuffle=False, random_state=None,

@@ -317,20 +317,25 @@ def test_args_dict_layout():
 
 
 def test_job_args_forwards_kwargs():
-    """wart 1: kwargs of map/stack/process and of args() reach the task."""
+    """wart 1: kwargs of map/stack/process and of args() reach the tasks
+    that opt in with forward_kwargs."""
     j = Job("fit", False, False, dir={})
     assert sorted(j.args(refit=False, foo=1)) == [
         "auxiliary", "dir", "foo", "job", "main", "refit"]
-    a, b = T.FoldTask("a"), T.FoldTask("b")
+    a = T.FoldTask("a", opt_in=["forward_kwargs"])
+    b = T.FoldTask("b", opt_in=["forward_kwargs"])
+    mlens_task = T.FoldTask("mlens")
     with ParallelProcessing("threading", 2) as m:
-        m.map(T.Group(a, b), "fit", X, Y, refit=False, proba=True)
+        m.map(T.Group(a, mlens_task, b), "fit", X, Y, refit=False,
+              proba=True)
         m.stack([T.FoldTask("c")], "fit", X, Y, foo="bar")
         assert a.calls[0]["kwargs"] == {"refit": False, "proba": True}
         assert b.calls[0]["kwargs"] == {"refit": False, "proba": True}
-        c = T.FoldTask("c")
+        assert mlens_task.calls[0]["kwargs"] == {}
+        c = T.FoldTask("c", opt_in=["forward_kwargs"])
         m.stack([c], "fit", X, Y, foo="bar")
         assert c.calls[0]["kwargs"] == {"foo": "bar"}
-        d = T.FoldTask("d")
+        d = T.FoldTask("d", opt_in=["forward_kwargs"])
         out = m.initialize("fit", X, Y)
         m.process([d], out, refit=True)
         assert d.calls[0]["kwargs"] == {"refit": True}
@@ -545,14 +550,17 @@ def test_shuffle_permutes_input_and_returns_original_order():
     caller's row order."""
     rs = 7
     perm = _perm(rs)
-    task = T.FoldTask("s", folds=3, shuffle=True, random_state=rs)
+    task = T.FoldTask("s", folds=3, shuffle=True, random_state=rs, opt_in=T.TASK_OPT_INS)
     with ParallelProcessing("threading", 2) as m:
         P = m.map([task], "fit", X, Y, return_preds=True)
-        P_again = m.map([T.FoldTask("s", shuffle=True, random_state=rs)],
+        P_again = m.map([T.FoldTask("s", shuffle=True, random_state=rs,
+                                    opt_in=T.TASK_OPT_INS)],
                         "fit", X, Y, return_preds=True)
-        P_list = m.map([T.FoldTask("s", shuffle=True, random_state=rs)],
+        P_list = m.map([T.FoldTask("s", shuffle=True, random_state=rs,
+                                   opt_in=T.TASK_OPT_INS)],
                        "fit", X, Y, return_preds=["s"])[0]
         got = m.get_preds()
+        np.testing.assert_array_equal(m.output_rows(), np.arange(N))
     np.testing.assert_array_equal(task.seen[0]["X"], X[perm])
     np.testing.assert_array_equal(task.seen[0]["y"], Y[perm])
     # exact reference: contiguous folds on the permuted data, put back
@@ -607,9 +615,9 @@ def test_shuffle_map_does_not_compound():
 def test_shuffle_stack_with_blend_restores_order():
     rs = 5
     perm = _perm(rs)
-    s = T.FoldTask("s", shuffle=True, random_state=rs)
-    b = T.BlendTask("b", test_size=10)
-    l3 = T.FoldTask("l3", folds=2)
+    s = T.FoldTask("s", shuffle=True, random_state=rs, opt_in=T.TASK_OPT_INS)
+    b = T.BlendTask("b", test_size=10, opt_in=T.TASK_OPT_INS)
+    l3 = T.FoldTask("l3", folds=2, opt_in=T.TASK_OPT_INS)
     with ParallelProcessing("threading", 2) as m:
         out = m.stack(T.Group(s, b, l3), "fit", X, Y,
                       return_preds=["s", "b", "l3"])
@@ -636,7 +644,7 @@ def test_shuffle_sparse_propagation_original_order():
     rs = 2
     perm = _perm(rs)
     task = T.FoldTask("s", shuffle=True, random_state=rs,
-                      propagate_features=[4, 0])
+                      propagate_features=[4, 0], opt_in=T.TASK_OPT_INS)
     with ParallelProcessing("threading", 2) as m:
         P = m.map([task], "fit", XS, YS, return_preds=True)
     assert_canonical_csr(P)
@@ -665,7 +673,7 @@ def test_shuffled_blend_row_bookkeeping_property(n, data):
     yn = rng.randn(n)
     task = T.BlendTask("b", test_size=test_size, train_size=train_size,
                        offset="method", shuffle=True, random_state=rs,
-                       propagate_features=cols)
+                       propagate_features=cols, opt_in=T.TASK_OPT_INS)
     with ParallelProcessing("threading", 2) as m:
         P = m.map([task], "fit", Xn, yn, return_preds=True)
     perm = np.random.RandomState(rs).permutation(n)
@@ -984,7 +992,7 @@ def test_wart_start_deprecated_alias():
         with pytest.warns(DeprecationWarning, match="wart_start"):
             m.map([T.FoldTask("b")], "fit", X, Y, wart_start=True)
         assert m.job.dir is cache
-        task = T.FoldTask("c")
+        task = T.FoldTask("c", opt_in=["forward_kwargs"])
         with pytest.warns(DeprecationWarning):
             m.map([task], "fit", X, Y, wart_start=False)
         assert m.job.dir is not cache
@@ -1195,7 +1203,7 @@ def test_dump_array(tmp_path):
 
 @pytest.mark.parametrize("backend", ["threading", "loky"])
 def test_parallel_evaluation(backend):
-    caller = T.EvalCaller(folds=3)
+    caller = T.EvalCaller(folds=3, opt_in=["forward_kwargs"])
     with ParallelEvaluation(backend, 2) as ev:
         assert ev.process(caller, "evaluate", X, Y, extra=42) is None
     c = caller.calls[0]
@@ -1215,8 +1223,10 @@ def test_parallel_evaluation(backend):
 
 
 def test_parallel_evaluation_shuffles():
-    """wart 17: caller.shuffle / random_state are honoured."""
-    caller = T.EvalCaller(folds=3, shuffle=True, random_state=9)
+    """wart 17: caller.shuffle / random_state are honoured for callers that
+    opt in with apply_shuffle."""
+    caller = T.EvalCaller(folds=3, shuffle=True, random_state=9,
+                          opt_in=["apply_shuffle"])
     with ParallelEvaluation("threading", 2) as ev:
         ev.process(caller, "preprocess-evaluate", X, Y)
     perm = _perm(9)
@@ -1401,7 +1411,7 @@ def test_config_invalid_set_values(tmp_path):
     for bad in ("", 3, None):
         with pytest.raises(ValueError):
             config.set_backend(bad)
-    for bad in (0, "x", 1.5, True, None):
+    for bad in (0, "x", 1.5, True, None, "4", 4.0):
         with pytest.raises(ValueError):
             config.set_n_jobs(bad)
     with pytest.raises(ValueError):
@@ -1409,16 +1419,17 @@ def test_config_invalid_set_values(tmp_path):
     for bad in ("", "a" + os.sep + "b", 5):
         with pytest.raises(ValueError):
             config.set_prefix(bad)
-    for bad in ("int64", "notadtype", bool, object):
+    for bad in ("int64", "notadtype", bool, object, "float16", np.longdouble):
         with pytest.raises(ValueError):
             config.set_dtype(bad)
     # valid values round-trip
     config.set_tmpdir(pathlib.Path(tmp_path))
     assert config.get_tmpdir() == str(tmp_path)
-    config.set_n_jobs("4")
-    assert config.get_n_jobs() == 4
-    config.set_dtype("float16")
-    assert config.get_dtype() == np.float16
+    config.set_n_jobs(np.int64(4))
+    assert config.get_n_jobs() == 4 and type(config.get_n_jobs()) is int
+    config.set_dtype("float64")
+    assert config.get_dtype() == np.float64
+    config.reset()
 
 
 ###############################################################################

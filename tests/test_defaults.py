@@ -211,7 +211,8 @@ def test_meta_row_is_a_cross_validated_score():
                          for e in base])
     np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], C)
     scores = _fold_scores(Ridge(), C, y, KFold(5), r2_score)
-    row = ens.data["layer-2/ridge"]
+    row = ens.data_frame().loc[("layer-2", "ridge")]
+    assert "layer-2/ridge" not in ens.data["score-m"]  # as in ML-Ensemble
     assert row["score-m"] == pytest.approx(scores.mean(), rel=1e-12)
     assert row["score-s"] == pytest.approx(scores.std(), rel=1e-9)
     in_sample = r2_score(y, Ridge().fit(C, y).predict(C))
@@ -239,7 +240,7 @@ def test_classifier_meta_row_uses_stratified_folds():
                           method="predict_proba")
     scores = _fold_scores(LogisticRegression(), C, y, StratifiedKFold(3),
                           accuracy_score)
-    row = ens.data["layer-2/logisticregression"]
+    row = ens.data_frame().loc[("layer-2", "logisticregression")]
     assert row["score-m"] == pytest.approx(scores.mean(), rel=1e-12)
 
 
@@ -247,14 +248,19 @@ def test_layers_fitted_once_on_all_rows_have_no_score():
     X, y = make_classification(120, 5, random_state=0)
     blend = BlendEnsemble(**SEQ).add([GaussianNB()], proba=True)
     blend.add_meta(LogisticRegression()).fit(X, y)
-    data = blend.data
-    assert "score-m" in data["layer-1/gaussiannb"]      # holdout rows
-    assert "score-m" not in data["layer-2/logisticregression"]
-    assert "fit_time-m" in data["layer-2/logisticregression"]
+    frame = blend.data_frame()
+    assert not np.isnan(frame.loc[("layer-1", "gaussiannb"), "score-m"])
+    assert np.isnan(frame.loc[("layer-2", "logisticregression"), "score-m"])
+    assert frame.loc[("layer-2", "logisticregression"), "ft-m"] > 0
+    # ML-Ensemble's table has no row for a layer fitted on all its rows
+    assert blend.data.rows() == ["layer-1/gaussiannb"]
     seq = SequentialEnsemble(**SEQ).add("full", [GaussianNB()], proba=True)
     seq.add("stack", [LogisticRegression()], folds=3).fit(X, y)
-    assert "score-m" not in seq.data["layer-1/gaussiannb"]
-    assert "score-m" in seq.data["layer-2/logisticregression"]
+    assert seq.data.rows() == ["layer-2/logisticregression"]
+    frame = seq.data_frame()
+    assert np.isnan(frame.loc[("layer-1", "gaussiannb"), "score-m"])
+    assert not np.isnan(frame.loc[("layer-2", "logisticregression"),
+                                  "score-m"])
 
 
 ###############################################################################
@@ -322,7 +328,7 @@ def test_user_scorer_gets_the_users_labels():
     assert all(s <= {"no", "yes"} for s in seen)
     ref = [f1_score(y[te], clone(GaussianNB()).fit(X[tr], y[tr]).predict(
         X[te]), pos_label="yes") for tr, te in cv.split(X, y)]
-    assert ens.data["layer-1/gaussiannb"]["score-m"] == pytest.approx(
+    assert ens.data["score-m"]["layer-1/gaussiannb"] == pytest.approx(
         np.mean(ref), rel=1e-12)
 
 
@@ -410,11 +416,12 @@ def test_deep_params_name_every_learner_step_and_meta():
                                "layer-2__ridge"]
     assert params["layer-1__sc__ridge-2__alpha"] == 3.0
     assert params["layer-1__sc__standardscaler__with_mean"] is True
-    # the learner paths are the rows of `data`
+    # the learner paths are the rows of `data` (case.learner there)
     X, y = make_classification(60, 4, random_state=0)
-    rows = clone(ens).fit(X, y.astype(float)).data
-    assert sorted(rows) == sorted(
-        k.replace("__", "/", 1) for k in objects if "standardscaler" not in k)
+    rows = clone(ens).fit(X, y.astype(float)).data_frame().index
+    assert sorted("/".join(r) for r in rows) == sorted(
+        k.replace("__", "/", 1).replace("__", ".")
+        for k in objects if "standardscaler" not in k)
     ens.set_params(**{"layer-1__sc__standardscaler__with_mean": False,
                       "layer-1__sc__ridge-2__alpha": 7.0})
     assert ens.layers[0].preprocessing["sc"][0].with_mean is False
@@ -422,7 +429,8 @@ def test_deep_params_name_every_learner_step_and_meta():
     # the shallow parameters are the constructor's, as clone needs
     assert set(ens.get_params(deep=False)) == {
         "folds", "shuffle", "random_state", "scorer", "raise_on_exception",
-        "verbose", "n_jobs", "backend", "layers"}
+        "verbose", "n_jobs", "backend", "layers", "refit", "n_repeats",
+        "array_check", "model_selection", "sample_size"}
 
 
 def test_set_params_replaces_a_learner_keeping_its_name_and_clone_agrees():
@@ -435,7 +443,7 @@ def test_set_params_replaces_a_learner_keeping_its_name_and_clone_agrees():
     assert isinstance(ens.layers[0].estimators[1], GaussianNB)  # untouched
     assert c.get_params()["layer-1__pr__gaussiannb__max_depth"] == 3
     c.fit(X, y)
-    assert "layer-1/pr__gaussiannb" in c.data
+    assert "layer-1/pr.gaussiannb" in c.data["score-m"]
     assert c.layer_1.estimators_[("pr__gaussiannb", 0, 0)].max_depth == 3
     with pytest.raises(ValueError, match="Invalid parameter "
                                          "'layer-1__svc__C'.*layer-1__pr__lr"):
@@ -601,20 +609,28 @@ def test_data_to_frame_has_a_row_per_learner():
     data = ens.data
     df = data.to_frame()
     assert isinstance(df, pd.DataFrame)
-    assert list(df.index) == list(data) == [
-        "layer-1/gaussiannb", "layer-1/tree", "layer-2/logisticregression"]
-    assert list(df.columns) == ["score-m", "score-s", "fit_time-m",
-                                "fit_time-s", "predict_time-m",
-                                "predict_time-s"]
-    for name, row in data.items():
-        for col, value in row.items():
+    assert list(df.index) == data.rows() == [
+        "layer-1/gaussiannb", "layer-1/tree"]
+    assert list(df.columns) == list(data) == [
+        "score-m", "score-s", "ft-m", "ft-s", "pt-m", "pt-s"]
+    for col, rows in data.items():
+        for name, value in rows.items():
             assert df.loc[name, col] == value
+    pd.testing.assert_frame_equal(pd.DataFrame(data), df, check_dtype=False,
+                                  check_index_type=False)
     assert str(data).splitlines()[0].split() == list(df.columns)
+    # every layer: the meta layer's row too, (layer, learner) rows
+    full = ens.data_frame()
+    assert list(full.index) == [("layer-1", "gaussiannb"),
+                                ("layer-1", "tree"),
+                                ("layer-2", "logisticregression")]
+    np.testing.assert_array_equal(full.loc["layer-1"].values, df.values)
+    assert ens.data_frame(meta=False).shape == (2, 6)
     # a layer without scores leaves NaN cells
     blend = BlendEnsemble(**SEQ).add([GaussianNB()]).add_meta(
         LogisticRegression()).fit(X, y)
-    assert np.isnan(blend.data.to_frame().loc["layer-2/logisticregression",
-                                              "score-m"])
+    assert np.isnan(blend.data_frame().loc[("layer-2", "logisticregression"),
+                                           "score-m"])
 
 
 def test_evaluator_results_to_frame():
@@ -629,7 +645,7 @@ def test_evaluator_results_to_frame():
     assert df.loc["logisticregression", "params"] == \
         ev.best_params_["logisticregression"]
     assert df.loc["gaussiannb", "test_score-m"] == \
-        ev.results["gaussiannb"]["test_score-m"]
+        ev.results["test_score-m"]["gaussiannb"]
 
 
 def test_to_frame_without_pandas(monkeypatch):
@@ -637,7 +653,7 @@ def test_to_frame_without_pandas(monkeypatch):
     from mlcore.metrics import Data
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="Data.to_frame needs pandas"):
-        Data(a={"x": 1.0}).to_frame()
+        Data({"a": {"x": 1.0}}).to_frame()
 
 
 ###############################################################################

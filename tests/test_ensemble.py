@@ -777,14 +777,18 @@ def test_not_fitted_and_empty_ensembles():
 def test_layer_attributes():
     X, y = _reg(30)
     ens = SuperLearner(folds=2).add([Ridge()]).add_meta(LinearRegression())
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="call fit first"):
         ens.layer_1
+    assert ens.layers.n_layers == len(ens.layers) == 2
+    assert ens.layers[0].estimators == [ens.layers[0].estimators[0]]
+    assert isinstance(ens.layers[0].estimators[0], Ridge)
     ens.fit(X, y)
     assert ens.layer_1 is ens.layers_[0]
     assert ens.layer_2 is ens.layers_[1]
     assert [lr.key for lr in ens.layer_1.learners] == ["ridge"]
     for bad in ("layer_3", "layer_0", "layer_x"):
         assert not hasattr(ens, bad)
+    assert clone(ens).layers.n_layers == 2
 
 
 def test_data_table():
@@ -793,27 +797,60 @@ def test_data_table():
     ens = SuperLearner(folds=3).add(base).add_meta(LinearRegression())
     ens.fit(X, y)
     data = ens.data
-    assert list(data) == ["layer-1/ridge", "layer-1/decisiontreeregressor",
-                          "layer-2/linearregression"]
+    # ML-Ensemble's layout: columns of rows, sorted rows, no meta row
+    assert list(data) == ["score-m", "score-s", "ft-m", "ft-s", "pt-m",
+                          "pt-s"]
+    assert data.rows() == ["layer-1/decisiontreeregressor", "layer-1/ridge"]
     folds = list(KFold(3).split(X))
-    for name, est in zip(list(data)[:2], base):
-        row = data[name]
-        for col in ("score-m", "score-s", "fit_time-m", "fit_time-s",
-                    "predict_time-m", "predict_time-s"):
-            assert col in row
+    layer = ens.layer_1
+    for name, est in zip(["ridge", "decisiontreeregressor"], base):
+        row = "layer-1/" + name
         C = _cvp(est, X, y, KFold(3))[:, 0]
         scores = [r2_score(y[te], C[te]) for _, te in folds]
-        assert row["score-m"] == pytest.approx(np.mean(scores), rel=1e-12)
-        assert row["score-s"] == pytest.approx(np.std(scores), rel=1e-9)
-        assert row["fit_time-m"] > 0
-    text = str(data)
-    assert "layer-1/ridge" in text and "score-m" in text
+        assert data["score-m"][row] == pytest.approx(np.mean(scores),
+                                                     rel=1e-12)
+        assert data["score-s"][row] == pytest.approx(np.std(scores),
+                                                     rel=1e-9)
+        # times: over the fold fits, as ML-Ensemble (not the full refit)
+        fold_fits = [r for r in layer.fit_records_ if r[0] == name and r[2]]
+        assert len(fold_fits) == 3
+        assert data["ft-m"][row] == pytest.approx(
+            np.mean([r[3] for r in fold_fits]), rel=1e-12)
+        assert data["pt-s"][row] == pytest.approx(
+            np.std([r[4] for r in fold_fits]), rel=1e-9)
+    lines = str(data).splitlines()
+    assert lines[0].split() == list(data)
+    assert lines[1].split()[:2] == ["layer-1", "decisiontreeregressor"]
+    assert lines[2].split() == ["layer-1", "ridge"] + [
+        "%.2f" % data[c]["layer-1/ridge"] for c in data]
     # a user scorer
     ens = SuperLearner(folds=3, scorer=mean_absolute_error).add(base[:1])
     ens.fit(X, y)
     C = _cvp(base[0], X, y, KFold(3))[:, 0]
     mae = [mean_absolute_error(y[te], C[te]) for _, te in folds]
-    assert ens.data["layer-1/ridge"]["score-m"] == pytest.approx(np.mean(mae))
+    assert ens.data["score-m"]["layer-1/ridge"] == pytest.approx(
+        np.mean(mae))
+
+
+def test_data_table_of_partitions_and_cases():
+    """ML-Ensemble's row names: a row per partition (``--p``), the case as
+    ``case.learner`` (left out for a case without steps)."""
+    X, y = _reg(60)
+    ens = Subsemble(partitions=2, folds=2).add([Ridge()]).add_meta(Ridge())
+    data = ens.fit(X, y).data
+    assert data.rows() == ["layer-1/ridge--0", "layer-1/ridge--1"]
+    for p in (0, 1):
+        scores = [r[5] for r in ens.layer_1.fit_records_
+                  if r[1] == p and r[5] is not None]
+        assert len(scores) == 2
+        assert data["score-m"]["layer-1/ridge--%d" % p] == pytest.approx(
+            np.mean(scores), rel=1e-12)
+    ens = SuperLearner(folds=2).add(
+        {"sc": [Ridge()], "raw": [LinearRegression()]},
+        preprocessing={"sc": [StandardScaler()], "raw": []})
+    data = ens.fit(X, y).data
+    assert data.rows() == ["layer-1/linearregression", "layer-1/sc.ridge"]
+    assert str(data).splitlines()[2].split()[:3] == ["layer-1", "sc", "ridge"]
 
 
 def test_transform_replays_training_and_predicts_new_data():

@@ -307,3 +307,33 @@ def test_full_disk_saving_a_fit_names_learner_fold_and_file(cache_root,
     assert info.value.filename.endswith(".pkl")
     assert os.path.basename(info.value.filename).startswith("layer-1.")
     assert tree(cache_root) == []
+
+
+class _UnloadableModel(LinearRegression):
+    """Pickles, but cannot be loaded where it is sent (as a learner defined
+    in a module the workers cannot import)."""
+
+    def __reduce__(self):
+        return (_refuse_to_load, ())
+
+
+def _refuse_to_load():
+    raise ImportError("no module named 'private_models'")
+
+
+@pytest.mark.parametrize("backend", PROCESS_BACKENDS)
+def test_learner_workers_cannot_load_is_named(cache_root, backend):
+    from mlcore.ensemble import SuperLearner
+    from mlcore.exceptions import WorkerDiedError
+    X, y = make_data()
+    ens = SuperLearner(folds=2, backend=backend, n_jobs=2)
+    ens.add([_UnloadableModel()])
+    ens.add_meta(LinearRegression())
+    with pytest.raises(Exception) as info:
+        ens.fit(X, y)
+    text = str(info.value)
+    if backend == "loky":
+        assert isinstance(info.value, WorkerDiedError)
+        assert "could not load a subtask" in text, text
+    assert "private_models" in text, text
+    assert tree(cache_root) == []

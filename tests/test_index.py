@@ -587,11 +587,25 @@ def test_splitter_time_series_tail():
     check_protocol(idx)
 
 
-@pytest.mark.parametrize("cv", [ShuffleSplit(3, test_size=0.3, random_state=0),
-                                RepeatedKFold(n_splits=3, n_repeats=2, random_state=0)])
-def test_splitter_overlapping_tests_rejected(cv):
+def test_splitter_overlapping_tests_rejected():
+    cv = ShuffleSplit(3, test_size=0.3, random_state=0)
     with pytest.raises(ValueError, match="more than once"):
         SplitterIndex(cv).fit(np.zeros((20, 1)))
+
+
+def test_splitter_repeated_folds_predict_every_row_n_repeats_times():
+    cv = RepeatedKFold(n_splits=3, n_repeats=2, random_state=0)
+    X = np.zeros((20, 1))
+    idx = SplitterIndex(cv).fit(X)
+    assert idx.n_repeats == 2 and idx.n_test_samples == 20
+    expected = list(cv.split(X))
+    folds = [s for s in idx.generate() if s.fold]
+    assert len(folds) == len(expected)
+    for s, (train, test) in zip(folds, expected):
+        assert np.array_equal(as_rows(s.train, 20), np.sort(train))
+        assert np.array_equal(as_rows(s.test, 20), np.sort(test))
+    assert SplitterIndex(KFold(4)).fit(X).n_repeats == 1
+    assert FoldIndex(4).fit(X).n_repeats == 1
 
 
 def test_splitter_rejects_bad_splits():
@@ -865,6 +879,11 @@ def test_mlens_folds_alias_and_params():
     assert FoldIndex(3, folds=3).n_splits == 3
     with pytest.raises(TypeError, match="alias"):
         FoldIndex(4, folds=3)
+    # set_params takes the alias too (ML-Ensemble's learner tutorial)
+    assert FoldIndex(2).set_params(folds=4).n_splits == 4
+    assert SubsetIndex(2, 3).set_params(folds=5).n_splits == 5
+    with pytest.raises(ValueError, match="invalid parameter"):
+        FullIndex().set_params(folds=2)
     s = SubsetIndex(2, folds=3, X=np.zeros(12))
     assert s.n_splits == 3 and s.__fitted__
     assert splits_equal(s.generate(), SubsetIndex(2, 3).fit(np.zeros(12)).generate())

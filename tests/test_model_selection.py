@@ -153,15 +153,15 @@ def test_scores_match_kfold_unshuffled(cv):
             "dt": {"max_depth": randint(1, 6)}}, n_iter=3)
     splits = list(KFold(3).split(X))
     check_against_manual(ev, ests, X, Y, splits, fn_score(mse))
-    assert list(ev.results) == ["ridge", "dt"]
+    assert list(ev.results["test_score-m"]) == ["ridge", "dt"]
+    assert list(ev.results) == COLUMNS
     for name in ests:
-        assert list(ev.results[name]) == COLUMNS
         recs = records(ev, name)
         assert len(recs) == 3
         best = min(recs, key=lambda r: r["test_score-m"])  # mse: lower wins
         assert ev.best_params_[name] == best["params"]
-        assert ev.results[name]["params"] == best["params"]
-        assert ev.results[name]["test_score-m"] == best["test_score-m"]
+        assert ev.results["params"][name] == best["params"]
+        assert ev.results["test_score-m"][name] == best["test_score-m"]
         assert best["rank"] == 1
     assert ev.greater_is_better_ is False
     assert isinstance(ev.results, Data)
@@ -256,7 +256,7 @@ def test_custom_metrics():
     ev = Evaluator(mse, cv=3, random_state=0, backend="threading",
                    metrics={"med": np.median, "max": np.max})
     ev.fit(X, Y, [Ridge()])
-    row = ev.results["ridge"]
+    row = ev.results.row("ridge")
     assert set(row) == {"%s-%s" % (f, s) for f in
                         ("test_score", "train_score", "fit_time", "pred_time")
                         for s in ("med", "max")} | {"params"}
@@ -264,7 +264,7 @@ def test_custom_metrics():
     assert row["test_score-med"] == np.median(rec["test_score"])
     ev = Evaluator(mse, cv=3, backend="threading", metrics=[np.mean, np.std])
     ev.fit(X, Y, [Ridge()])
-    assert list(ev.results["ridge"]) == COLUMNS
+    assert list(ev.results) == COLUMNS
 
 
 ###############################################################################
@@ -285,7 +285,8 @@ def test_preprocessing_fitted_once_per_case_and_fold():
     assert len(FITS) == n_cases * k  # not times n_estimators * n_iter
     assert sorted(FITS) == sorted([N - len(te) for _, te in
                                    KFold(k).split(X)] * n_cases)
-    assert list(ev.results) == ["a.ridge", "a.dt", "b.ridge", "b.dt"]
+    assert list(ev.results["test_score-m"]) == ["a.ridge", "a.dt", "b.ridge",
+                                                "b.dt"]
     assert len(ev.cv_results_) == 4 * n_iter
     assert set(ev.preprocess_times_) == {"a", "b"}
     splits = list(KFold(k).split(X))
@@ -307,7 +308,8 @@ def test_dict_cases_and_named_estimators():
            n_iter=2,
            preprocessing={"sc": [StandardScaler()], "mm": MinMaxScaler(),
                           "unused": [StandardScaler()]})
-    assert list(ev.results) == ["sc.r1", "sc.r2", "mm.ridge", "raw"]
+    assert list(ev.results["test_score-m"]) == ["sc.r1", "sc.r2", "mm.ridge",
+                                                "raw"]
     assert len(records(ev, "sc.r1")) == 2
     assert len(records(ev, "sc.r2")) == 1      # no param dict: one draw
     assert records(ev, "sc.r2")[0]["params"] == {}
@@ -325,7 +327,7 @@ def test_param_dict_precedence_and_list_preprocessing():
     assert {r["params"]["alpha"] for r in records(ev, "b.ridge")} == {2.0}
     ev = Evaluator(mse, cv=2, random_state=0, backend="threading")
     ev.fit(X, Y, [Ridge()], preprocessing=[StandardScaler()])
-    assert list(ev.results) == ["pr.ridge"]
+    assert list(ev.results["test_score-m"]) == ["pr.ridge"]
 
 
 ###############################################################################
@@ -410,7 +412,7 @@ def test_error_score_nan_ranks_last():
     with pytest.warns(FitFailedWarning):
         ev.fit(X, Y, [Flaky()], {"flaky": {"fail": [True, False]}}, n_iter=6)
     assert ev.best_params_["flaky"]["fail"] is False
-    assert not np.isnan(ev.results["flaky"]["test_score-m"])
+    assert not np.isnan(ev.results["test_score-m"]["flaky"])
 
 
 def test_error_raises_naming_estimator_draw_and_fold():
@@ -434,7 +436,7 @@ def test_preprocessing_error():
         ev.fit(X, Y, [Ridge()], preprocessing={"bad": [BadTransformer()],
                                                "ok": [StandardScaler()]})
     assert ev.cv_results_[0]["test_score"] == [0.0, 0.0]
-    assert ev.results["ok.ridge"]["test_score-m"] > 0.5
+    assert ev.results["test_score-m"]["ok.ridge"] > 0.5
 
 
 def test_specification_errors():
@@ -469,7 +471,7 @@ def test_threading_and_loky_identical():
     b = Evaluator(mse, backend="loky", **kw).fit(X, Y, **fit)
     c = Evaluator(mse, backend="sequential", **kw).fit(X, Y, **fit)
     for other in (b, c):
-        assert list(a.results) == list(other.results)
+        assert list(a.results["params"]) == list(other.results["params"])
         assert a.best_params_ == other.best_params_
         for ra, rb in zip(a.cv_results_, other.cv_results_):
             assert ra["params"] == rb["params"]
@@ -481,15 +483,16 @@ def test_benchmark():
     bm = Benchmark(backend="threading", n_jobs=2).fit(
         X, Y, mse, 3, [Ridge(), DecisionTreeRegressor(random_state=0)],
         preprocessing={"sc": [StandardScaler()]})
-    assert list(bm.results) == ["sc.ridge", "sc.decisiontreeregressor"]
-    assert bm.results["sc.ridge"]["params"] == {}
+    assert list(bm.results["params"]) == ["sc.ridge",
+                                          "sc.decisiontreeregressor"]
+    assert bm.results["params"]["sc.ridge"] == {}
     test, _ = manual(Ridge(), {}, X, Y, list(KFold(3).split(X)),
                      fn_score(mse), pre=[StandardScaler()])
-    assert bm.results["sc.ridge"]["test_score-m"] == pytest.approx(
+    assert bm.results["test_score-m"]["sc.ridge"] == pytest.approx(
         np.mean(test))
     table = benchmark(X, Y, mse, 3, [Ridge()], backend="threading")
     test, _ = manual(Ridge(), {}, X, Y, list(KFold(3).split(X)), fn_score(mse))
-    assert table["ridge"]["test_score-m"] == pytest.approx(np.mean(test))
+    assert table["test_score-m"]["ridge"] == pytest.approx(np.mean(test))
 
 
 ###############################################################################

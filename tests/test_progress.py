@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mlcore import _progress, _subtasks
-from mlcore.ensemble import BlendEnsemble, SuperLearner
+from mlcore.ensemble import BlendEnsemble, SuperLearner, _data_names
 from mlcore.model_selection import Evaluator
 
 sklearn = pytest.importorskip("sklearn")
@@ -237,13 +237,17 @@ def _check_ensemble(ens, err, display):
                     if (f.layer, f.name) == (layer.name, name)]
             assert sorted(seen) == sorted(times)
     rows = _summary_rows(err)
-    data = ens.data
+    frame = ens.data_frame()
     for layer in ens.layers_:
         for name, times in layer.fit_times_.items():
             key = "%s/%s" % (layer.name, name)
             n = len(times)
-            assert data[key]["fit_time-m"] == pytest.approx(np.mean(times))
             assert rows[key] == (_progress._seconds(sum(times)), n)
+            # the table's times: those of the fits that scored held-out rows
+            scored = [r[3] for r in layer.fit_records_
+                      if r[0] == name and r[5] is not None]
+            row = (layer.name, _data_names(layer)[name])
+            assert frame.loc[row, "ft-m"] == pytest.approx(np.mean(scored))
 
 
 @pytest.mark.parametrize("backend", ["sequential", "threading", "loky",

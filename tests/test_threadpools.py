@@ -201,19 +201,24 @@ def test_layer_limits_pools_in_thread_workers(wide_pools, n_jobs,
     assert _threads("blas") == blas0 and _threads("openmp") == omp0
 
 
-def test_inline_subtasks_run_unlimited(wide_pools, monkeypatch):
-    # a tiny layer's quick subtasks run one after another in this thread:
-    # nothing runs beside them, so nothing is limited (threadpool_info in
-    # ThreadsSeen.fit is slow: every subtask counts as quick here)
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_small_inputs_fit_with_one_native_thread(wide_pools, monkeypatch,
+                                                 n_jobs):
+    # a tiny layer's quick subtasks run one after another in this thread,
+    # each with one BLAS and one OpenMP thread: a team of threads on a tiny
+    # matrix costs more than it saves (threadpool_info in ThreadsSeen.fit is
+    # slow: every subtask counts as quick here)
     monkeypatch.setattr(_scheduler, "_INLINE_SECONDS", 10.0)
     X, y = make_regression(60, 4, random_state=0)
     blas0, omp0 = _threads("blas"), _threads("openmp")
     ThreadsSeen.seen = []
-    ens = SuperLearner(folds=3, n_jobs=2, backend="threading")
+    ens = SuperLearner(folds=3, n_jobs=n_jobs, backend="threading")
     ens.add([("a", ThreadsSeen()), ("b", ThreadsSeen())])
     ens.add_meta(Ridge())
     ens.fit(X, y)
     assert len(ThreadsSeen.seen) == 8
     for thread, blas, omp in ThreadsSeen.seen:
         assert thread == threading.current_thread().name
-        assert blas == blas0 and omp == omp0
+        assert blas == {k: 1 for k in blas0}
+        assert omp == {k: 1 for k in omp0}
+    assert _threads("blas") == blas0 and _threads("openmp") == omp0
