@@ -31,7 +31,8 @@ runs in its own process, in a temporary directory (also its
 Usage::
 
     python tools/mlens_examples.py                 # run all, print the table
-    python tools/mlens_examples.py 03 benchmark    # those whose id contains 03 or benchmark
+    python tools/mlens_examples.py doc_0 bench     # those whose id contains doc_0 or bench
+    python tools/mlens_examples.py --mlcore-only   # not on ML-Ensemble too
     python tools/mlens_examples.py --collect       # rewrite the docstring examples
                                                    # from the installed mlens
 
@@ -225,10 +226,10 @@ def _result(ok, error):
     return "ran" if ok else "failed: " + error
 
 
-def run_all(selectors):
+def run_all(selectors, with_mlens=True):
     """Run the selected examples and print the table; return the number
     that failed on mlcore."""
-    with_mlens = importlib.util.find_spec("mlens") is not None
+    with_mlens = with_mlens and importlib.util.find_spec("mlens") is not None
     rows = []
     for path in _examples(selectors):
         name = os.path.basename(path)[:-3]
@@ -312,6 +313,8 @@ def main(argv=None):
     parser.add_argument("select", nargs="*",
                         help="run only examples whose file name contains one "
                              "of these")
+    parser.add_argument("--mlcore-only", action="store_true",
+                        help="do not run the examples on ML-Ensemble too")
     parser.add_argument("--collect", action="store_true",
                         help="rewrite the docstring examples from the "
                              "installed mlens package")
@@ -322,7 +325,7 @@ def main(argv=None):
             parser.error("mlens is not installed: pip install mlens==0.2.3")
         collect(os.path.dirname(spec.origin))
         return 0
-    return 1 if run_all(args.select) else 0
+    return 1 if run_all(args.select, not args.mlcore_only) else 0
 
 
 if __name__ == "__main__":
