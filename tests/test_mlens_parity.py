@@ -200,3 +200,40 @@ def test_mlcore_options_leave_mlens_splits(mlens_ensemble, name, kwargs,
                                    dict(kwargs, **option), 1), X, y, X_new)
     np.testing.assert_array_equal(default, theirs)
     assert np.abs(other - theirs).max() > 1e-3 * np.abs(theirs).max()
+
+
+def _example_runner():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools",
+                        "mlens_examples.py")
+    if not os.path.exists(path):
+        pytest.skip("tools/ not in this copy")
+    spec = importlib.util.spec_from_file_location("mlens_examples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_runner_changes_only_the_import_prefix():
+    runner = _example_runner()
+    source = ("# inventory: small MAX = 1000 -> MAX = 10\n"
+              "import mlens\nfrom mlens.ensemble import SuperLearner\n"
+              "import mlensx\nMAX = 1000\nname = 'mlens.ensemble'\n")
+    out = runner.to_mlcore(source)
+    assert out.splitlines()[1:] == [
+        "import mlcore", "from mlcore.ensemble import SuperLearner",
+        "import mlensx", "MAX = 10", "name = 'mlens.ensemble'"]
+    script = runner._script("PRELUDE", "from __future__ import division\nx = 1")
+    assert script.splitlines()[:2] == ["from __future__ import division",
+                                       "PRELUDE"]
+
+
+def test_example_runner_splits_docstring_examples():
+    runner = _example_runner()
+    doc = ("Intro\n\n>>> import numpy as np\n>>> for i in range(2):\n"
+           "...     print(i)\n0\n1\n\nSecond example\n\n"
+           ">>> from mlens.index import FoldIndex\n>>> x = 1\n>>> x\n1\n")
+    assert runner._doctest_blocks(doc) == [
+        ["import numpy as np", "for i in range(2):", "    print(i)"],
+        ["from mlens.index import FoldIndex", "x = 1", "x"]]
