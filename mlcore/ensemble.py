@@ -696,8 +696,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 estimators = _wrap_regressors(estimators, classes)
             proba = bool(spec.proba) and classification
             refit, n_repeats = self._bagging(spec)
-            indexer = repeat_folds(self._layer_indexer(spec, stratify),
-                                   n_repeats, random_state)
+            indexer = self._layer_indexer(spec, stratify)
+            refit = _blend_refit(indexer, refit)
+            indexer = repeat_folds(indexer, n_repeats, random_state)
             group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
@@ -1420,6 +1421,19 @@ def _is_int(value):
         not isinstance(value, (bool, np.bool_))
 
 
+def _blend_refit(indexer, refit):
+    """The layer's ``refit`` once a blend's is handed to its indexer.
+
+    Without a refit, a blend predicts new data with its one fit on the
+    training part: ``BlendIndex(refit=False)`` makes that fit the layer's
+    full fit, rather than averaging fold models (which, for classifiers
+    that pass on labels, would vote by class probabilities)."""
+    if isinstance(indexer, BlendIndex) and not refit:
+        indexer.refit = False
+        return True
+    return refit
+
+
 def _check_bagging(refit, n_repeats, owner):
     """Refuse a ``refit`` that is not a bool and an ``n_repeats`` that is
     not an int >= 1."""
@@ -1547,7 +1561,7 @@ def _warn_missing_classes(layers, classes, limit=6):
         partitions = max(p for p, _, _ in seen) > 0
         parts = []
         for (part, fold, idx), keys in sorted(seen.items()):
-            split = "the full fit" if fold == 0 else "fold %d" % fold
+            split = _split_label(layer, fold)
             if partitions:
                 split = "partition %d, %s" % (part, split)
             parts.append("%s lacks %s (learner%s %s)" % (
@@ -1562,6 +1576,15 @@ def _warn_missing_classes(layers, classes, limit=6):
             "of y (%d classes), and can never predict them: %s. %s"
             % (layer.name, len(classes), text, _missing_class_hint(layer)),
             MissingClassWarning, stacklevel=3)
+
+
+def _split_label(layer, fold):
+    """How a warning names fold ``fold`` of ``layer``: a blend's fit on its
+    training part is "the training part"."""
+    indexer = layer.groups[0].indexer if layer.groups else None
+    if isinstance(indexer, BlendIndex) and (fold > 0 or not indexer.refit):
+        return "the training part"
+    return "the full fit" if fold == 0 else "fold %d" % fold
 
 
 def _missing_class_hint(layer):
@@ -1740,10 +1763,17 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
 @_document
 class BlendEnsemble(BaseEnsemble):
-    """Blended ensemble: each layer is fitted once on the first rows of its
-    input and predicts the last ``test_size`` rows, which are the next
-    layer's input (fewer rows per layer; one fit per learner). Use
-    ``shuffle=True`` unless the rows are in random order.
+    """Blended ensemble: each layer's learners are fitted on the first rows
+    of its input and predict the last ``test_size`` rows, which are the next
+    layer's input (fewer rows per layer). Use ``shuffle=True`` unless the
+    rows are in random order.
+
+    By default (``refit=True``, as in ML-Ensemble) every base learner is
+    fitted a second time, on all rows of its layer's input, and that fit
+    predicts new data. ``refit=False`` fits each learner once and predicts
+    new data with the fit on the training part: half the fits, and the next
+    layer is applied to predictions of the very models whose holdout
+    predictions it was trained on.
 
     The meta layer is fitted once on all its rows, so it has no score in
     :attr:`data`.
@@ -1759,18 +1789,28 @@ class BlendEnsemble(BaseEnsemble):
 test_size : float or int, default=0.5
     Rows each layer predicts: a fraction of its input, or a count
     (``add(..., test_size=, train_size=)`` per layer); it is fitted on the
-    rows before them."""}
+    rows before them.""",
+                   "refit": """\
+refit : bool, default=True
+    Also fit every base learner on all rows of its layer and predict new
+    data with that fit (ML-Ensemble's behaviour). False: predict new data
+    with the fit on the training part (one fit per learner). Per layer:
+    ``add(..., refit=)``. ``layers_[k].estimators_`` holds the fit on all
+    rows as fold 0 and the training-part fit as fold 1 (False: the
+    training-part fit as fold 0)."""}
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, array_check=None,
-                 model_selection=False, sample_size=20):
+                 model_selection=False, sample_size=20, *, refit=True):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
+        self.refit = refit
+
+    _BLEND = ("test_size", "train_size")
 
     def _indexer_for(self, kwargs):
-        return "blend", {k: kwargs.pop(k) for k in ("test_size", "train_size")
-                         if k in kwargs}
+        return "blend", {k: kwargs.pop(k) for k in self._BLEND if k in kwargs}
 
     def _layer_indexer(self, spec, classification):
         if spec.indexer == "blend" and not spec.meta:
@@ -1848,6 +1888,12 @@ class TemporalEnsemble(BaseEnsemble):
     predicts the next ``step_size`` rows, so that no prediction uses the
     future. The rows must be in time order; shuffling is always off.
 
+    With a ``window``, the folds after the first train on the last
+    ``window`` rows before them; by default the first fold trains on all
+    ``burn_in - lag`` rows before it and the learners that predict new data
+    are fitted on all rows, as in ML-Ensemble. ``strict_window=True``
+    bounds those two fits by the window as well.
+
     The meta layer is fitted once on all its rows, so it has no score in
     :attr:`data`.
 
@@ -1872,19 +1918,29 @@ window : int or None, default=None
         "lag": """\
 lag : int, default=0
     Rows left out between a fold's training window and the rows it
-    predicts."""}
+    predicts.""",
+        "strict_window": """\
+strict_window : bool, default=False
+    With a ``window``: also fit the first fold on the last ``window`` rows
+    before it, and the learners that predict new data on the last
+    ``window`` rows of the input, so that every fit sees the same amount of
+    history. False (ML-Ensemble's behaviour): the first fold is fitted on
+    all rows before it and the final fits on all rows. Per layer:
+    ``add(..., strict_window=)``."""}
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, random_state=None,
-                 array_check=None, model_selection=False, sample_size=20):
+                 array_check=None, model_selection=False, sample_size=20,
+                 *, strict_window=False):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in
         self.window = window
         self.lag = lag
+        self.strict_window = strict_window
 
-    _TEMPORAL = ("step_size", "burn_in", "window", "lag")
+    _TEMPORAL = ("step_size", "burn_in", "window", "lag", "strict_window")
 
     def _indexer_for(self, kwargs):
         return "temporal", {k: kwargs.pop(k) for k in self._TEMPORAL
@@ -1906,10 +1962,11 @@ lag : int, default=0
         estimators, preprocessing, proba, meta, propagate_features
             As for :meth:`SuperLearner.add`.
         **kwargs
-            ``step_size``, ``burn_in``, ``window``, ``lag`` for this layer
-            (default: the ensemble's), and ``dtype``, ``random_state``,
-            ``scorer``, ``refit`` (False: predict with the average of the
-            window models). Shuffling is always off.
+            ``step_size``, ``burn_in``, ``window``, ``lag``,
+            ``strict_window`` for this layer (default: the ensemble's), and
+            ``dtype``, ``random_state``, ``scorer``, ``refit`` (False:
+            predict with the average of the window models). Shuffling is
+            always off.
 
         Returns
         -------
@@ -1964,13 +2021,16 @@ class SequentialEnsemble(BaseEnsemble):
         **kwargs
             The settings of that kind: ``folds`` (or ``n_splits``; an int or
             a scikit-learn splitter) for ``'stack'``; ``test_size``,
-            ``train_size`` for ``'blend'``; ``partitions``, ``folds`` for
-            ``'subsemble'``; ``estimator``, ``partitions``, ``folds``,
-            ``fit_estimator``, ``attr``, ``partition_on`` for
+            ``train_size``, ``refit`` for ``'blend'``; ``partitions``,
+            ``folds`` for ``'subsemble'``; ``estimator``, ``partitions``,
+            ``folds``, ``fit_estimator``, ``attr``, ``partition_on`` for
             ``'clusteredsubsemble'``; ``step_size``, ``burn_in``,
-            ``window``, ``lag`` for ``'temporal'``. Also ``dtype``,
-            ``shuffle``, ``random_state``, ``scorer``, ``refit`` and
-            ``n_repeats`` (see :class:`SuperLearner`) for this layer.
+            ``window``, ``lag``, ``strict_window`` for ``'temporal'``
+            (see :class:`BlendEnsemble` and :class:`TemporalEnsemble`).
+            Also ``dtype``, ``shuffle``, ``random_state``, ``scorer``,
+            ``refit`` and ``n_repeats`` (see :class:`SuperLearner`; for a
+            blend layer, ``refit`` as for :class:`BlendEnsemble`) for this
+            layer.
 
         Returns
         -------

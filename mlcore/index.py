@@ -43,7 +43,7 @@ After ``fit(X)``:
   predicts all of them into its partition's column block.
 
 A full fit that also writes at fit time (:class:`FullIndex`,
-:class:`BlendIndex`) therefore has ``fold == 0`` *and* a ``test``.
+``BlendIndex(refit=False)``) therefore has ``fold == 0`` *and* a ``test``.
 
 Differences from ML-Ensemble
 ----------------------------
@@ -709,7 +709,7 @@ class BaseIndex:
         """Return the splits that write predictions at fit/transform time.
 
         These are the splits with ``test is not None``: the fold fits, plus
-        the full fit of :class:`FullIndex` and :class:`BlendIndex`.
+        the full fit of :class:`FullIndex` and ``BlendIndex(refit=False)``.
 
         Returns
         -------
@@ -903,7 +903,9 @@ class BlendIndex(BaseIndex):
     The estimator is fitted on the first ``n_train`` rows and predicts the
     next ``n_test`` rows, ``[n_train, n_train + n_test)``. The output ``P`` at
     fit time holds only those rows: ``n_test_samples = n_test`` and
-    ``row_offset = n_train``. The same fit is used at predict time.
+    ``row_offset = n_train``. With ``refit=True`` (the default, as in
+    ML-Ensemble) a second fit on all rows is the one used at predict time;
+    with ``refit=False`` the fit on the first ``n_train`` rows is used.
 
     Parameters
     ----------
@@ -924,18 +926,28 @@ class BlendIndex(BaseIndex):
         the rows of the output ``P`` rather than of the input. It does not
         change the splits; new code reads ``row_offset`` (``P`` row =
         input row - ``row_offset``).
+    refit : bool, default=True
+        True: two splits, a full fit ``Split(0, 0, all rows, None)`` that
+        predicts new data and a fold fit ``Split(0, 1, train, test)`` whose
+        predictions of the test rows are the fit-time output (ML-Ensemble's
+        splits). False: one split, ``Split(0, 0, train, test)``, which writes
+        the fit-time output and predicts new data too (one fit instead of
+        two; new data is predicted by the very model whose holdout
+        predictions the next layer was trained on).
 
     Attributes
     ----------
     n_train, n_test : int
         The resolved sizes.
     n_samples, n_test_samples, row_offset, partitions, folds, splits_, __fitted__
-        See :class:`BaseIndex`. ``partitions == 1``, ``folds == 0``.
+        See :class:`BaseIndex`. ``partitions == 1``; ``folds`` is 1 with
+        ``refit=True``, else 0.
 
     Notes
     -----
     Sizes are rounded down, as in ML-Ensemble. With
-    ``train_size + test_size < n`` the last rows are not used at all.
+    ``train_size + test_size < n`` the last rows are not used at all by the
+    fold fit (the full fit of ``refit=True`` uses them).
     ML-Ensemble then wrote the predictions to the wrong rows (it assumed the
     output covered the *last* ``n_test`` rows); here ``row_offset`` says
     exactly which input rows the output covers.
@@ -944,21 +956,26 @@ class BlendIndex(BaseIndex):
     --------
     >>> import numpy as np
     >>> idx = BlendIndex(test_size=3, train_size=5).fit(np.zeros((10, 1)))
-    >>> idx.generate()
-    [Split(partition=0, fold=0, train=slice(0, 5, None), test=slice(5, 8, None))]
+    >>> for s in idx.generate():
+    ...     print(s)
+    Split(partition=0, fold=0, train=slice(0, 10, None), test=None)
+    Split(partition=0, fold=1, train=slice(0, 5, None), test=slice(5, 8, None))
     >>> idx.n_test_samples, idx.row_offset
     (3, 5)
+    >>> BlendIndex(test_size=3, refit=False).fit(np.zeros((10, 1))).generate()
+    [Split(partition=0, fold=0, train=slice(0, 7, None), test=slice(7, 10, None))]
     """
 
     _mlens_format = ("tuple", "tuple")
-    _quiet_defaults = {"rebase": False}
+    _quiet_defaults = {"rebase": False, "refit": True}
 
     def __init__(self, test_size=0.5, train_size=None, X=None,
-                 raise_on_exception=True, *, rebase=False):
+                 raise_on_exception=True, *, rebase=False, refit=True):
         self.test_size = test_size
         self.train_size = train_size
         self.raise_on_exception = raise_on_exception
         self.rebase = rebase
+        self.refit = refit
         self.partitions = 1
         self.n_train = None
         self.n_test = None
@@ -1000,8 +1017,11 @@ class BlendIndex(BaseIndex):
                              "the %d rows of the input"
                              % (n_train, n_test, n))
         self.n_train, self.n_test = n_train, n_test
-        split = Split(0, 0, slice(0, n_train), slice(n_train, n_train + n_test))
-        return [split], n_test, n_train, 1, 0
+        train, test = slice(0, n_train), slice(n_train, n_train + n_test)
+        if not self.refit:
+            return [Split(0, 0, train, test)], n_test, n_train, 1, 0
+        splits = [Split(0, 0, slice(0, n), None), Split(0, 1, train, test)]
+        return splits, n_test, n_train, 1, 1
 
 
 class SubsetIndex(BaseIndex):
@@ -1238,8 +1258,9 @@ class TemporalIndex(BaseIndex):
     time: for ``idx = burn_in, burn_in + step_size, ...`` (``idx < n``) a fold
     fit trains on rows ``[start, idx - lag)`` and predicts rows
     ``[idx, min(idx + step_size, n))``, with ``start = max(0, idx - lag -
-    window)`` when ``window`` is set and ``0`` otherwise. The full fit trains on
-    the last ``window`` rows (all rows if ``window`` is None).
+    window)`` when ``window`` is set and ``0`` otherwise. The first fold
+    fit always trains from row 0 and the full fit on all rows, as in
+    ML-Ensemble, unless ``strict_window=True``.
 
     The fit-time output covers rows ``[burn_in, n)``:
     ``n_test_samples = n - burn_in`` and ``row_offset = burn_in``.
@@ -1263,6 +1284,14 @@ class TemporalIndex(BaseIndex):
     raise_on_exception : bool, default=True
         Kept for compatibility with ML-Ensemble; invalid settings always
         raise.
+    strict_window : bool, default=False
+        With a ``window``: True bounds every fit by it, the first fold fit
+        (rows ``[max(0, burn_in - lag - window), burn_in - lag)``) and the
+        full fit (the last ``window`` rows) too, so that the model used to
+        predict new data has seen as much history as the ones whose
+        predictions trained the next layer. False (ML-Ensemble's splits):
+        the first fold fit trains on ``[0, burn_in - lag)`` and the full fit
+        on all rows. Without a ``window`` both are the same.
 
     Attributes
     ----------
@@ -1273,27 +1302,32 @@ class TemporalIndex(BaseIndex):
     Examples
     --------
     >>> import numpy as np
-    >>> idx = TemporalIndex(step_size=2, burn_in=3, window=4, lag=1)
-    >>> for s in idx.fit(np.zeros(10)).generate():
+    >>> idx = TemporalIndex(step_size=2, burn_in=3, window=1, lag=1)
+    >>> for s in idx.fit(np.zeros(8)).generate():
     ...     print(s)
-    Split(partition=0, fold=0, train=slice(6, 10, None), test=None)
+    Split(partition=0, fold=0, train=slice(0, 8, None), test=None)
     Split(partition=0, fold=1, train=slice(0, 2, None), test=slice(3, 5, None))
-    Split(partition=0, fold=2, train=slice(0, 4, None), test=slice(5, 7, None))
-    Split(partition=0, fold=3, train=slice(2, 6, None), test=slice(7, 9, None))
-    Split(partition=0, fold=4, train=slice(4, 8, None), test=slice(9, 10, None))
+    Split(partition=0, fold=2, train=slice(3, 4, None), test=slice(5, 7, None))
+    Split(partition=0, fold=3, train=slice(5, 6, None), test=slice(7, 8, None))
     >>> idx.n_test_samples, idx.row_offset
-    (7, 3)
+    (5, 3)
+    >>> idx = TemporalIndex(step_size=2, burn_in=3, window=1, lag=1,
+    ...                     strict_window=True)
+    >>> [(s.train.start, s.train.stop) for s in idx.fit(np.zeros(8)).generate()]
+    [(7, 8), (1, 2), (3, 4), (5, 6)]
     """
 
     _mlens_format = ("tuple", "tuple")
+    _quiet_defaults = {"strict_window": False}
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0, X=None,
-                 raise_on_exception=True):
+                 raise_on_exception=True, *, strict_window=False):
         self.step_size = step_size
         self.burn_in = burn_in
         self.window = window
         self.lag = lag
         self.raise_on_exception = raise_on_exception
+        self.strict_window = strict_window
         self.partitions = 1
         self._reset()
         self._compat_fit(X)
@@ -1314,11 +1348,13 @@ class TemporalIndex(BaseIndex):
         if burn_in >= n:
             raise ValueError("%s: burn_in=%d leaves no rows to predict out of "
                              "%d" % (name, burn_in, n))
-        full = slice(max(0, n - window), n) if window else slice(0, n)
+        strict = bool(self.strict_window) and window is not None
+        full = slice(max(0, n - window), n) if strict else slice(0, n)
         splits = [Split(0, 0, full, None)]
         for j, idx in enumerate(range(burn_in, n, step)):
             stop = idx - lag
-            start = max(0, stop - window) if window else 0
+            windowed = window is not None and (j > 0 or strict)
+            start = max(0, stop - window) if windowed else 0
             splits.append(Split(0, j + 1, slice(start, stop),
                                 slice(idx, min(idx + step, n))))
         return splits, n - burn_in, burn_in, 1, len(splits) - 1

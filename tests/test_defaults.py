@@ -156,17 +156,19 @@ def test_missing_class_warning_names_layer_learners_and_fold():
         assert "fold %d lacks %r (learners 'nb', 'tree')" % (j, label) in msg
 
 
-def test_missing_class_warning_for_blends_and_partitions():
+@pytest.mark.parametrize("refit", [True, False])
+def test_missing_class_warning_for_blends_and_partitions(refit):
     X, y = _sorted_iris()
-    blend = BlendEnsemble(test_size=0.5, **SEQ).add([GaussianNB()],
-                                                     proba=True)
+    blend = BlendEnsemble(test_size=0.5, refit=refit, **SEQ).add(
+        [GaussianNB()], proba=True)
     with pytest.warns(MissingClassWarning) as rec:
         blend.fit(X, y)
+    # the refit on all rows saw every class: only the training part lacks one
     assert _messages(rec) == [
         "layer-1: some learners were fitted on training rows that lack "
-        "classes of y (3 classes), and can never predict them: the full fit "
-        "lacks 'virginica' (learner 'gaussiannb'). The blend trains on the "
-        "first rows: are the rows sorted by label? Use shuffle=True."]
+        "classes of y (3 classes), and can never predict them: the training "
+        "part lacks 'virginica' (learner 'gaussiannb'). The blend trains on "
+        "the first rows: are the rows sorted by label? Use shuffle=True."]
     sub = Subsemble(partitions=3, folds=2, **SEQ).add(
         [DecisionTreeClassifier()], proba=True)
     with pytest.warns(MissingClassWarning) as rec:

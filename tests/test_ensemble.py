@@ -194,38 +194,43 @@ def test_superlearner_proba_equals_cross_val_predict():
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
+@pytest.mark.parametrize("refit", [True, False])
 @pytest.mark.parametrize("test_size", [0.3, 0.5, 17])
-def test_blend_equals_holdout_fit(test_size):
+def test_blend_equals_holdout_fit(test_size, refit):
     X, y = _reg(60)
     X_new = _reg(11, seed=2)[0]
     n_test = test_size if isinstance(test_size, int) else int(60 * test_size)
     n_train = 60 - n_test
     base = REGRESSORS[:2]
-    ens = BlendEnsemble(test_size=test_size).add(base)
+    ens = BlendEnsemble(test_size=test_size, refit=refit).add(base)
     ens.add_meta(LinearRegression()).fit(X, y)
     P = _hstack([_full(e, X[:n_train], y[:n_train], X[n_train:])
                    for e in base])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, y[n_train:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X[:n_train], y[:n_train], X_new) for e in base])
+    # new data: the fit on all rows (refit), else the training-part fit
+    rows = slice(0, 60) if refit else slice(0, n_train)
+    T = _hstack([_full(e, X[rows], y[rows], X_new) for e in base])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     # transform replays the holdout predictions for the training data
     assert np.array_equal(ens.transform(X)[:, 0], meta.predict(P))
 
 
-def test_blend_classifier_proba():
+@pytest.mark.parametrize("refit", [True, False])
+def test_blend_classifier_proba(refit):
     X, y = _clf(80)
     X_new = _clf(10, seed=3)[0]
     base = [LogisticRegression(), GaussianNB()]
-    ens = BlendEnsemble(test_size=0.5).add(base, proba=True)
+    ens = BlendEnsemble(test_size=0.5, refit=refit).add(base, proba=True)
     ens.add_meta(LogisticRegression()).fit(X, y)
     P = _hstack([_full(e, X[:40], y[:40], X[40:], "predict_proba")
                    for e in base])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LogisticRegression().fit(P, y[40:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X[:40], y[:40], X_new, "predict_proba")
+    rows = slice(0, 80) if refit else slice(0, 40)
+    T = _hstack([_full(e, X[rows], y[rows], X_new, "predict_proba")
                    for e in base])
     assert np.array_equal(ens.predict_proba(X_new), meta.predict_proba(T))
 
@@ -275,21 +280,26 @@ def test_subsemble_equals_partition_fits():
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
+@pytest.mark.parametrize("strict", [False, True])
 @pytest.mark.parametrize("kw", [dict(step_size=5, burn_in=10),
-                                dict(step_size=4, burn_in=8, window=6, lag=1)])
-def test_temporal_equals_window_fits(kw):
+                                dict(step_size=4, burn_in=8, window=6, lag=1),
+                                dict(step_size=4, burn_in=12, window=5, lag=2)])
+def test_temporal_equals_window_fits(kw, strict):
     n = 40
     X, y = _reg(n)
     X_new = _reg(7, seed=6)[0]
     base = [LinearRegression(), Ridge(alpha=2.0)]
-    ens = TemporalEnsemble(**kw).add(base).add_meta(LinearRegression())
+    ens = TemporalEnsemble(strict_window=strict, **kw).add(base)
+    ens.add_meta(LinearRegression())
     ens.fit(X, y)
     step, burn_in = kw["step_size"], kw["burn_in"]
     window, lag = kw.get("window"), kw.get("lag", 0)
     P = np.zeros((n - burn_in, len(base)))
     for idx in range(burn_in, n, step):
         stop = idx - lag
-        start = max(0, stop - window) if window else 0
+        # the first fold trains from row 0 unless the window is strict
+        windowed = window and (idx > burn_in or strict)
+        start = max(0, stop - window) if windowed else 0
         rows = slice(idx, min(idx + step, n))
         for li, est in enumerate(base):
             P[rows.start - burn_in:rows.stop - burn_in, li] = _full(
@@ -297,7 +307,7 @@ def test_temporal_equals_window_fits(kw):
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, y[burn_in:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    full = slice(n - window, n) if window else slice(0, n)
+    full = slice(n - window, n) if window and strict else slice(0, n)
     T = _hstack([_full(e, X[full], y[full], X_new) for e in base])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
@@ -323,8 +333,41 @@ def test_sequential_stack_blend_full():
     meta = LinearRegression().fit(P2, y[n_train:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
     T1 = _hstack([_full(e, X, y, X_new) for e in l1])
-    T2 = _hstack([_full(e, P1[:n_train], y[:n_train], T1) for e in l2])
+    T2 = _hstack([_full(e, P1, y, T1) for e in l2])  # blend: refit on all
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
+
+
+def test_blend_and_temporal_options_per_layer_and_in_sequential():
+    X, y = _reg(48)
+    X_new = _reg(9, seed=8)[0]
+
+    def fits(ens):
+        return sorted(ens.fit(X, y).layers_[0].estimators_)
+
+    def predict(ens):
+        return ens.fit(X, y).predict(X_new)
+
+    base = [Ridge()]
+    option = predict(BlendEnsemble(refit=False).add(base).add_meta(Ridge()))
+    per_layer = BlendEnsemble().add(base, refit=False).add_meta(Ridge())
+    assert np.array_equal(predict(per_layer), option)
+    later = BlendEnsemble().add(base).add_meta(Ridge()).set_params(refit=False)
+    assert np.array_equal(predict(later), option)
+    assert not np.array_equal(predict(BlendEnsemble().add(base).add_meta(
+        Ridge())), option)
+    assert fits(SequentialEnsemble().add("blend", base)) == [
+        ("ridge", 0, 0), ("ridge", 0, 1)]
+    assert fits(SequentialEnsemble().add("blend", base, refit=False)) == [
+        ("ridge", 0, 0)]
+    temporal = dict(step_size=8, burn_in=16, window=6)
+    strict = TemporalEnsemble(strict_window=True, **temporal).add(base)
+    per_layer = TemporalEnsemble(**temporal).add(base, strict_window=True)
+    seq = SequentialEnsemble().add("temporal", base, strict_window=True,
+                                   **temporal)
+    (full,) = [s for s in seq.fit(X, y).layers_[0].splits_[0] if s.fold == 0]
+    assert full.train == slice(42, 48)
+    assert np.array_equal(predict(per_layer), predict(strict))
+    assert np.array_equal(predict(seq), predict(strict))
 
 
 def test_sequential_stack_with_splitter_and_add_meta():
@@ -529,13 +572,15 @@ def test_sample_weight_follows_shuffled_blend_rows():
     tr, te = perm[:n_train], perm[n_train:]
     base = Ridge().fit(X[tr], y[tr], sample_weight=w[tr])
     P = base.predict(X[te])
+    # new data: the refit on all rows, in the shuffled order
+    full = Ridge().fit(X[perm], y[perm], sample_weight=w[perm])
     order = np.argsort(te)           # oof predictions come in input order
     np.testing.assert_array_equal(ens.oof_predictions_["layer-1"][:, 0],
                                   P[order])
     meta = LinearRegression().fit(P[:, None], y[te], sample_weight=w[te])
     np.testing.assert_allclose(_meta(ens).coef_, meta.coef_, rtol=1e-10)
     np.testing.assert_allclose(ens.predict(X_new),
-                               meta.predict(base.predict(X_new)[:, None]),
+                               meta.predict(full.predict(X_new)[:, None]),
                                rtol=1e-10)
 
 

@@ -212,18 +212,33 @@ def test_input_kinds():
 # BlendIndex
 
 def test_blend_index_default():
+    # ML-Ensemble's splits: the train part predicts the test part at fit
+    # time, a fit on all rows predicts new data.
     idx = BlendIndex().fit(np.zeros(10))
+    assert idx.generate() == [Split(0, 0, slice(0, 10), None),
+                              Split(0, 1, slice(0, 5), slice(5, 10))]
+    assert (idx.n_test_samples, idx.row_offset, idx.n_train, idx.n_test) == (5, 5, 5, 5)
+    assert idx.full_fits() == idx.generate()[:1]
+    assert idx.fold_fits() == idx.generate()[1:]
+    assert (idx.partitions, idx.folds) == (1, 1)
+    check_protocol(idx)
+
+
+def test_blend_index_no_refit():
+    idx = BlendIndex(refit=False).fit(np.zeros(10))
     assert idx.generate() == [Split(0, 0, slice(0, 5), slice(5, 10))]
     assert (idx.n_test_samples, idx.row_offset, idx.n_train, idx.n_test) == (5, 5, 5, 5)
     assert idx.full_fits() == idx.fold_fits() == idx.generate()
     assert (idx.partitions, idx.folds) == (1, 0)
     check_protocol(idx)
+    assert "refit=False" in repr(idx) and "refit" not in repr(BlendIndex())
 
 
 def test_blend_index_partial_fixes_wart_14():
     # ML-Ensemble put the output at r = n - n_test = 7; the test rows are 5..7.
     idx = BlendIndex(test_size=3, train_size=5).fit(np.zeros((10, 2)))
-    assert idx.generate() == [Split(0, 0, slice(0, 5), slice(5, 8))]
+    assert idx.generate() == [Split(0, 0, slice(0, 10), None),
+                              Split(0, 1, slice(0, 5), slice(5, 8))]
     assert idx.n_test_samples == 3 and idx.row_offset == 5
     check_protocol(idx)
 
@@ -237,12 +252,15 @@ def test_blend_index_partial_fixes_wart_14():
     (100, 0.25, 0.5, 50, 25),
     (3, 1, 1, 1, 1),
 ])
-def test_blend_index_sizes(n, test, train, exp_train, exp_test):
-    idx = BlendIndex(test, train).fit(np.zeros(n))
-    (s,) = idx.generate()
+@pytest.mark.parametrize("refit", [True, False])
+def test_blend_index_sizes(n, test, train, exp_train, exp_test, refit):
+    idx = BlendIndex(test, train, refit=refit).fit(np.zeros(n))
+    (s,) = idx.fold_fits()
     assert s.train == slice(0, exp_train)
     assert s.test == slice(exp_train, exp_train + exp_test)
     assert idx.row_offset == exp_train and idx.n_test_samples == exp_test
+    (full,) = idx.full_fits()
+    assert full.train == (slice(0, n) if refit else s.train)
     check_protocol(idx)
 
 
@@ -406,16 +424,32 @@ def test_clustered_subset_index_errors():
 # TemporalIndex
 
 def test_temporal_index_example():
-    idx = TemporalIndex(step_size=2, burn_in=3, window=4, lag=1).fit(np.zeros(10))
+    # ML-Ensemble's splits: the first fold trains from row 0 and the full fit
+    # on all rows, whatever the window.
+    idx = TemporalIndex(step_size=2, burn_in=5, window=2, lag=1).fit(np.zeros(10))
     assert idx.generate() == [
-        Split(0, 0, slice(6, 10), None),
-        Split(0, 1, slice(0, 2), slice(3, 5)),
-        Split(0, 2, slice(0, 4), slice(5, 7)),
-        Split(0, 3, slice(2, 6), slice(7, 9)),
-        Split(0, 4, slice(4, 8), slice(9, 10)),
+        Split(0, 0, slice(0, 10), None),
+        Split(0, 1, slice(0, 4), slice(5, 7)),
+        Split(0, 2, slice(4, 6), slice(7, 9)),
+        Split(0, 3, slice(6, 8), slice(9, 10)),
     ]
-    assert (idx.n_test_samples, idx.row_offset, idx.folds) == (7, 3, 4)
+    assert (idx.n_test_samples, idx.row_offset, idx.folds) == (5, 5, 3)
     check_protocol(idx)
+
+
+def test_temporal_index_strict_window():
+    idx = TemporalIndex(step_size=2, burn_in=5, window=2, lag=1,
+                        strict_window=True).fit(np.zeros(10))
+    assert idx.generate() == [
+        Split(0, 0, slice(8, 10), None),
+        Split(0, 1, slice(2, 4), slice(5, 7)),
+        Split(0, 2, slice(4, 6), slice(7, 9)),
+        Split(0, 3, slice(6, 8), slice(9, 10)),
+    ]
+    assert (idx.n_test_samples, idx.row_offset, idx.folds) == (5, 5, 3)
+    check_protocol(idx)
+    assert "strict_window=True" in repr(idx)
+    assert "strict_window" not in repr(TemporalIndex())
 
 
 def test_temporal_index_defaults():
@@ -432,9 +466,10 @@ def test_temporal_index_defaults():
 
 
 @given(n=st.integers(2, 80), step=st.integers(1, 10), burn_in=st.integers(1, 80),
-       window=st.one_of(st.none(), st.integers(1, 20)), lag=st.integers(0, 5))
-def test_temporal_index_property(n, step, burn_in, window, lag):
-    idx = TemporalIndex(step, burn_in, window, lag)
+       window=st.one_of(st.none(), st.integers(1, 20)), lag=st.integers(0, 5),
+       strict=st.booleans())
+def test_temporal_index_property(n, step, burn_in, window, lag, strict):
+    idx = TemporalIndex(step, burn_in, window, lag, strict_window=strict)
     if burn_in <= lag or burn_in >= n:
         with pytest.raises(ValueError):
             idx.fit(np.zeros(n))
@@ -442,16 +477,17 @@ def test_temporal_index_property(n, step, burn_in, window, lag):
     idx.fit(np.zeros(n))
     check_protocol(idx)
     assert idx.row_offset == burn_in and idx.n_test_samples == n - burn_in
-    for s in idx.fold_fits():
+    for j, s in enumerate(idx.fold_fits()):
         assert s.train.stop == s.test.start - lag
         assert rows_len(s.test) <= step
-        if window is not None:
+        if window is not None and (j > 0 or strict):
             assert rows_len(s.train) <= window
             assert s.train.start == max(0, s.test.start - lag - window)
         else:
             assert s.train.start == 0
     (full,) = idx.full_fits()
-    assert full.train == (slice(max(0, n - window), n) if window else slice(0, n))
+    windowed = window is not None and strict
+    assert full.train == (slice(max(0, n - window), n) if windowed else slice(0, n))
 
 
 @pytest.mark.parametrize("kw", [

@@ -1,0 +1,239 @@
+"""mlcore's ensembles predict what ML-Ensemble 0.2.3 predicts.
+
+Each test builds the same ensemble with ``mlens`` (the package itself, from
+PyPI, run through :mod:`tests._mlens`) and with ``mlcore``, fits both on
+the same data and compares their predictions for new rows. The tests are
+skipped when ``mlens`` is not installed (it is part of the ``test`` extra).
+
+ML-Ensemble passes float32 arrays between layers (its default dtype), so
+the comparisons run under ``config_context(dtype="float32")``: with the same
+dtype, the same splits and the same scikit-learn learners, the predictions
+are equal bit for bit. mlcore's own default is float64; there a one-layer
+ensemble agrees to float32 precision (only the meta learner's input was
+rounded by ML-Ensemble).
+
+The learners are listed in the order of their names because ML-Ensemble
+orders a layer's output columns by learner name, and mlcore in the order
+the learners were added (:func:`test_columns_follow_add_order`).
+"""
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import mlcore
+import mlcore.ensemble
+
+from ._mlens import import_mlens
+
+
+@pytest.fixture(scope="module")
+def mlens_ensemble():
+    if import_mlens() is None:
+        pytest.skip("ML-Ensemble (mlens) is not installed: "
+                    "pip install -e '.[test]'")
+    import mlens.ensemble
+    return mlens.ensemble
+
+
+def _regression():
+    X, y = make_regression(120, 5, noise=5.0, random_state=0)
+    # more new rows than any burn_in below: ML-Ensemble refits its temporal
+    # indexer on the new data and refuses fewer rows than burn_in
+    X_new = make_regression(50, 5, random_state=1)[0]
+    return X, y, X_new
+
+
+def _regressors():
+    # named decisiontreeregressor, kneighborsregressor, ridge: sorted
+    return [DecisionTreeRegressor(max_depth=4, random_state=0),
+            KNeighborsRegressor(), Ridge()]
+
+
+def _build(module, name, kwargs, n_layers, preprocessing=None,
+           learners=_regressors, meta=Ridge, **add):
+    ens = getattr(module, name)(**kwargs)
+    for _ in range(n_layers):
+        ens.add(learners(), preprocessing=preprocessing, **add)
+    if meta is not None:
+        ens.add_meta(meta())
+    return ens
+
+
+def _mlcore_predict(ens, X, y, X_new, dtype="float32", proba=False):
+    with mlcore.config_context(dtype=dtype):
+        ens.fit(X, y)
+        return ens.predict_proba(X_new) if proba else ens.predict(X_new)
+
+
+REGRESSION = [
+    ("SuperLearner", {"folds": 3}, 2),
+    ("SuperLearner", {"folds": 5}, 2),
+    ("BlendEnsemble", {}, 2),
+    ("BlendEnsemble", {"test_size": 0.3}, 1),
+    ("Subsemble", {}, 1),
+    ("Subsemble", {"partitions": 3, "folds": 2}, 2),
+    ("TemporalEnsemble", {"step_size": 10, "burn_in": 20}, 2),
+    # window < burn_in - lag: the first fold and the final fit are not
+    # windowed (ML-Ensemble's splits)
+    ("TemporalEnsemble", {"step_size": 10, "burn_in": 20, "window": 15}, 2),
+    ("TemporalEnsemble", {"step_size": 7, "burn_in": 40, "window": 30,
+                          "lag": 3}, 1),
+]
+
+
+def _id(config):
+    name, kwargs, n_layers = config
+    args = ",".join("%s=%s" % kv for kv in kwargs.items())
+    return "%s(%s)x%d" % (name, args, n_layers)
+
+
+@pytest.mark.parametrize("scaled", [False, True], ids=["raw", "scaled"])
+@pytest.mark.parametrize("config", REGRESSION, ids=_id)
+def test_regression_predictions_equal_mlens(mlens_ensemble, config, scaled):
+    name, kwargs, n_layers = config
+    X, y, X_new = _regression()
+    pre = [StandardScaler()] if scaled else None
+    theirs = _build(mlens_ensemble, name, kwargs, n_layers, pre).fit(
+        X, y).predict(X_new)
+    ours = _mlcore_predict(_build(mlcore.ensemble, name, kwargs, n_layers,
+                                  pre), X, y, X_new)
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("config", [c for c in REGRESSION if c[2] == 1],
+                         ids=_id)
+def test_float64_predictions_agree_to_float32_precision(mlens_ensemble,
+                                                        config):
+    # ML-Ensemble rounds the layer's output to float32 (relative error 6e-8)
+    # before the meta learner sees it; the meta learner's conditioning
+    # amplifies that: about 1e-6 of the scale of y here, 3e-5 for the
+    # subsemble, whose partitions' columns are nearly collinear. (With two
+    # layers, trees and neighbours in the second see inputs that differ in
+    # the last float32 digit, and may split differently.)
+    name, kwargs, n_layers = config
+    X, y, X_new = _regression()
+    theirs = _build(mlens_ensemble, name, kwargs, n_layers).fit(
+        X, y).predict(X_new)
+    ours = _mlcore_predict(_build(mlcore.ensemble, name, kwargs, n_layers),
+                           X, y, X_new, dtype=None)
+    assert ours.dtype == np.float64
+    scale = np.abs(theirs).max()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * scale)
+
+
+def _classifiers():
+    # named decisiontreeclassifier, gaussiannb, logisticregression: sorted
+    return [DecisionTreeClassifier(max_depth=3, random_state=0), GaussianNB(),
+            LogisticRegression()]
+
+
+CLASSIFICATION = [
+    ("SuperLearner", {"folds": 3}),
+    ("BlendEnsemble", {}),
+    ("Subsemble", {"partitions": 2, "folds": 3}),
+    ("TemporalEnsemble", {"step_size": 20, "burn_in": 30}),
+]
+
+
+@pytest.mark.parametrize("proba", [False, True], ids=["labels", "proba"])
+@pytest.mark.parametrize("name,kwargs", CLASSIFICATION,
+                         ids=[c[0] for c in CLASSIFICATION])
+def test_classification_predictions_equal_mlens(mlens_ensemble, name, kwargs,
+                                                proba):
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3,
+                               random_state=0)
+    X_new = make_classification(40, 6, n_informative=4, n_classes=3,
+                                random_state=1)[0]
+    build = dict(learners=_classifiers, meta=None, proba=proba)
+
+    def fitted_mlens(meta_proba):
+        ens = _build(mlens_ensemble, name, kwargs, 1, **build)
+        return ens.add_meta(LogisticRegression(), proba=meta_proba).fit(X, y)
+
+    ours = _build(mlcore.ensemble, name, kwargs, 1, **build)
+    ours.add_meta(LogisticRegression())
+    with mlcore.config_context(dtype="float32"):
+        ours.fit(X, y)
+        labels, probas = ours.predict(X_new), ours.predict_proba(X_new)
+    # ML-Ensemble returns labels as floats, and class probabilities only
+    # from a meta layer added with proba=True
+    np.testing.assert_array_equal(labels,
+                                  fitted_mlens(False).predict(X_new))
+    np.testing.assert_array_equal(probas, fitted_mlens(True).predict(X_new))
+
+
+def test_columns_follow_add_order(mlens_ensemble):
+    # ML-Ensemble sorts a layer's columns by learner name; mlcore keeps the
+    # order of add() (and names the columns in get_feature_names_out).
+    X, y, X_new = _regression()
+    learners = [Ridge(), KNeighborsRegressor(),
+                DecisionTreeRegressor(max_depth=4, random_state=0)]
+    theirs = mlens_ensemble.SuperLearner(folds=3).add(learners).fit(
+        X, y).predict(X_new)
+    ens = mlcore.ensemble.SuperLearner(folds=3).add(learners)
+    ours = _mlcore_predict(ens, X, y, X_new)
+    names = list(ens.get_feature_names_out())
+    assert names == ["ridge", "kneighborsregressor", "decisiontreeregressor"]
+    np.testing.assert_array_equal(ours, theirs[:, np.argsort(np.argsort(
+        names))])
+
+
+@pytest.mark.parametrize("name,kwargs,option", [
+    ("BlendEnsemble", {}, {"refit": False}),
+    ("TemporalEnsemble", {"step_size": 10, "burn_in": 20, "window": 15},
+     {"strict_window": True}),
+], ids=["blend-refit", "temporal-strict_window"])
+def test_mlcore_options_leave_mlens_splits(mlens_ensemble, name, kwargs,
+                                           option):
+    # The default equals ML-Ensemble; the option fits other rows.
+    X, y, X_new = _regression()
+    theirs = _build(mlens_ensemble, name, kwargs, 1).fit(X, y).predict(X_new)
+    default = _mlcore_predict(_build(mlcore.ensemble, name, kwargs, 1),
+                              X, y, X_new)
+    other = _mlcore_predict(_build(mlcore.ensemble, name,
+                                   dict(kwargs, **option), 1), X, y, X_new)
+    np.testing.assert_array_equal(default, theirs)
+    assert np.abs(other - theirs).max() > 1e-3 * np.abs(theirs).max()
+
+
+def _example_runner():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools",
+                        "mlens_examples.py")
+    if not os.path.exists(path):
+        pytest.skip("tools/ not in this copy")
+    spec = importlib.util.spec_from_file_location("mlens_examples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_runner_changes_only_the_import_prefix():
+    runner = _example_runner()
+    source = ("# inventory: small MAX = 1000 -> MAX = 10\n"
+              "import mlens\nfrom mlens.ensemble import SuperLearner\n"
+              "import mlensx\nMAX = 1000\nname = 'mlens.ensemble'\n")
+    out = runner.to_mlcore(source)
+    assert out.splitlines()[1:] == [
+        "import mlcore", "from mlcore.ensemble import SuperLearner",
+        "import mlensx", "MAX = 10", "name = 'mlens.ensemble'"]
+    script = runner._script("PRELUDE", "from __future__ import division\nx = 1")
+    assert script.splitlines()[:2] == ["from __future__ import division",
+                                       "PRELUDE"]
+
+
+def test_example_runner_splits_docstring_examples():
+    runner = _example_runner()
+    doc = ("Intro\n\n>>> import numpy as np\n>>> for i in range(2):\n"
+           "...     print(i)\n0\n1\n\nSecond example\n\n"
+           ">>> from mlens.index import FoldIndex\n>>> x = 1\n>>> x\n1\n")
+    assert runner._doctest_blocks(doc) == [
+        ["import numpy as np", "for i in range(2):", "    print(i)"],
+        ["from mlens.index import FoldIndex", "x = 1", "x"]]
