@@ -44,6 +44,8 @@ from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
 from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
+from .fitstore import check_memory
+from .fitstore import using as using_store
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index)
@@ -199,6 +201,18 @@ layers : list of LayerSpec or None, default=None
     normally left at None and filled by :meth:`add`. Each learner,
     preprocessing step and meta learner is a nested parameter
     ``layer-<k>__<learner>`` (see :meth:`get_params`).""",
+    "memory": """\
+memory : None, str, os.PathLike, joblib.Memory or FitStore, default=None
+    A persistent store of fits (a directory, or a ``joblib.Memory``'s
+    location, as scikit-learn's ``Pipeline`` takes it; see
+    :mod:`mlcore.fitstore`). Every fold fit and full fit of every learner
+    and preprocessing case is stored under a key of everything that decides
+    it (the estimator's class and parameters, the preprocessing it follows,
+    its rows, the data's values, mlcore's version) and read back by later
+    fits: after adding, removing or changing a learner, a fit runs only that
+    learner and the layers after it, with the same results as a fit from
+    scratch. The store holds pickles: it is as trusted as the code that
+    wrote it. None: nothing is stored.""",
 }
 
 _ATTRIBUTES_DOC = """\
@@ -255,7 +269,7 @@ def _document(cls):
 
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
-                  "verbose", "n_jobs", "backend", "layers")
+                  "verbose", "n_jobs", "backend", "layers", "memory")
 
 
 def _common_params(params):
@@ -278,7 +292,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, memory=None):
         self.shuffle = shuffle
         self.random_state = random_state
         self.scorer = scorer
@@ -287,6 +301,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.backend = backend
         self.layers = layers
+        self.memory = memory
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
@@ -666,6 +681,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
+        store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
         _check_structure(X)
@@ -713,9 +729,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         try:
             display = _progress.Progress(type(self).__name__) \
                 if self.verbose else None
-            with self._engine() as engine, _progress.reporting(display):
+            with self._engine() as engine, _progress.reporting(display), \
+                    _fit_store(store, engine, sample_weight, groups) as fits:
                 preds = engine.stack(_Progress(layers, self._log, display),
                                      "fit", X, y_fit, return_preds=names)
+            if fits is not None:
+                self._log("fit store %s: %d fit(s) read back, %d run"
+                          % (store.location, fits.hits, fits.misses))
         finally:
             for layer in layers:
                 layer.context = None
@@ -1308,6 +1328,18 @@ def _fingerprint(X):
     return h.digest()
 
 
+def _fit_store(store, engine, sample_weight, groups):
+    """The fit store's context for a fit on ``engine`` (see
+    :func:`mlcore.fitstore.using`)."""
+    if store is not None and engine.memory == "distributed":
+        raise ValueError(
+            "memory= stores fits in a directory of this machine, which the "
+            "workers of a distributed backend (%r) may not see: use the "
+            "'threading', 'loky' or 'multiprocessing' backend with memory=, "
+            "or memory=None" % (engine.backend,))
+    return using_store(store, sample_weight, groups)
+
+
 def _accepts_sparse(est):
     """Whether ``est`` declares that it accepts sparse input.
 
@@ -1393,7 +1425,7 @@ folds : None, int, indexer or scikit-learn splitter, default=None
 
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, memory=None):
         super().__init__(**_common_params(locals()))
         self.folds = folds
 
@@ -1446,7 +1478,7 @@ test_size : float or int, default=0.5
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, memory=None):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
 
@@ -1498,7 +1530,7 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, memory=None):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
@@ -1556,7 +1588,8 @@ lag : int, default=0
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None,
+                 memory=None):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in
