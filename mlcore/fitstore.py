@@ -601,12 +601,17 @@ class Session(object):
         self._base = (_FORMAT, _mlcore_version(), sys.version_info[:2],
                       fingerprint(sample_weight), fingerprint(groups))
 
-    def _fingerprint(self, data):
-        found = self._memo.get(id(data))
-        if found is None or found[0] is not data:
-            # the object is kept with its digest, so its id is not reused
-            found = self._memo[id(data)] = (data, fingerprint(data))
+    def _once(self, how, obj):
+        """``how(obj)``, computed once per object of this call (the same
+        input, rows and estimators come with every fold's fit)."""
+        found = self._memo.get((how, id(obj)))
+        if found is None or found[0] is not obj:
+            # the object is kept with its result, so its id is not reused
+            found = self._memo[how, id(obj)] = (obj, how(obj))
         return found[1]
+
+    def _fingerprint(self, data):
+        return self._once(fingerprint, data)
 
     def _rows(self, rows):
         if rows is None or isinstance(rows, slice):
@@ -654,10 +659,10 @@ class Session(object):
                   sorted((a.get("fit_params") or {}).items())}]
         try:
             if kind == "learner":
-                parts += [token(a["estimator"]), self._pipeline(a),
-                          token(a.get("scorer"))]
+                parts += [self._once(token, a["estimator"]),
+                          self._pipeline(a), self._once(token, a.get("scorer"))]
             else:
-                parts.append(token(list(a["steps"])))
+                parts.append(self._once(token, a["steps"]))
         except Unstable as exc:
             raise Unstable("one of its parameters holds %s" % exc) from None
         extra = {k: v for k, v in a.items() if k not in _NOT_IN_KEY}
@@ -677,7 +682,7 @@ class Session(object):
             pipe = cache_load(a["cache"], pipe)
         if not pipe:
             return None
-        return token(list(pipe))
+        return self._once(token, pipe)
 
     def record(self, results):
         """Count the hits and misses among a pool's ``results``."""

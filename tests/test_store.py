@@ -268,6 +268,26 @@ def test_every_ensemble_refits_only_the_new_learner(log, store_dir, make):
     assert_same_fit(ens, build(("lr", "gnb", "tree"), None).fit(X, y), X)
 
 
+def test_same_training_rows_other_predicted_rows_refit(log, store_dir):
+    # a blend trained on the same 72 rows that predicts fewer rows: the
+    # stored out-of-fold block is not the one this fit needs
+    X, y = _data()
+
+    def build(test_size, memory=store_dir):
+        ens = BlendEnsemble(memory=memory)
+        ens.add(_learners(log, ("lr",)), proba=True, test_size=test_size,
+                train_size=0.6)
+        return ens.add_meta(_meta(log))
+
+    build(0.4).fit(X, y)
+    fits(log)
+    ens = build(0.3).fit(X, y)
+    assert fits(log) == {"lr": 1, "meta": 1}
+    # a fit of its own, beside the first one
+    assert [e.name for e in FitStore(store_dir).entries()].count("lr") == 2
+    assert_same_fit(ens, build(0.3, memory=None).fit(X, y), X)
+
+
 ###############################################################################
 # Stale and damaged entries are refitted, never used
 
