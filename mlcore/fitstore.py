@@ -736,17 +736,17 @@ class Stored(object):
     predictions and result are stored.
     """
 
-    # No instance __dict__: functools.update_wrapper (which the caller's
-    # context wrapper applies) would otherwise copy these attributes onto
-    # the wrapper.
-    __slots__ = ("subtask", "store", "key", "info")
+    # ``func``, as the engine's other subtask wrappers call the subtask
+    # (error messages find the learner and fold through it). No instance
+    # __dict__: functools.update_wrapper, which the caller's context
+    # wrapper applies, would copy these attributes onto that wrapper.
+    __slots__ = ("func", "store", "key", "info")
 
-    def __init__(self, subtask, store, key, info):
-        self.subtask, self.store, self.key, self.info = (subtask, store, key,
-                                                         info)
+    def __init__(self, func, store, key, info):
+        self.func, self.store, self.key, self.info = func, store, key, info
 
     def __call__(self, *args, **kwargs):
-        a = _arguments(self.subtask, args, kwargs)
+        a = _arguments(self.func, args, kwargs)
         entry = self.store.load(self.key)
         if entry is not None:
             try:
@@ -756,7 +756,7 @@ class Stored(object):
         written = None
         if a.get("P") is not None:
             written = a["P"] = _Written(a["P"])
-        res = self.subtask(**a)
+        res = self.func(**a)
         self._save(res, a, written)
         return res
 

@@ -154,7 +154,8 @@ PER_LEARNER = 4
 ###############################################################################
 # Refits run only what changed
 
-@pytest.mark.parametrize("backend", ["threading", "sequential", "loky"])
+@pytest.mark.parametrize("backend", ["threading", "sequential", "loky",
+                                     "multiprocessing"])
 def test_added_learner_is_the_only_new_fit(log, store_dir, backend):
     X, y = _data()
     _super(log, store_dir, backend=backend).fit(X, y)
@@ -432,6 +433,42 @@ def test_tokens_are_stable_and_tell_parameters_apart():
                 Opaque(1)):
         with pytest.raises(fitstore.Unstable):
             token(LogisticRegression(random_state=bad))
+
+
+###############################################################################
+# Failures keep naming the learner and fold; nothing is stored for them
+
+class Fails(Counted):
+    def fit(self, X, y, sample_weight=None):
+        raise ValueError("no fit on %d rows" % len(y))
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_failing_learner_names_itself_and_is_not_stored(log, store_dir,
+                                                        backend):
+    from mlcore.layer import LearnerError
+    X, y = _data()
+    ens = SuperLearner(folds=3, memory=store_dir, backend=backend, n_jobs=2)
+    ens.add(_learners(log, ("lr",)) + [
+        ("bad", Fails(LogisticRegression(), tag="bad", log=log))],
+        proba=True).add_meta(_meta(log))
+    with pytest.raises(LearnerError, match=r"learner 'bad'.*fold \d"):
+        ens.fit(X, y)
+    assert "bad" not in {e.name for e in FitStore(store_dir).entries()}
+
+
+def test_errors_about_a_stored_subtask_name_its_learner_and_fold(log,
+                                                                 store_dir):
+    from mlcore._joblib import describe
+    from mlcore._subtasks import _fit_learner
+    X, y = _data()
+    session = fitstore.Session(FitStore(store_dir))
+    args = ("layer-1.lr.0.2", "lr", Counted(LogisticRegression()), None, X,
+            y, slice(0, 80), slice(80, 120), None, None, 0, True,
+            np.array([0, 1]), None, {}, [], 0, 2, False)
+    [(func, a, kw)] = session.wrap([(_fit_learner, args, {})])
+    assert isinstance(func, fitstore.Stored)
+    assert describe(func, a, kw) == "learner 'lr', partition 0, fold 2"
 
 
 ###############################################################################
