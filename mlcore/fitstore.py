@@ -689,7 +689,7 @@ class Session(object):
         for res in results:
             if isinstance(res, StoredResult):
                 self.hits += 1
-            elif type(res).__name__ == "SubResult":
+            elif isinstance(res, SubResult):
                 self.misses += 1
 
 

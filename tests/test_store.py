@@ -204,6 +204,22 @@ def test_second_identical_fit_runs_nothing(log, store_dir):
     assert_same_fit(first, again, X)
 
 
+def test_sparse_input_is_stored_by_its_values(log, store_dir):
+    import scipy.sparse as sp
+    X, y = _data()
+    X[np.abs(X) < 1.0] = 0.0
+    Xs = sp.csr_matrix(X)
+    names = ("lr", "tree")
+    first = _super(log, store_dir, names).fit(Xs, y)
+    fits(log)
+    again = _super(log, store_dir, names).fit(sp.csr_matrix(X), y)
+    assert fits(log) == {}
+    assert_same_fit(first, again, Xs)
+    Xs.data[0] += 1.0
+    _super(log, store_dir, names).fit(Xs, y)
+    assert fits(log) == {"lr": 4, "tree": 4, "meta": 4}
+
+
 def test_other_data_weights_or_groups_refit_everything(log, store_dir):
     X, y = _data()
     _super(log, store_dir).fit(X, y)
