@@ -68,7 +68,8 @@ _HEADER_MAX = 4096
 FitStoreEntry = namedtuple(
     "FitStoreEntry", "key path size last_used kind name estimator "
                      "mlcore_version current")
-FitStoreEntry.__doc__ = """One stored fit, as :meth:`FitStore.entries` lists it.
+FitStoreEntry.__doc__ = """One stored fit, as :meth:`FitStore.entries` lists
+it.
 
 ``size`` is in bytes, ``last_used`` a POSIX time (the file's modification
 time: written or last read), ``kind`` ``'learner'`` or ``'pipeline'``,
@@ -660,7 +661,8 @@ class Session(object):
         try:
             if kind == "learner":
                 parts += [self._once(token, a["estimator"]),
-                          self._pipeline(a), self._once(token, a.get("scorer"))]
+                          self._pipeline(a),
+                          self._once(token, a.get("scorer"))]
             else:
                 parts.append(self._once(token, a["steps"]))
         except Unstable as exc:

@@ -11,13 +11,13 @@ and every entry they leave is whole.
 import json
 import multiprocessing
 import os
-import warnings
 from collections import Counter
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import (BaseEstimator, ClassifierMixin, TransformerMixin,
+                          clone)
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -309,7 +309,7 @@ def test_same_training_rows_other_predicted_rows_refit(log, store_dir):
 # Stale and damaged entries are refitted, never used
 
 def _entry_of(store, name):
-    """The path of the stored full fit... of some fit of learner ``name``."""
+    """The path of one stored fit of learner ``name``."""
     paths = [e.path for e in store.entries() if e.name == name]
     assert paths
     return sorted(paths)[0]
