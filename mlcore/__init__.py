@@ -6,7 +6,9 @@ scikit-learn), built from the task graph in :mod:`mlcore.layer` and the
 indexers in :mod:`mlcore.index`. The parallel backend
 (:mod:`mlcore.backend`) is a drop-in replacement for
 ``mlens.parallel.backend``; the data-movement kernels it runs on are public
-in :mod:`mlcore.kernels`; settings live in :mod:`mlcore.config`.
+in :mod:`mlcore.kernels`; settings live in :mod:`mlcore.config`; the
+persistent store of fits that an ensemble's ``memory=`` uses is
+:mod:`mlcore.fitstore`.
 """
 from . import config, index, kernels
 from .config import config_context

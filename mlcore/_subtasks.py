@@ -39,13 +39,19 @@ def run(parallel, jobs, keys=None, small=False):
 
     ``keys`` (one per job, or None) name resources that jobs must not use
     at the same time (see :func:`mlcore._scheduler.exclusive_key`);
-    ``small`` says that the input is tiny. The engines of
+    ``small`` says that the input is tiny. In an ensemble fit with a fit
+    store (see :mod:`mlcore.fitstore`), fits whose results are stored are
+    read back instead of run. The engines of
     :mod:`mlcore.backend` hand their tasks a ``parallel`` with a
     ``run(jobs, keys, small)`` method; any other ``parallel`` (a joblib
     ``Parallel``) is called with the jobs.
     """
     if not jobs:
         return []
+    from .fitstore import current
+    store = current()
+    if store is not None:  # an ensemble fit with memory=
+        jobs = store.wrap(jobs)
     jobs = in_caller_context(jobs)
     progress = _progress.current()
     if progress is not None:
@@ -57,6 +63,8 @@ def run(parallel, jobs, keys=None, small=False):
         results = runner(jobs, keys=keys, small=small)
     if progress is not None:
         _progress.settle(progress, results)
+    if store is not None:
+        store.record(results)
     return results
 
 

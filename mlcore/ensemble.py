@@ -38,12 +38,14 @@ import scipy.sparse as sp
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import _progress, config, kernels
+from . import _lockstep, _progress, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
 from .exceptions import (LayerSpecificationError, MissingClassWarning,
                          NotFittedError)
+from .fitstore import check_memory
+from .fitstore import using as using_store
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index, repeat_folds)
@@ -251,6 +253,18 @@ layers : list of LayerSpec or None, default=None
     normally left at None and filled by :meth:`add`. Each learner,
     preprocessing step and meta learner is a nested parameter
     ``layer-<k>__<learner>`` (see :meth:`get_params`).""",
+    "memory": """\
+memory : None, str, os.PathLike, joblib.Memory or FitStore, default=None
+    A persistent store of fits (a directory, or a ``joblib.Memory``'s
+    location, as scikit-learn's ``Pipeline`` takes it; see
+    :mod:`mlcore.fitstore`). Every fold fit and full fit of every learner
+    and preprocessing case is stored under a key of everything that decides
+    it (the estimator's class and parameters, the preprocessing it follows,
+    its rows, the data's values, mlcore's version) and read back by later
+    fits: after adding, removing or changing a learner, a fit runs only that
+    learner and the layers after it, with the same results as a fit from
+    scratch. The store holds pickles: it is as trusted as the code that
+    wrote it. None: nothing is stored.""",
 }
 
 _ATTRIBUTES_DOC = """\
@@ -315,7 +329,7 @@ def _document(cls):
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
                   "verbose", "n_jobs", "backend", "layers", "array_check",
-                  "model_selection", "sample_size")
+                  "model_selection", "sample_size", "memory")
 
 
 def _common_params(params):
@@ -339,7 +353,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None, array_check=None,
-                 model_selection=False, sample_size=20):
+                 model_selection=False, sample_size=20, memory=None):
         self.shuffle = shuffle
         self.random_state = random_state
         self.scorer = scorer
@@ -351,6 +365,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         self.array_check = array_check
         self.model_selection = model_selection
         self.sample_size = sample_size
+        self.memory = memory
 
     # -- building -----------------------------------------------------------
     def _indexer_for(self, kwargs):
@@ -729,6 +744,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         return bool(refit), int(n_repeats)
 
     def _engine(self):
+        # In nested cross-validation or permutation importance, calls run
+        # side by side and share one pool of workers (mlcore._lockstep).
+        shared = _lockstep.engine()
+        if shared is not None:
+            return shared
         # backend=None: the backend of an active joblib.parallel_config
         # context, else mlcore.config.get_backend() (see mlcore.backend).
         return ParallelProcessing(self.backend, self.n_jobs, 0)
@@ -771,6 +791,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
+        store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
         _check_structure(X)
@@ -824,9 +845,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         try:
             display = _progress.Progress(type(self).__name__) \
                 if self.verbose else None
-            with self._engine() as engine, _progress.reporting(display):
+            with self._engine() as engine, _progress.reporting(display), \
+                    _fit_store(store, engine, sample_weight, groups) as fits:
                 preds = engine.stack(_Progress(layers, self._log, display),
                                      "fit", X, y_fit, return_preds=names)
+            if fits is not None:
+                self._log("fit store %s: %d fit(s) read back, %d run"
+                          % (store.location, fits.hits, fits.misses))
         finally:
             for layer in layers:
                 layer.context = None
@@ -1155,6 +1180,14 @@ n_features)
             [tuple(row.split("/", 1)) for row in frame.index],
             names=["layer", "learner"])
         return frame.astype(np.float64)
+
+    def risk_table(self):
+        """Mean, standard error, minimum and maximum of each learner's
+        fold scores, and its fit and predict times, per layer (the meta
+        learner's own cross-validated score included), as a pandas
+        DataFrame; see :func:`mlcore.risk.risk_table`."""
+        from .risk import risk_table
+        return risk_table(self)
 
 
 def _data_names(layer):
@@ -1625,6 +1658,18 @@ def _accepts_multi_output(est):
     return _trusted_tag(est, lambda tags: tags.target_tags.multi_output)
 
 
+def _fit_store(store, engine, sample_weight, groups):
+    """The fit store's context for a fit on ``engine`` (see
+    :func:`mlcore.fitstore.using`)."""
+    if store is not None and engine.memory == "distributed":
+        raise ValueError(
+            "memory= stores fits in a directory of this machine, which the "
+            "workers of a distributed backend (%r) may not see: use the "
+            "'threading', 'loky' or 'multiprocessing' backend with memory=, "
+            "or memory=None" % (engine.backend,))
+    return using_store(store, sample_weight, groups)
+
+
 def _accepts_sparse(est):
     """Whether ``est`` declares that it accepts sparse input.
 
@@ -1718,7 +1763,7 @@ folds : None, int, indexer or scikit-learn splitter, default=None
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, refit=True,
                  n_repeats=1, array_check=None, model_selection=False,
-                 sample_size=20):
+                 sample_size=20, memory=None):
         super().__init__(**_common_params(locals()))
         self.folds = folds
         self.refit = refit
@@ -1789,7 +1834,8 @@ refit : bool, default=True
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, array_check=None,
-                 model_selection=False, sample_size=20, *, refit=True):
+                 model_selection=False, sample_size=20, memory=None, *,
+                 refit=True):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
         self.refit = refit
@@ -1844,7 +1890,7 @@ folds : int, default=2
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None, refit=True, array_check=None,
-                 model_selection=False, sample_size=20):
+                 model_selection=False, sample_size=20, memory=None):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
@@ -1919,7 +1965,7 @@ strict_window : bool, default=False
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, random_state=None,
                  array_check=None, model_selection=False, sample_size=20,
-                 *, strict_window=False):
+                 memory=None, *, strict_window=False):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in

@@ -120,3 +120,10 @@ class MissingClassWarning(UserWarning):
     (a fold of label-sorted data, a partition, a blend's training part): it
     can never predict those classes. The message names the layer, the
     learners, the fold and the missing classes."""
+
+
+class FitStoreWarning(UserWarning):
+    """A fit could not use an ensemble's fit store (``memory=``): a learner
+    or preprocessing case whose parameters have no stable fingerprint is
+    fitted without it, or an entry could not be written. The fit itself
+    goes on; the message names the learner and the reason."""

@@ -789,3 +789,28 @@ def benchmark(X, y, scorer, cv, estimators, preprocessing=None,
     return Benchmark(**kwargs).fit(X, y, scorer, cv, estimators,
                                    preprocessing=preprocessing,
                                    error_score=error_score).results
+
+
+###############################################################################
+# Nested cross-validation of a whole ensemble
+
+def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
+                            return_estimators=False):
+    """Nested cross-validation of an ensemble, of each of its base learners
+    and of the discrete Super Learner, with every outer fold's fits in one
+    pool per layer.
+
+    See :func:`mlcore.risk.cross_validate_ensemble` (the same function;
+    it lives with the other risk estimates, and is imported here when
+    called, since scikit-learn is optional for this module).
+
+    Returns
+    -------
+    mlcore.risk.EnsembleCVResult
+    """
+    from .risk import cross_validate_ensemble as nested
+    return nested(ensemble, X, y, cv=cv, scoring=scoring, groups=groups,
+                  return_estimators=return_estimators)
+
+
+__all__ += ["cross_validate_ensemble"]

@@ -7,7 +7,10 @@ correlation matrix of the learners' predictions (for example of
 :func:`corr_X_y` the correlation of each feature with the target, and
 :func:`pca_plot`, :func:`pca_comp_plot` and :func:`exp_var_plot` how well a
 few principal components describe the input. The functions take the
-arguments of ``mlens.visualization``.
+arguments of ``mlens.visualization``. Once an ensemble is fitted,
+:func:`importance_plot` and :func:`contribution_plot` draw the tables of
+:mod:`mlcore.inspection`: which input features and which learners it
+relies on.
 
 matplotlib is an optional dependency (``pip install 'mlcore[viz]'``). It is
 imported when a function is called, not when this module is imported, so
@@ -33,7 +36,8 @@ import numbers
 import numpy as np
 
 __all__ = ["corrmat", "clustered_corrmap", "corr_X_y", "pca_plot",
-           "pca_comp_plot", "exp_var_plot"]
+           "pca_comp_plot", "exp_var_plot", "importance_plot",
+           "contribution_plot"]
 
 _EXTRA_HINT = "pip install 'mlcore[viz]' (or pip install matplotlib)"
 
@@ -553,3 +557,89 @@ def exp_var_plot(X, estimator, figsize=(10, 8), buffer=0.01, set_labels=True,
 pca_plot_comp = pca_comp_plot
 """Compatibility alias of :func:`pca_comp_plot`, the name ML-Ensemble's
 visualization guide used; use ``pca_comp_plot``."""
+
+
+###############################################################################
+# What an ensemble relies on (tables of mlcore.inspection)
+
+def _barh(table, value, error, title, xlabel, figsize, ax, show, top,
+          **kwargs):
+    """Horizontal bars of ``table[value]`` (largest at the top), with
+    ``table[error]`` as error bars when given."""
+    plt = _pyplot()
+    data = table.sort_values(value, ascending=False)
+    if top is not None:
+        data = data.iloc[:top]
+    data = data.iloc[::-1]  # barh draws the first row at the bottom
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    xerr = data[error].to_numpy() if error is not None else None
+    ax.barh(np.arange(len(data)), data[value].to_numpy(), xerr=xerr,
+            **kwargs)
+    ax.set_yticks(np.arange(len(data)))
+    ax.set_yticklabels([str(i) for i in data.index])
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    if show:
+        plt.show()
+    return ax
+
+
+def importance_plot(table, top=None, figsize=(8, 6),
+                    title="Permutation importance", show=True, ax=None,
+                    **kwargs):
+    """Bar chart of the permutation importance of the input features.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`mlcore.inspection.permutation_importance` returns it
+        (``importance_mean``, ``importance_std``).
+    top : int, optional
+        Only the ``top`` most important features.
+    figsize : tuple, default=(8, 6)
+    title : str, default='Permutation importance'
+    show : bool, default=True
+        Call ``matplotlib.pyplot.show()`` at the end.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``Axes.barh``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        ``ax.patches`` are the bars, most important at the top; their widths
+        are ``importance_mean``, the error bars ``importance_std``.
+    """
+    return _barh(table, "importance_mean", "importance_std", title,
+                 "Drop in score when the feature is shuffled", figsize, ax,
+                 show, top, **kwargs)
+
+
+def contribution_plot(table, figsize=(8, 6), title="Learner contributions",
+                      show=True, ax=None, **kwargs):
+    """Bar chart of each learner's contribution to the meta learner's
+    cross-validated score.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`mlcore.inspection.learner_contributions` returns it
+        (``contribution``).
+    figsize : tuple, default=(8, 6)
+    title : str, default='Learner contributions'
+    show : bool, default=True
+        Call ``matplotlib.pyplot.show()`` at the end.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``Axes.barh``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        ``ax.patches`` are the bars, largest contribution at the top.
+    """
+    return _barh(table, "contribution", None, title,
+                 "Drop in CV score without the learner", figsize, ax, show,
+                 None, **kwargs)

@@ -746,7 +746,7 @@ def test_params_and_clone():
     assert idx.set_params(n_splits=4) is idx and idx.n_splits == 4
     assert repr(idx) == "FoldIndex(n_splits=4, raise_on_exception=True)"
     with pytest.raises(ValueError, match="invalid parameter"):
-        idx.set_params(folds=3)
+        idx.set_params(n_folds=3)
     c = ClusteredSubsetIndex(KMeans(3, n_init=1), 3)
     deep = c.get_params()
     assert deep["estimator__n_clusters"] == 3 and "estimator" in deep

@@ -1,0 +1,792 @@
+"""A persistent, content-addressed store of fitted learners and
+preprocessing pipelines, shared by the fits of any ensemble given the same
+``memory=``.
+
+Each fit of a learner on the training rows of one fold (full fits
+included), and each fit of a preprocessing case, is filed under a key
+computed from everything that decides its outcome: the estimator's class and
+parameters (with the version of the package that defines the class), the
+parameters of the preprocessing it is fitted after, the rows it is fitted on
+and the rows it predicts, a fingerprint of the values of ``X``, ``y`` and
+the fit parameters (``sample_weight``) and of the ``groups`` of the call,
+the settings of the layer's output (class probabilities, classes, dtype),
+the scorer, and the versions of mlcore and Python. A later fit that needs
+the same fit reads it back, with its out-of-fold predictions, instead of
+running it. Adding, removing or changing a learner therefore refits only
+that learner and the layers after it (their input changed), and changing
+the meta learner refits only the meta learner.
+
+What the key cannot see is not part of it: a learner whose class's code
+was edited, or a learner with ``random_state=None`` (its fit is random, the
+store returns the fit it made first). Parameter values whose state has no
+stable fingerprint (a ``numpy.random.RandomState``, an object without
+attributes) make a learner unstorable: it is fitted as usual and a
+:class:`~mlcore.exceptions.FitStoreWarning` says why.
+
+Entries are pickles. Loading one runs code that its writer chose, so a store
+is exactly as trusted as the code that wrote it: never point ``memory=`` at a
+directory that others can write to. Each entry is one file, written to a
+temporary file in the same directory and renamed into place
+(:func:`os.replace`), so processes and threads sharing a store only ever see
+whole entries. A header records the format, mlcore's version, the key and
+the length and digest of the pickled payload; an entry that is truncated,
+of another version or whose payload does not match its digest is never
+loaded: the fit runs again and replaces it.
+"""
+import hashlib
+import inspect
+import json
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import time
+import types
+import warnings
+from collections import namedtuple
+from functools import partial
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._subtasks import SubResult
+from .exceptions import FitStoreWarning
+
+__all__ = ["FitStore", "FitStoreEntry", "check_memory"]
+
+# The store's own folder inside ``memory``'s location: pruning and clearing
+# only ever look inside it.
+FOLDER = "mlcore_fits"
+_MAGIC = b"MLCOREFIT\n"
+_FORMAT = 1
+_SUFFIX = ".fit"
+_TMP_PREFIX = ".tmp-"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_HEADER_MAX = 4096
+
+FitStoreEntry = namedtuple(
+    "FitStoreEntry", "key path size last_used kind name estimator "
+                     "mlcore_version current")
+FitStoreEntry.__doc__ = """One stored fit, as :meth:`FitStore.entries` lists
+it.
+
+``size`` is in bytes, ``last_used`` a POSIX time (the file's modification
+time: written or last read), ``kind`` ``'learner'`` or ``'pipeline'``,
+``name`` the learner or preprocessing case it was fitted for, ``estimator``
+its class name; ``current`` is False for entries of another mlcore version
+or store format and for entries whose header cannot be read (both are
+removed by :meth:`FitStore.prune`)."""
+
+
+def _mlcore_version():
+    return sys.modules["mlcore"].__version__
+
+
+def _pickler():
+    """cloudpickle where available (a process worker must be able to store
+    an estimator whose class lives in the caller's ``__main__``), else
+    pickle; both write files that :func:`pickle.loads` reads."""
+    try:
+        import cloudpickle
+        return cloudpickle
+    except ImportError:  # pragma: no cover
+        try:
+            from joblib.externals import cloudpickle
+            return cloudpickle
+        except ImportError:
+            return pickle
+
+
+class FitStore(object):
+    """A directory of stored fits: what an ensemble's ``memory=`` uses.
+
+    Parameters
+    ----------
+    location : str or os.PathLike
+        A directory (created when needed). The entries live in its
+        subdirectory ``mlcore_fits``; nothing else in ``location`` is ever
+        read, written or removed.
+
+    Notes
+    -----
+    Entries are pickled estimators: loading one can run arbitrary code, so a
+    store is as trusted as the code that wrote it. Share a store only
+    between programs that trust each other.
+
+    Examples
+    --------
+    >>> store = FitStore("fits")                      # doctest: +SKIP
+    >>> store.size(), len(store.entries())            # doctest: +SKIP
+    >>> store.prune(max_bytes=2 ** 30)                # doctest: +SKIP
+    """
+
+    def __init__(self, location):
+        if isinstance(location, FitStore):
+            location = location.location
+        if not isinstance(location, (str, os.PathLike)) or not os.fspath(
+                location):
+            raise TypeError("a fit store's location is a directory path, got "
+                            "%r" % (location,))
+        # absolute: process workers may run in another working directory
+        self.location = os.path.abspath(os.fspath(location))
+        self.path = os.path.join(self.location, FOLDER)
+
+    def __repr__(self):
+        return "FitStore(%r)" % self.location
+
+    def __eq__(self, other):
+        return isinstance(other, FitStore) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
+
+    # -- entries --------------------------------------------------------------
+    def _file(self, key):
+        return os.path.join(self.path, key + _SUFFIX)
+
+    def load(self, key):
+        """The payload stored under ``key``, or None when there is none or
+        the entry is truncated, damaged or of another version."""
+        try:
+            fd = os.open(self._file(key), os.O_RDONLY | _NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        payload = _payload(data, key)
+        if payload is None:
+            return None
+        try:
+            obj = pickle.loads(payload)
+        except Exception:  # an unloadable class, say: fit again
+            return None
+        try:
+            os.utime(self._file(key))  # last used, for prune
+        except OSError:
+            pass
+        return obj
+
+    def save(self, key, obj, info):
+        """Store ``obj`` under ``key`` atomically; ``info`` (a dict of
+        strings) goes into the header. Failures (a full disk, a read-only
+        store) warn and leave no partial file: the fit itself stands."""
+        tmp = None
+        try:
+            payload = _pickler().dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            header = dict(info, format=_FORMAT, mlcore=_mlcore_version(),
+                          key=key, size=len(payload),
+                          digest=hashlib.blake2b(payload).hexdigest())
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".part",
+                                       dir=self.path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC)
+                f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
+                f.write(payload)
+            os.replace(tmp, self._file(key))
+            tmp = None
+        except Exception as exc:
+            warnings.warn("Could not store the fit of %s %r in %s: %s: %s. "
+                          "The fit is used but will run again next time."
+                          % (info.get("kind"), info.get("name"), self.path,
+                             type(exc).__name__, exc), FitStoreWarning)
+        finally:
+            if tmp is not None and os.path.lexists(tmp):
+                os.unlink(tmp)  # our own partial file
+
+    # -- listing and pruning --------------------------------------------------
+    def _own_files(self):
+        """(name, path) of the regular files of the store's folder that this
+        module writes: entries and temporary files."""
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            entry = name.endswith(_SUFFIX) and _is_key(name[:-len(_SUFFIX)])
+            if not (entry or name.startswith(_TMP_PREFIX)):
+                continue
+            path = os.path.join(self.path, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                out.append((name, path))
+        return out
+
+    def entries(self):
+        """Every stored fit, least recently used first.
+
+        Returns
+        -------
+        list of FitStoreEntry
+            Read from the entries' headers only (their payloads are not
+            loaded or checked).
+        """
+        out = []
+        for name, path in self._own_files():
+            if name.startswith(_TMP_PREFIX):
+                continue
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            header = _read_header(path) or {}
+            current = (header.get("format") == _FORMAT and
+                       header.get("mlcore") == _mlcore_version())
+            out.append(FitStoreEntry(
+                name[:-len(_SUFFIX)], path, st.st_size, st.st_mtime,
+                header.get("kind"), header.get("name"),
+                header.get("estimator"), header.get("mlcore"), current))
+        out.sort(key=lambda e: (e.last_used, e.key))
+        return out
+
+    def size(self):
+        """Bytes taken by the store's entries (and by temporary files of
+        writes in progress or interrupted)."""
+        total = 0
+        for _, path in self._own_files():
+            try:
+                total += os.stat(path).st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    def prune(self, max_bytes=None, older_than=None):
+        """Remove stale entries, then old ones, then the least recently used
+        ones until the store fits in ``max_bytes``.
+
+        Parameters
+        ----------
+        max_bytes : int, optional
+            Largest size (bytes) the entries may take afterwards.
+        older_than : float, optional
+            Also remove entries not used for this many seconds.
+
+        Returns
+        -------
+        list of FitStoreEntry
+            The entries removed. Entries of another mlcore version or format
+            and unreadable ones are always removed, and so are temporary
+            files left by interrupted writes more than an hour old (or
+            older than ``older_than``).
+        """
+        now = time.time()
+        self._remove_orphans(now, 3600.0 if older_than is None else
+                             min(older_than, 3600.0))
+        entries = self.entries()
+        doomed = [e for e in entries if not e.current or (
+            older_than is not None and now - e.last_used > older_than)]
+        kept = [e for e in entries if e not in doomed]
+        if max_bytes is not None:
+            if max_bytes < 0:
+                raise ValueError("max_bytes must be >= 0, got %r" % max_bytes)
+            total = sum(e.size for e in kept)
+            for e in list(kept):  # least recently used first
+                if total <= max_bytes:
+                    break
+                doomed.append(e)
+                total -= e.size
+        for e in doomed:
+            _unlink(e.path)
+        return doomed
+
+    def clear(self):
+        """Remove every entry (and temporary file) of the store.
+
+        Returns
+        -------
+        int
+            The number of entries removed.
+        """
+        n = 0
+        for name, path in self._own_files():
+            n += not name.startswith(_TMP_PREFIX)
+            _unlink(path)
+        return n
+
+    def _remove_orphans(self, now, age):
+        for name, path in self._own_files():
+            if name.startswith(_TMP_PREFIX):
+                try:
+                    if now - os.stat(path).st_mtime > age:
+                        _unlink(path)
+                except FileNotFoundError:
+                    pass
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:  # removed by another process meanwhile
+        pass
+
+
+def _is_key(name):
+    return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
+
+
+def _split_header(data):
+    """(header dict, payload bytes) of an entry's bytes, or None."""
+    if not data.startswith(_MAGIC):
+        return None
+    end = data.find(b"\n", len(_MAGIC), len(_MAGIC) + _HEADER_MAX)
+    if end < 0:
+        return None
+    try:
+        header = json.loads(data[len(_MAGIC):end].decode())
+    except ValueError:
+        return None
+    return (header, data[end + 1:]) if isinstance(header, dict) else None
+
+
+def _read_header(path):
+    try:
+        with open(path, "rb") as f:
+            split = _split_header(f.read(len(_MAGIC) + _HEADER_MAX))
+    except OSError:
+        return None
+    return None if split is None else split[0]
+
+
+def _payload(data, key):
+    """The payload of an entry's bytes if the entry is whole, of this format
+    and version, filed under ``key`` and matches its digest; else None."""
+    split = _split_header(data)
+    if split is None:
+        return None
+    header, payload = split
+    if (header.get("format") != _FORMAT
+            or header.get("mlcore") != _mlcore_version()
+            or header.get("key") != key
+            or header.get("size") != len(payload)
+            or header.get("digest") != hashlib.blake2b(payload).hexdigest()):
+        return None
+    return payload
+
+
+def check_memory(memory):
+    """The :class:`FitStore` of an ensemble's ``memory`` parameter.
+
+    Parameters
+    ----------
+    memory : None, str, os.PathLike, joblib.Memory or FitStore
+        As scikit-learn's ``Pipeline`` takes it: a directory, or a
+        ``joblib.Memory`` whose ``location`` is used (a ``Memory`` without
+        a location, like None, stores nothing).
+
+    Returns
+    -------
+    FitStore or None
+    """
+    if memory is None or isinstance(memory, FitStore):
+        return memory
+    if isinstance(memory, (str, os.PathLike)):
+        if not os.fspath(memory):
+            raise ValueError("memory is an empty path; pass None to store no "
+                             "fits, or a directory")
+        return FitStore(memory)
+    location = getattr(memory, "location", False)
+    if location is not False and hasattr(memory, "cache"):  # joblib.Memory
+        return None if location is None else FitStore(location)
+    raise TypeError("memory must be None, a directory path, a joblib.Memory "
+                    "or a mlcore.fitstore.FitStore, got %s"
+                    % type(memory).__name__)
+
+
+###############################################################################
+# Fingerprints
+
+class Unstable(Exception):
+    """A value whose fingerprint would not be the same in every run."""
+
+
+def _digest(*parts):
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else repr(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _array_digest(a):
+    """Digest of a numeric array's dtype, shape and values, read in bounded
+    chunks (a memory map is not copied whole)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((a.dtype.str, a.shape)).encode())
+    if a.flags.c_contiguous:
+        h.update(memoryview(a).cast("B") if a.size else b"")
+        return h.hexdigest()
+    flat = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(-1, 1)
+    step = max(1, (1 << 23) // max(1, flat.shape[1] * a.itemsize))
+    for start in range(0, flat.shape[0], step):
+        h.update(np.ascontiguousarray(flat[start:start + step]).data)
+    return h.hexdigest()
+
+
+def fingerprint(data):
+    """A digest of the values of ``data``: an array (a memory map), a
+    scipy.sparse matrix, a DataFrame, a dict of such, or None."""
+    if data is None:
+        return "none"
+    if isinstance(data, dict):
+        return _digest("dict", sorted((str(k), fingerprint(v))
+                                      for k, v in data.items()))
+    if sp.issparse(data):
+        parts = [getattr(data, n) for n in ("data", "indices", "indptr",
+                                            "row", "col", "offsets")
+                 if isinstance(getattr(data, n, None), np.ndarray)]
+        return _digest("sparse", data.format, data.shape,
+                       *[_array_digest(np.asarray(p)) for p in parts])
+    if isinstance(data, np.ndarray) and not data.dtype.hasobject:
+        return _array_digest(np.asarray(data))
+    import joblib  # object arrays, frames: joblib hashes their pickle
+    return "joblib:" + joblib.hash(data)
+
+
+def _class_token(cls):
+    """A class by its qualified name, with the version of the package that
+    defines it (an upgrade of scikit-learn changes what its fits give)."""
+    module = getattr(cls, "__module__", None) or "?"
+    root = sys.modules.get(module.split(".")[0])
+    return ("class", module, getattr(cls, "__qualname__", cls.__name__),
+            getattr(root, "__version__", None))
+
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes,
+            type(Ellipsis))
+
+
+def token(value, _path=()):
+    """A stable, hashable description of an estimator or parameter value.
+
+    Estimators are described by their class and ``get_params(deep=False)``
+    (nested estimators recursively), arrays by their values, functions by
+    their name and code; anything else by its class and attributes.
+    Raises :class:`Unstable` for values whose state cannot be described
+    (a ``numpy.random.RandomState``, objects that keep state outside their
+    attributes), and for reference cycles.
+    """
+    if isinstance(value, _SCALARS):
+        return (type(value).__name__, repr(value))
+    if id(value) in _path:
+        raise Unstable("a reference cycle")
+    path = _path + (id(value),)
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        raise Unstable("a %s, whose state changes as it is used (pass an "
+                       "int seed instead)" % type(value).__name__)
+    if isinstance(value, np.generic):
+        return ("np", value.dtype.str, value.tobytes())
+    if isinstance(value, np.dtype):
+        return ("dtype", value.str)
+    if isinstance(value, (np.ndarray,)) or sp.issparse(value):
+        if isinstance(value, np.ndarray) and value.dtype.hasobject:
+            return ("objarray", value.shape,
+                    tuple(token(v, path) for v in value.ravel().tolist()))
+        return ("array", fingerprint(value))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__,
+                tuple(token(v, path) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("set", tuple(sorted((token(v, path) for v in value),
+                                    key=repr)))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((token(k, path), token(v, path))
+                                      for k, v in value.items()), key=repr)))
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    if isinstance(value, range):
+        return ("range", value.start, value.stop, value.step)
+    if isinstance(value, type):
+        return _class_token(value)
+    if hasattr(value, "get_params"):
+        return ("estimator", _class_token(type(value)),
+                token(value.get_params(deep=False), path))
+    return _callable_token(value, path)
+
+
+def _callable_token(value, path):
+    if isinstance(value, partial):
+        return ("partial", token(value.func, path), token(value.args, path),
+                token(value.keywords, path))
+    if isinstance(value, types.MethodType):
+        return ("method", token(value.__self__, path),
+                token(value.__func__, path))
+    if isinstance(value, types.FunctionType):
+        cells = tuple(c.cell_contents for c in value.__closure__ or ())
+        return ("function", value.__module__, value.__qualname__,
+                _code_token(value.__code__), token(value.__defaults__, path),
+                token(value.__kwdefaults__, path), token(cells, path))
+    if isinstance(value, (types.BuiltinFunctionType, np.ufunc)):
+        return ("builtin", getattr(value, "__module__", None),
+                getattr(value, "__qualname__", value.__name__))
+    if isinstance(value, types.ModuleType):
+        return ("module", value.__name__)
+    state = getattr(value, "__dict__", None)
+    if state is None or _slotted(type(value)):
+        raise Unstable("a %s, whose state is not all in its attributes"
+                       % type(value).__name__)
+    return ("object", _class_token(type(value)), token(dict(state), path))
+
+
+def _slotted(cls):
+    """Whether instances of ``cls`` keep state in slots (not in their
+    ``__dict__``)."""
+    return any(vars(k).get("__slots__") for k in cls.__mro__
+               if k is not object)
+
+
+def _code_token(code):
+    consts = tuple(_code_token(c) if isinstance(c, types.CodeType)
+                   else token(c) for c in code.co_consts)
+    return ("code", code.co_code, consts, code.co_names)
+
+
+###############################################################################
+# The fit path: keys in the driver, lookups and writes where the fit runs
+
+_LOCAL = threading.local()
+
+
+def current():
+    """The :class:`Session` of the fit running in this thread, or None."""
+    return getattr(_LOCAL, "session", None)
+
+
+class using(object):
+    """Context manager: the fits dispatched from this thread use ``store``
+    (None: no store, also inside an outer ensemble's fit that has one).
+
+    ``sample_weight`` and ``groups`` are the ensemble's fit parameters,
+    part of every key."""
+
+    def __init__(self, store, sample_weight=None, groups=None):
+        self.session = None if store is None else Session(
+            store, sample_weight, groups)
+
+    def __enter__(self):
+        self._previous = current()
+        _LOCAL.session = self.session
+        return self.session
+
+    def __exit__(self, *exc):
+        _LOCAL.session = self._previous
+
+
+# Arguments of the layer subtasks that do not change what a fit gives:
+# where its results go, labels for messages, and the training inputs, which
+# enter the key by their fingerprints instead.
+_NOT_IN_KEY = {"key", "name", "case", "estimator", "steps", "pipeline", "X",
+               "y", "train", "test", "P", "out_rows", "col", "scorer",
+               "fit_params", "cache", "partition", "fold"}
+
+
+class Session(object):
+    """The fits of one ensemble call on a store: computes keys in the
+    driver (with each input's fingerprint computed once) and wraps the
+    subtasks that fit, so that they run only when their key is not stored.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Fits read from the store and fits that ran, so far.
+    """
+
+    def __init__(self, store, sample_weight=None, groups=None):
+        self.store = store
+        self.hits = self.misses = 0
+        self._memo = {}
+        self._warned = set()
+        self._base = (_FORMAT, _mlcore_version(), sys.version_info[:2],
+                      fingerprint(sample_weight), fingerprint(groups))
+
+    def _once(self, how, obj):
+        """``how(obj)``, computed once per object of this call (the same
+        input, rows and estimators come with every fold's fit)."""
+        found = self._memo.get((how, id(obj)))
+        if found is None or found[0] is not obj:
+            # the object is kept with its result, so its id is not reused
+            found = self._memo[how, id(obj)] = (obj, how(obj))
+        return found[1]
+
+    def _fingerprint(self, data):
+        return self._once(fingerprint, data)
+
+    def _rows(self, rows):
+        if rows is None or isinstance(rows, slice):
+            return token(rows)
+        return self._fingerprint(rows)
+
+    def wrap(self, jobs):
+        """``jobs`` (joblib-style triples) with every learner and
+        preprocessing fit that can be stored wrapped in :class:`Stored`."""
+        from ._subtasks import _fit_learner, _fit_pipeline
+        kinds = {_fit_learner: "learner", _fit_pipeline: "pipeline"}
+        out = []
+        for func, args, kwargs in jobs:
+            kind = kinds.get(func)
+            if kind is not None:
+                stored = self._stored(func, kind, args, kwargs)
+                func = func if stored is None else stored
+            out.append((func, args, kwargs))
+        return out
+
+    def _stored(self, func, kind, args, kwargs):
+        a = _arguments(func, args, kwargs)
+        name = a.get("name", a.get("case"))
+        try:
+            key = self._key(kind, a)
+        except Unstable as exc:
+            if name not in self._warned:
+                self._warned.add(name)
+                warnings.warn("%s %r is fitted without the fit store: %s"
+                              % ("learner" if kind == "learner" else
+                                 "preprocessing case", name, exc),
+                              FitStoreWarning)
+            return None
+        est = a.get("estimator", a.get("steps"))
+        info = {"kind": kind, "name": str(name),
+                "estimator": type(est).__name__ if kind == "learner"
+                else "+".join(type(s).__name__ for s in est)}
+        return Stored(func, self.store, key, info)
+
+    def _key(self, kind, a):
+        parts = [self._base, kind, self._fingerprint(a["X"]),
+                 self._fingerprint(a.get("y")), self._rows(a.get("train")),
+                 self._rows(a.get("test")),
+                 {k: self._fingerprint(v) for k, v in
+                  sorted((a.get("fit_params") or {}).items())}]
+        try:
+            if kind == "learner":
+                parts += [self._once(token, a["estimator"]),
+                          self._pipeline(a),
+                          self._once(token, a.get("scorer"))]
+            else:
+                parts.append(self._once(token, a["steps"]))
+        except Unstable as exc:
+            raise Unstable("one of its parameters holds %s" % exc) from None
+        extra = {k: v for k, v in a.items() if k not in _NOT_IN_KEY}
+        try:
+            parts.append(token(extra))
+        except Unstable as exc:
+            raise Unstable("a setting of its layer holds %s" % exc) from None
+        return _digest(*parts)
+
+    def _pipeline(self, a):
+        """What a learner's key says of the preprocessing it follows: the
+        classes and parameters of its fitted steps (which were fitted on the
+        same rows and data, already in the key)."""
+        pipe = a.get("pipeline")
+        if isinstance(pipe, str):  # a key of the estimation cache
+            from ._store import cache_load
+            pipe = cache_load(a["cache"], pipe)
+        if not pipe:
+            return None
+        return self._once(token, pipe)
+
+    def record(self, results):
+        """Count the hits and misses among a pool's ``results``."""
+        for res in results:
+            if isinstance(res, StoredResult):
+                self.hits += 1
+            elif isinstance(res, SubResult):
+                self.misses += 1
+
+
+_SIGNATURES = {}
+
+
+def _arguments(func, args, kwargs):
+    """``{name: value}`` of a call of ``func``, defaults included."""
+    sig = _SIGNATURES.get(func)
+    if sig is None:
+        sig = _SIGNATURES[func] = inspect.signature(func)
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+class _Written(object):
+    """Stands in for a layer's output array during a fit: writes go through,
+    and the block written is kept for the store."""
+
+    def __init__(self, P):
+        self.P, self.block = P, None
+
+    def __setitem__(self, index, value):
+        self.P[index] = value
+        self.block = value
+
+    def __getattr__(self, name):
+        return getattr(self.P, name)
+
+
+class StoredResult(SubResult):
+    """A subtask's result read from the fit store."""
+    __slots__ = ()
+
+
+class Stored(object):
+    """A layer subtask that fits only when its key is not in the store.
+
+    Runs where the subtask runs (a worker thread or process): a stored
+    entry is loaded, checked and replayed (the fitted object goes to the
+    estimation cache, the predictions into the output array, as the fit
+    would have put them); otherwise the subtask runs and its fitted object,
+    predictions and result are stored.
+    """
+
+    # ``func``, as the engine's other subtask wrappers call the subtask
+    # (error messages find the learner and fold through it). No instance
+    # __dict__: functools.update_wrapper, which the caller's context
+    # wrapper applies, would copy these attributes onto that wrapper.
+    __slots__ = ("func", "store", "key", "info")
+
+    def __init__(self, func, store, key, info):
+        self.func, self.store, self.key, self.info = func, store, key, info
+
+    def __call__(self, *args, **kwargs):
+        a = _arguments(self.func, args, kwargs)
+        entry = self.store.load(self.key)
+        if entry is not None:
+            try:
+                return self._replay(entry, a)
+            except Exception:  # an entry of an older layout: fit again
+                pass
+        written = None
+        if a.get("P") is not None:
+            written = a["P"] = _Written(a["P"])
+        res = self.func(**a)
+        self._save(res, a, written)
+        return res
+
+    def _save(self, res, a, written):
+        from ._store import cache_load
+        est = res.estimator
+        if est is None:
+            est = cache_load(a["cache"], res.key)
+        pred = res.prediction
+        into_P = pred is None and written is not None and \
+            written.block is not None
+        if into_P:
+            pred = written.block
+        fields = dict(res._asdict(), estimator=est, prediction=pred)
+        self.store.save(self.key, {"result": fields, "into_P": into_P},
+                        self.info)
+
+    def _replay(self, entry, a):
+        from ._store import cache_save
+        fields = dict(entry["result"])
+        fields.update(key=a["key"], partition=a["partition"],
+                      fold=a["fold"], name=a.get("name", a.get("case")))
+        res = StoredResult(**fields)
+        pred = fields["prediction"]
+        if entry["into_P"]:
+            a["P"][a["out_rows"], a["col"]:a["col"] + pred.shape[1]] = pred
+            res = res._replace(prediction=None)
+        if not a["handback"]:
+            cache_save(a["cache"], a["key"], res.estimator)
+            res = res._replace(estimator=None)
+        return res
