@@ -166,16 +166,19 @@ def _full(est, X, Y, X_new):
     return clone(est).fit(X, Y).predict(X_new)
 
 
-def test_blend_equals_fits_on_the_first_rows():
+@pytest.mark.parametrize("refit", [True, False])
+def test_blend_equals_fits_on_the_first_rows(refit):
     X, Y = _reg(40)
     X_new = _reg(6, seed=2)[0]
     base = _reg_learners()
-    ens = BlendEnsemble(test_size=0.5).add(base)
+    ens = BlendEnsemble(test_size=0.5, refit=refit).add(base)
     ens.add_meta(LinearRegression()).fit(X, Y)
     P = np.hstack([_full(e, X[:20], Y[:20], X[20:]) for e in base])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, Y[20:])
-    T = np.hstack([_full(e, X[:20], Y[:20], X_new) for e in base])
+    # new data: the refit on all rows, else the fit on the first rows
+    rows = slice(0, 40) if refit else slice(0, 20)
+    T = np.hstack([_full(e, X[rows], Y[rows], X_new) for e in base])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
