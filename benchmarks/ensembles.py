@@ -30,7 +30,7 @@ the number of cores); vecstack has no parallelism and runs serially.
 
 Engines: ``mlcore-threading``, ``mlcore-loky`` (SuperLearner),
 ``mlens-threading`` (ML-Ensemble 0.2.3's SuperLearner, imported through
-``tools/mlens_compat.py``; skipped when mlens is not installed), ``sklearn``
+``tests/_mlens.py``; skipped when mlens is not installed), ``sklearn``
 (StackingClassifier/Regressor, cv=KFold(5)), ``mlxtend``
 (StackingCVClassifier/Regressor, cv=KFold(5)), ``vecstack``
 (StackingTransformer, variant B, plus the meta estimator). ``ideal`` is not an
@@ -393,10 +393,13 @@ def _pss_self():
 
 
 def _import_mlens(module):
-    """ML-Ensemble 0.2.3 with the NumPy/collections aliases it needs."""
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from mlens_compat import import_mlens
-    return import_mlens(module)
+    """ML-Ensemble 0.2.3 with the NumPy/collections aliases it needs and
+    the side effects of its import confined (see tests/_mlens.py)."""
+    import importlib
+    sys.path.insert(0, ROOT)
+    from tests._mlens import import_mlens
+    import_mlens()
+    return importlib.import_module(module)
 
 
 def build_engine(engine, wl, n_jobs, n_features):
@@ -706,9 +709,9 @@ def available_engines(engines):
     """Engines whose package imports here; print why the others are
     skipped."""
     ok = []
-    mlens = ("import sys; sys.path.insert(0, %r); from mlens_compat import "
-             "import_mlens; import_mlens('mlens.ensemble')"
-             % os.path.join(ROOT, "tools"))
+    mlens = ("import sys; sys.path.insert(0, %r); from tests._mlens import "
+             "import_mlens; assert import_mlens(); import mlens.ensemble"
+             % ROOT)
     for e in engines:
         mod = {"mlcore-threading": "mlcore.ensemble",
                "mlcore-loky": "mlcore.ensemble", "sklearn": "sklearn.ensemble",

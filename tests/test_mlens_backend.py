@@ -6,27 +6,16 @@ calls on its own engine and on :mod:`mlcore.backend` (bound into ML-Ensemble's
 modules in place of its ``ParallelProcessing`` / ``ParallelEvaluation``) must
 give identical results. Skipped when mlens is not installed. ML-Ensemble
 imports on Python 3.11 / NumPy 2 once the aliases it uses are put back
-(``np.int``, ``collections.Sequence``, ...); they are added for this module
-only if missing, and never replace anything.
+(``np.int``, ``collections.Sequence``, ...): :mod:`tests._mlens` does that
+and confines the side effects of its import.
 """
-import collections
-import collections.abc
-import importlib.util
-
 import numpy as np
 import pytest
 
-if importlib.util.find_spec("mlens") is None:
-    pytest.skip("mlens is not installed", allow_module_level=True)
+from tests._mlens import import_mlens
 
-for _name in ("Sequence", "Iterable", "Mapping", "MutableMapping", "Hashable",
-              "Callable", "Sized"):
-    if not hasattr(collections, _name):
-        setattr(collections, _name, getattr(collections.abc, _name))
-for _name, _alias in (("int", int), ("float", float), ("object", object),
-                      ("bool", bool), ("complex", complex), ("str", str)):
-    if _name not in np.__dict__:
-        setattr(np, _name, _alias)
+if import_mlens() is None:
+    pytest.skip("mlens is not installed", allow_module_level=True)
 
 import mlens.ensemble.base as mlens_ensemble_base  # noqa: E402
 import mlens.model_selection.model_selection as mlens_model_selection  # noqa
