@@ -47,7 +47,7 @@ from .exceptions import (LayerSpecificationError, MissingClassWarning,
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index, repeat_folds)
-from .layer import FitContext, Layer, make_group
+from .layer import FitContext, KeptColumns, Layer, make_group
 from .metrics import Data, default_scorer
 
 try:
@@ -64,7 +64,8 @@ __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
            "SequentialEnsemble", "TemporalEnsemble"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
-                 "raise_on_exception", "verbose", "refit", "n_repeats")
+                 "raise_on_exception", "verbose", "refit", "n_repeats",
+                 "max_fit_time")
 
 
 class LayerSpec(object):
@@ -175,8 +176,27 @@ scorer : callable or None, default=None
     for classification, R^2 for regression.""",
     "raise_on_exception": """\
 raise_on_exception : bool, default=True
-    Kept for ML-Ensemble compatibility: a failing learner always raises a
-    :class:`mlcore.layer.LearnerError` naming the learner and the fold.""",
+    True: a learner that fails on a fold raises a
+    :class:`mlcore.layer.LearnerError` naming the learner and the fold.
+    False: the learner (an exception, output of the wrong shape or with
+    non-finite values, a fit over ``max_fit_time``) is dropped from its
+    layer with a :class:`mlcore.exceptions.LearnerFailedWarning`, and the
+    ensemble is fitted as if it had never been added (seeds drawn from
+    ``random_state`` stay as drawn with it); ``failed_learners_`` and
+    :attr:`data` say why. A layer whose learners all fail still raises.
+    ``add(..., raise_on_exception=)`` per layer.""",
+    "max_fit_time": """\
+max_fit_time : float, dict or None, default=None
+    Seconds one fit of a learner on one fold (with the prediction of the
+    fold's held-out rows) may take; a dict gives them per learner, by its
+    name in :attr:`data` (others have no budget). A learner over its budget
+    fails: with ``raise_on_exception=False`` it is dropped, else
+    :class:`mlcore.exceptions.LearnerTimeoutError` is raised. On process
+    backends (``'loky'``, ``'multiprocessing'``) the worker running the fit
+    is stopped once it runs over; a running thread cannot be stopped, so on
+    ``'threading'`` and ``'sequential'`` the fit is judged when it ends, and
+    the learner's fits that have not started are skipped.
+    ``add(..., max_fit_time=)`` per layer.""",
     "verbose": """\
 verbose : bool or int, default=False
     Print progress to stderr.""",
@@ -251,6 +271,9 @@ feature_names_in_ : ndarray of str
     names.
 fit_time_ : float
     Seconds the last :meth:`fit` took.
+failed_learners_ : dict
+    ``{"<layer>/<learner>": why it failed}`` for the learners dropped at
+    fit (``raise_on_exception=False``); empty when none failed.
 data : mlcore.metrics.Data
     Per-learner out-of-sample scores and fit/predict times of every layer
     (a property; prints as a table, ``data.to_frame()`` gives a pandas
@@ -281,7 +304,7 @@ def _document(cls):
 
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
-                  "verbose", "n_jobs", "backend", "layers")
+                  "verbose", "n_jobs", "backend", "layers", "max_fit_time")
 
 
 def _common_params(params):
@@ -304,8 +327,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None):
+                 backend=None, layers=None, max_fit_time=None):
         self.shuffle = shuffle
+        self.max_fit_time = max_fit_time
         self.random_state = random_state
         self.scorer = scorer
         self.raise_on_exception = raise_on_exception
@@ -363,10 +387,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
             default: the ensemble's, read at fit), and ``dtype``,
             ``shuffle``, ``random_state``, ``scorer``, ``refit`` (False:
-            predict with the average of the fold models, no full fit) and
+            predict with the average of the fold models, no full fit),
             ``n_repeats`` (repeat the folds on new shuffles and average;
-            K-fold layers only), as described for the ensemble's
-            parameters of those names.
+            K-fold layers only), ``raise_on_exception`` and
+            ``max_fit_time``, as described for the ensemble's parameters
+            of those names.
 
         Returns
         -------
@@ -664,11 +689,17 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer = _Layer(name, [group], propagate_features=columns,
                            shuffle=shuffle, random_state=random_state,
                            dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
-                           classes=classes, refit=refit, n_outputs=n_outputs)
+                           classes=classes, refit=refit, n_outputs=n_outputs,
+                           raise_on_exception=kw.get(
+                               "raise_on_exception", self.raise_on_exception),
+                           max_fit_time=kw.get(
+                               "max_fit_time",
+                               getattr(self, "max_fit_time", None)))
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known
             built.append(layer)
+        _check_budget_names(built)
         return built
 
     def _bagging(self, spec):
@@ -779,15 +810,22 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         try:
             display = _progress.Progress(type(self).__name__) \
                 if self.verbose else None
+            tasks = _Progress(layers, self._log, display, classes)
             with self._engine() as engine, _progress.reporting(display):
-                preds = engine.stack(_Progress(layers, self._log, display),
-                                     "fit", X, y_fit, return_preds=names)
+                preds = engine.stack(tasks, "fit", X, y_fit,
+                                     return_preds=names)
         finally:
             for layer in layers:
                 layer.context = None
         self.layers_ = layers
         self.n_outputs_ = n_outputs
-        self.oof_predictions_ = dict(zip(names, preds))
+        # a layer that dropped learners is followed by the task that drops
+        # their columns, under the same name: its output replaces the
+        # layer's
+        self.oof_predictions_ = dict(zip(tasks.collected, preds))
+        self.failed_learners_ = {
+            "%s/%s" % (layer.name, key): reason for layer in layers
+            for key, reason in layer.failed_learners_.items()}
         self._fit_output = preds[-1]  # what the next step is fed
         self._fit_rows = _output_rows(layers, n)
         if classifier:
@@ -1035,6 +1073,7 @@ n_features)
         """
         check_is_fitted(self, "layers_")
         out = Data()
+        out.failed = dict(getattr(self, "failed_learners_", {}))
         for layer in self.layers_:
             in_sample = _in_sample(layer)
             for key, row in layer.data().items():
@@ -1309,6 +1348,21 @@ def _check_outputs(layers, n_outputs):
                     "2-D y" % (n_outputs, lr.key, layer.name, est, wrapper))
 
 
+def _check_budget_names(layers):
+    """Raise when a ``max_fit_time`` dict names no learner of its layers
+    (a misspelt name would silently leave a learner without a budget)."""
+    known, budgets = set(), []
+    for layer in layers:
+        known.update(lr.key for lr in layer.learners)
+        known.update(lr.name for lr in layer.learners)
+        if isinstance(layer.max_fit_time, dict):
+            budgets.append(layer.max_fit_time)
+    unknown = sorted({name for b in budgets for name in b} - known)
+    if unknown:
+        raise ValueError("max_fit_time names no learner of the ensemble: %s; "
+                         "its learners are %s" % (unknown, sorted(known)))
+
+
 def _check_folds(folds, owner):
     """``folds`` as given to an ensemble: None, an int >= 2, an indexer or
     an object with a ``split`` method."""
@@ -1480,10 +1534,19 @@ def _trusted_tag(est, read):
 
 
 class _Progress(object):
-    """Iterate over layers, logging each one as the engine reaches it."""
+    """Iterate over layers, logging each one as the engine reaches it.
 
-    def __init__(self, layers, log, display=None):
+    After a layer that dropped failed learners, the task that takes their
+    columns out of its output (:class:`mlcore.layer.KeptColumns`) runs
+    next, and the following layers are told the new columns. ``collected``
+    lists the names of the tasks run, in order (the engine's returned
+    outputs follow it).
+    """
+
+    def __init__(self, layers, log, display=None, classes=None):
         self.layers, self.log, self.display = layers, log, display
+        self.classes = classes
+        self.collected = []
 
     def __iter__(self):
         for i, layer in enumerate(self.layers):
@@ -1492,7 +1555,36 @@ class _Progress(object):
             self.log("layer %d/%d (%s): %d learner(s)"
                      % (i + 1, len(self.layers), layer.name,
                         len(layer.learners)))
+            self.collected.append(layer.name)
             yield layer
+            if layer.kept_columns_ is not None:
+                _after_drop(self.layers, i, self.classes)
+                self.collected.append(layer.name)
+                yield KeptColumns(layer)
+
+
+def _after_drop(layers, i, classes):
+    """Layer ``i`` dropped learners: its output keeps the columns
+    ``kept_columns_``. Point the next layer's propagated columns at their
+    new positions, and rename the columns of every later layer."""
+    layer = layers[i]
+    kept = {old: new for new, old in enumerate(layer.kept_columns_)}
+    names = layer.get_feature_names_out()
+    if i + 1 < len(layers) and layers[i + 1].propagate_features:
+        nxt = layers[i + 1]
+        lost = [c for c in nxt.propagate_features if c not in kept]
+        if lost:
+            raise LayerSpecificationError(
+                "layer %r propagates column(s) %s of layer %r, whose "
+                "learners failed and were dropped; propagate other columns "
+                "or fix the learners" % (nxt.name, [str(names[c]) for c in
+                                                    lost], layer.name))
+        nxt.propagate_features = [kept[c] for c in nxt.propagate_features]
+    names = layer_names_out(layer, layer.feature_names_in_, classes)
+    layer._names_out = names
+    for later in layers[i + 1:]:
+        later.feature_names_in_ = names
+        later._names_out = names = layer_names_out(later, names, classes)
 
 
 ###############################################################################
@@ -1540,7 +1632,7 @@ folds : None, int, indexer or scikit-learn splitter, default=None
     def __init__(self, folds=None, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, refit=True,
-                 n_repeats=1):
+                 n_repeats=1, max_fit_time=None):
         super().__init__(**_common_params(locals()))
         self.folds = folds
         self.refit = refit
@@ -1595,7 +1687,7 @@ test_size : float or int, default=0.5
 
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None):
+                 n_jobs=None, backend=None, layers=None, max_fit_time=None):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
 
@@ -1647,7 +1739,7 @@ folds : int, default=2
     def __init__(self, partitions=2, partition_estimator=None, folds=2,
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
-                 backend=None, layers=None, refit=True):
+                 backend=None, layers=None, refit=True, max_fit_time=None):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
@@ -1706,7 +1798,8 @@ lag : int, default=0
 
     def __init__(self, step_size=1, burn_in=None, window=None, lag=0,
                  scorer=None, raise_on_exception=True, verbose=False,
-                 n_jobs=None, backend=None, layers=None, random_state=None):
+                 n_jobs=None, backend=None, layers=None, random_state=None,
+                 max_fit_time=None):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in

@@ -98,7 +98,16 @@ class Data(OrderedDict):
     estimator names for an Evaluator's ``results``); values are dicts of
     column -> value. :meth:`to_frame` gives a pandas DataFrame with one row
     per key (``pd.DataFrame(data)`` would put the keys in the columns).
+
+    Attributes
+    ----------
+    failed : dict
+        ``{row name: why it failed}`` of the learners dropped from an
+        ensemble at fit (``raise_on_exception=False``); they have no row,
+        and the printed table lists them below the rows.
     """
+
+    failed = {}
 
     def columns(self):
         """Column names, in the order they first appear."""
@@ -132,6 +141,14 @@ class Data(OrderedDict):
                             columns=cols)
 
     def __str__(self):
+        table = self._table()
+        if not self.failed:
+            return table
+        return "\n".join([table, "failed (dropped from the ensemble):"] + [
+            "  %s: %s" % (name, reason)
+            for name, reason in self.failed.items()])
+
+    def _table(self):
         if not self:
             return "(empty)"
         cols = self.columns()
