@@ -19,6 +19,7 @@ backends (loky, multiprocessing) the engine also watches running fits
 Time is read from :data:`mlcore._scheduler.clock`, which tests replace with
 a clock they drive.
 """
+import copy
 import numbers
 import os
 import signal
@@ -300,6 +301,21 @@ def _remove_records(folder, pids):
                 pass
 
 
+def _detached(exc):
+    """A copy of ``exc`` (a broken pool's error) to raise in its place.
+
+    loky's executor keeps the error it broke with (until the next pool
+    replaces it); with the traceback of its trip through this module, that
+    would keep the subtasks' arguments (memory maps of the engine's deleted
+    temporary files) alive after the fit.
+    """
+    exc.__traceback__ = None
+    exc.__context__ = None
+    new = copy.copy(exc)
+    new.__cause__ = exc.__cause__
+    return new
+
+
 def run_watched(make_parallel, jobs, folder, reset):
     """Run ``jobs`` on process workers, stopping the worker of a subtask
     that runs over its budget; results in job order.
@@ -335,16 +351,19 @@ def run_watched(make_parallel, jobs, folder, reset):
                       for i in pending]
         dog = _Watchdog(folder, token, budgets)
         done = {}
-        dog.start()
+        if budgets:
+            dog.start()
         try:
             for index, result in make_parallel()(round_jobs):
                 done[index] = result
-        except BrokenProcessPool:
+        except BrokenProcessPool as exc:
+            broken = _detached(exc)
             if not dog.killed:
                 reset()
-                raise  # a worker died on its own
+                raise broken  # a worker died on its own
         finally:
-            dog.stop()
+            if budgets:
+                dog.stop()
         for index, result in done.items():
             results[index] = result
         if not dog.killed:

@@ -420,7 +420,8 @@ def test_deep_params_name_every_learner_step_and_meta():
     # the shallow parameters are the constructor's, as clone needs
     assert set(ens.get_params(deep=False)) == {
         "folds", "shuffle", "random_state", "scorer", "raise_on_exception",
-        "verbose", "n_jobs", "backend", "layers", "refit", "n_repeats"}
+        "verbose", "n_jobs", "backend", "layers", "refit", "n_repeats",
+        "max_fit_time"}
 
 
 def test_set_params_replaces_a_learner_keeping_its_name_and_clone_agrees():
