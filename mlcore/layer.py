@@ -598,7 +598,7 @@ class Layer(object):
             if lr.key in failed:
                 warnings.warn("layer %r: %s. The learner is dropped from the "
                               "layer (raise_on_exception=False)."
-                              % (self.name, failed[lr.key]),
+                              % (self.name, failed[lr.key].rstrip(".")),
                               LearnerFailedWarning, stacklevel=2)
         kept = list(range(self.n_feature_prop))
         for group in self.groups:
