@@ -325,6 +325,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 %(attributes)s
     """
 
+    # for ensembles pickled before the parameter existed
+    max_fit_time = None
+
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None, max_fit_time=None):

@@ -228,9 +228,10 @@ class Layer(object):
         False: a learner that fails on any fold (an exception, output of
         the wrong shape, non-finite values, a fit over its time budget) is
         dropped from the layer with a
-        :class:`mlcore.exceptions.LearnerFailedWarning`, and the layer's
-        output has no columns for it (see :class:`KeptColumns`). A layer
-        whose learners all fail raises LearnerError.
+        :class:`mlcore.exceptions.LearnerFailedWarning`. The fit's output
+        still has its columns (the engine allocated it before the fits):
+        the ensembles run :class:`KeptColumns` next, which passes on the
+        others only. A layer whose learners all fail raises LearnerError.
     max_fit_time : float, dict or None
         Seconds one subtask of a learner (its fit on a fold and the
         prediction of the fold's held-out rows) may take; a dict gives
