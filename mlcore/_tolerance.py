@@ -134,7 +134,7 @@ class Guarded(object):
     def over_budget(self, how):
         """The Failure of a run over the budget (``how``: what happened),
         or LearnerTimeoutError when failures are not tolerated."""
-        message = ("%s %r ran over its time budget of %s on %s (%s)"
+        message = ("%s %r ran over the time budget of %s on %s (%s)"
                    % (self.kind, self.name, _seconds(self.budget), self.where,
                       how))
         if not self.tolerant:

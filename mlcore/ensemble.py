@@ -695,9 +695,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                            classes=classes, refit=refit, n_outputs=n_outputs,
                            raise_on_exception=kw.get(
                                "raise_on_exception", self.raise_on_exception),
-                           max_fit_time=kw.get(
-                               "max_fit_time",
-                               getattr(self, "max_fit_time", None)))
+                           max_fit_time=kw.get("max_fit_time",
+                                               self.max_fit_time))
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known

@@ -12,7 +12,9 @@ the clock. No test depends on how long anything takes.
 import itertools
 import os
 import pickle
+import re
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -429,12 +431,12 @@ def test_fit_over_budget_in_threads(monkeypatch, backend, n_jobs):
     assert 1 <= len(STARTED) <= n_jobs
     assert len(caught) == 1
     reason = ens.failed_learners_["layer-1/slow"]
-    assert reason.startswith("learner 'slow' ran over its time budget of "
+    assert reason.startswith("learner 'slow' ran over the time budget of "
                              "5 s on partition 0, fold ")
     assert reason.endswith("(took 100 s)")
     # raise_on_exception=True: the budget is an error
     with pytest.raises(LearnerTimeoutError,
-                       match="learner 'slow' ran over its time budget of "
+                       match="learner 'slow' ran over the time budget of "
                              "5 s on partition 0, fold"):
         _super([("ols", LinearRegression()), ("slow", Slow())], backend,
                n_jobs, max_fit_time=5).fit(X, y)
@@ -445,11 +447,23 @@ def test_fit_over_budget_in_threads(monkeypatch, backend, n_jobs):
     assert _fit_warned(ens, X, y) == [] and ens.failed_learners_ == {}
 
 
-def _alive(pid):
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+def _none_alive(pidfile):
+    """Whether the processes noted in ``pidfile`` have all ended. A worker
+    stopped beside the one over budget (the pool kills the rest of a
+    broken pool) may still be on its way out when the fit returns: up to
+    a minute is allowed for it, not needed for the outcome."""
+    pids = [int(line) for line in open(pidfile)]
+
+    def alive(pid):  # looked at, not waited for: the pool reaps its own
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 60
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(pids) and not any(alive(pid) for pid in pids)
 
 
 @pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
@@ -471,22 +485,23 @@ def test_fit_over_budget_stops_its_worker(cache_root, monkeypatch, tmp_path,
     ref.fit(X, y)
     assert_same_fit(ens, ref, X)
     assert len(caught) == 1
-    assert ens.failed_learners_ == {"layer-1/blocked": (
-        "learner 'blocked' ran over its time budget of 3 s on partition 0, "
-        "fold 0 (its worker process was stopped)")}
-    pids = [int(line) for line in open(pidfile)]
-    assert pids and not any(_alive(pid) for pid in pids)
+    # (which of its folds ran over first depends on which worker took it)
+    assert list(ens.failed_learners_) == ["layer-1/blocked"]
+    assert re.fullmatch(
+        r"learner 'blocked' ran over the time budget of 3 s on partition 0, "
+        r"fold \d \(its worker process was stopped\)",
+        ens.failed_learners_["layer-1/blocked"])
+    assert _none_alive(pidfile)
     assert_clean(cache_root)
     # raise_on_exception=True: the worker is stopped, then the error raised
     open(pidfile, "w").close()
     with pytest.raises(LearnerTimeoutError,
-                       match="learner 'blocked' ran over its time budget "
-                             "of 3 s on partition 0, fold 0 \\(its worker "
-                             "process was stopped\\)"):
+                       match=r"learner 'blocked' ran over the time budget "
+                             r"of 3 s on partition 0, fold \d \(its worker "
+                             r"process was stopped\)"):
         _super([("ols", LinearRegression()), ("blocked", Blocked(pidfile))],
-               backend, 2, max_fit_time=3).fit(X, y)
-    pids = [int(line) for line in open(pidfile)]
-    assert pids and not any(_alive(pid) for pid in pids)
+               backend, 2, max_fit_time={"blocked": 3}).fit(X, y)
+    assert _none_alive(pidfile)
     assert_clean(cache_root)
     # the engine starts a new pool for the next fit
     np.testing.assert_array_equal(clone(ref).fit(X, y).predict(X),
