@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin,
+from sklearn.base import (BaseEstimator, RegressorMixin,
                           TransformerMixin, clone)
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
