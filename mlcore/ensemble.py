@@ -880,11 +880,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         try:
             display = _progress.Progress(type(self).__name__) \
                 if self.verbose else None
+            tasks = _Progress(layers, self._log, display, classes)
             with self._engine() as engine, _progress.reporting(display), \
                     _fit_store(store, engine, sample_weight, groups) as fits:
-                preds = engine.stack(_Progress(layers, self._log, display,
-                                               classes),
-                                     "fit", X, y_fit, return_preds=names)
+                preds = engine.stack(tasks, "fit", X, y_fit,
+                                     return_preds=names)
             if fits is not None:
                 self._log("fit store %s: %d fit(s) read back, %d run"
                           % (store.location, fits.hits, fits.misses))
