@@ -20,7 +20,7 @@ import traceback
 import joblib
 from joblib import Parallel
 
-from . import _scheduler, config
+from . import _scheduler, _tolerance, config
 from .exceptions import LearnerError, WorkerDiedError
 
 
@@ -433,6 +433,8 @@ def _executor_backend_class():
         as with joblib's pool. Never registered with joblib."""
 
         supports_retrieve_callback = True
+        # results as they complete (the engine's watched fits need them)
+        supports_return_generator = True
         _pool = None
 
         def configure(self, n_jobs=1, parallel=None, prefer=None,
@@ -636,29 +638,38 @@ class LazyParallel(object):
         if dask_backend_class(self._params.get("backend")) is not None:
             self._close(None, None, None)
 
+    def _parallel_params(self):
+        """The arguments of joblib's ``Parallel``, with a fresh backend."""
+        params = dict(self._params)
+        params["backend"] = joblib_backend(params.get("backend"),
+                                            self._scatter)
+        if params["backend"] == "multiprocessing":
+            params["backend"] = executor_backend()
+        elif params["backend"] == "loky":
+            # the same initializer every time, so that loky keeps
+            # reusing its executor across mlcore's calls
+            from joblib._parallel_backends import LokyBackend
+            params["backend"] = LokyBackend(initializer=_exit_with_parent)
+        folder = params.get("temp_folder")
+        if folder is not None and not _ascii_path(folder):
+            # loky's resource tracker speaks ASCII only; joblib dumps
+            # nothing there anyway (max_nbytes=None)
+            params["temp_folder"] = None
+        if self._records is not None:
+            os.makedirs(self._records, exist_ok=True)
+        return params
+
     def _get(self):
         if self._parallel is None:
-            params = dict(self._params)
-            params["backend"] = joblib_backend(params.get("backend"),
-                                                self._scatter)
-            if params["backend"] == "multiprocessing":
-                params["backend"] = executor_backend()
-            elif params["backend"] == "loky":
-                # the same initializer every time, so that loky keeps
-                # reusing its executor across mlcore's calls
-                from joblib._parallel_backends import LokyBackend
-                params["backend"] = LokyBackend(initializer=_exit_with_parent)
-            folder = params.get("temp_folder")
-            if folder is not None and not _ascii_path(folder):
-                # loky's resource tracker speaks ASCII only; joblib dumps
-                # nothing there anyway (max_nbytes=None)
-                params["temp_folder"] = None
-            if self._records is not None:
-                os.makedirs(self._records, exist_ok=True)
-            parallel = Parallel(**params)
+            parallel = Parallel(**self._parallel_params())
             parallel.__enter__()
             self._parallel = parallel
         return self._parallel
+
+    def _unordered(self):
+        """A one-call ``Parallel`` that yields results as they complete."""
+        return Parallel(return_as="generator_unordered",
+                        **self._parallel_params())
 
     def _close(self, *exc):
         parallel, self._parallel = self._parallel, None
@@ -666,16 +677,24 @@ class LazyParallel(object):
             parallel.__exit__(*exc)
 
     def __call__(self, iterable):
-        parallel = self._get()
         jobs = self._wrapped(iterable)
+        # fits under a time budget on process workers: watched, so that the
+        # worker of one that runs over can be stopped
+        watched = self._records is not None and _tolerance.has_budget(jobs)
+        parallel = None if watched else self._get()
         try:
+            if watched:
+                return _tolerance.run_watched(
+                    self._unordered, jobs, self._records,
+                    lambda: self._close(None, None, None))
             return parallel(jobs)
         except BaseException as exc:
             from concurrent.futures.process import BrokenProcessPool
             if not isinstance(exc, BrokenProcessPool) or \
                     isinstance(exc, WorkerDiedError):
                 raise
-            codes = getattr(parallel._backend, "exit_codes", None)
+            codes = None if parallel is None else getattr(
+                parallel._backend, "exit_codes", None)
             err = worker_died(exc, self._records,
                               codes() if codes is not None else None)
             raise err from exc

@@ -84,9 +84,11 @@ class _InCallerContext(object):
     """
 
     def __init__(self, func, config, filters):
+        # first: update_wrapper copies the __dict__ of a callable object,
+        # whose own ``func`` would replace the one set here
+        update_wrapper(self, func)
         self.func, self.config, self.filters = func, config, filters
         self.pid = os.getpid()
-        update_wrapper(self, func)
 
     def __call__(self, *args, **kwargs):
         from sklearn import config_context

@@ -49,7 +49,7 @@ from .fitstore import using as using_store
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index, repeat_folds)
-from .layer import FitContext, Layer, make_group
+from .layer import FitContext, KeptColumns, Layer, make_group
 from .metrics import Data, default_scorer
 
 try:
@@ -67,7 +67,8 @@ __all__ = ["SuperLearner", "BlendEnsemble", "Subsemble",
            "Sequential", "LayerList", "LayerSpec"]
 
 _LAYER_KWARGS = ("dtype", "shuffle", "random_state", "scorer",
-                 "raise_on_exception", "verbose", "refit", "n_repeats")
+                 "raise_on_exception", "verbose", "refit", "n_repeats",
+                 "max_fit_time")
 
 
 class LayerSpec(object):
@@ -189,8 +190,27 @@ scorer : callable or None, default=None
     for classification, R^2 for regression.""",
     "raise_on_exception": """\
 raise_on_exception : bool, default=True
-    Kept for ML-Ensemble compatibility: a failing learner always raises a
-    :class:`mlcore.layer.LearnerError` naming the learner and the fold.""",
+    True: a learner that fails on a fold raises a
+    :class:`mlcore.layer.LearnerError` naming the learner and the fold.
+    False: the learner (an exception, output of the wrong shape or with
+    non-finite values, a fit over ``max_fit_time``) is dropped from its
+    layer with a :class:`mlcore.exceptions.LearnerFailedWarning`, and the
+    ensemble is fitted as if it had never been added (seeds drawn from
+    ``random_state`` stay as drawn with it); ``failed_learners_`` and
+    :attr:`data` say why. A layer whose learners all fail still raises.
+    ``add(..., raise_on_exception=)`` per layer.""",
+    "max_fit_time": """\
+max_fit_time : float, dict or None, default=None
+    Seconds one fit of a learner on one fold (with the prediction of the
+    fold's held-out rows) may take; a dict gives them per learner, by its
+    name in :attr:`data` (others have no budget). A learner over its budget
+    fails: with ``raise_on_exception=False`` it is dropped, else
+    :class:`mlcore.exceptions.LearnerTimeoutError` is raised. On process
+    backends (``'loky'``, ``'multiprocessing'``) the worker running the fit
+    is stopped once it runs over; a running thread cannot be stopped, so on
+    ``'threading'`` and ``'sequential'`` the fit is judged when it ends, and
+    the learner's fits that have not started are skipped.
+    ``add(..., max_fit_time=)`` per layer.""",
     "verbose": """\
 verbose : bool or int, default=False
     Print progress to stderr.""",
@@ -296,6 +316,9 @@ feature_names_in_ : ndarray of str
     names.
 fit_time_ : float
     Seconds the last :meth:`fit` took.
+failed_learners_ : dict
+    ``{"<layer>/<learner>": why it failed}`` for the learners dropped at
+    fit (``raise_on_exception=False``); empty when none failed.
 data : mlcore.metrics.Data
     ML-Ensemble's table of the base learners' out-of-sample scores and
     fit/predict times (a property; ``data['score-m']['layer-1/ridge']``;
@@ -329,7 +352,8 @@ def _document(cls):
 # The parameters every ensemble shares, set by BaseEnsemble.__init__.
 _COMMON_PARAMS = ("shuffle", "random_state", "scorer", "raise_on_exception",
                   "verbose", "n_jobs", "backend", "layers", "array_check",
-                  "model_selection", "sample_size", "memory")
+                  "model_selection", "sample_size", "memory",
+                  "max_fit_time")
 
 
 def _common_params(params):
@@ -350,11 +374,16 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
 %(attributes)s
     """
 
+    # for ensembles pickled before the parameter existed
+    max_fit_time = None
+
     def __init__(self, shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None, array_check=None,
-                 model_selection=False, sample_size=20, memory=None):
+                 model_selection=False, sample_size=20, memory=None,
+                 max_fit_time=None):
         self.shuffle = shuffle
+        self.max_fit_time = max_fit_time
         self.random_state = random_state
         self.scorer = scorer
         self.raise_on_exception = raise_on_exception
@@ -416,10 +445,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             :class:`BlendEnsemble`, ``partitions`` for :class:`Subsemble`;
             default: the ensemble's, read at fit), and ``dtype``,
             ``shuffle``, ``random_state``, ``scorer``, ``refit`` (False:
-            predict with the average of the fold models, no full fit) and
+            predict with the average of the fold models, no full fit),
             ``n_repeats`` (repeat the folds on new shuffles and average;
-            K-fold layers only), as described for the ensemble's
-            parameters of those names.
+            K-fold layers only), ``raise_on_exception`` and
+            ``max_fit_time``, as described for the ensemble's parameters
+            of those names.
 
         Returns
         -------
@@ -723,12 +753,17 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer = _Layer(name, [group], propagate_features=columns,
                            shuffle=shuffle, random_state=random_state,
                            dtype=_layer_dtype(kw.get("dtype")), scorer=scorer,
-                           classes=classes, refit=refit, n_outputs=n_outputs)
+                           classes=classes, refit=refit, n_outputs=n_outputs,
+                           raise_on_exception=kw.get(
+                               "raise_on_exception", self.raise_on_exception),
+                           max_fit_time=kw.get("max_fit_time",
+                                               self.max_fit_time))
             layer._meta = bool(spec.meta)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
             named = True  # an earlier layer's output names are known
             built.append(layer)
+        _check_budget_names(built)
         return built
 
     def _bagging(self, spec):
@@ -845,10 +880,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         try:
             display = _progress.Progress(type(self).__name__) \
                 if self.verbose else None
+            tasks = _Progress(layers, self._log, display, classes)
             with self._engine() as engine, _progress.reporting(display), \
                     _fit_store(store, engine, sample_weight, groups) as fits:
-                preds = engine.stack(_Progress(layers, self._log, display),
-                                     "fit", X, y_fit, return_preds=names)
+                preds = engine.stack(tasks, "fit", X, y_fit,
+                                     return_preds=names)
             if fits is not None:
                 self._log("fit store %s: %d fit(s) read back, %d run"
                           % (store.location, fits.hits, fits.misses))
@@ -857,7 +893,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 layer.context = None
         self.layers_ = layers
         self.n_outputs_ = n_outputs
-        self.oof_predictions_ = dict(zip(names, preds))
+        # a layer that dropped learners is followed by the task that drops
+        # their columns, under the same name: its output replaces the
+        # layer's
+        self.oof_predictions_ = dict(zip(tasks.collected, preds))
+        self.failed_learners_ = {
+            "%s/%s" % (layer.name, key): reason for layer in layers
+            for key, reason in layer.failed_learners_.items()}
         self._fit_output = preds[-1]  # what the next step is fed
         self._fit_rows = _output_rows(layers, n)
         if classifier:
@@ -1129,8 +1171,10 @@ n_features)
         meta layer's cross-validated score included.
         """
         check_is_fitted(self, "layers_")
-        return Data([e for layer in self.layers_
-                     for e in _data_entries(layer, base_only=True)])
+        out = Data([e for layer in self.layers_
+                    for e in _data_entries(layer, base_only=True)])
+        out.failed = dict(getattr(self, "failed_learners_", {}))
+        return out
 
     def data_table(self, meta=True):
         """The scores and times of every layer, as a printable
@@ -1510,6 +1554,21 @@ def _check_outputs(layers, n_outputs):
                     "2-D y" % (n_outputs, lr.key, layer.name, est, wrapper))
 
 
+def _check_budget_names(layers):
+    """Raise when a ``max_fit_time`` dict names no learner of its layers
+    (a misspelt name would silently leave a learner without a budget)."""
+    known, budgets = set(), []
+    for layer in layers:
+        known.update(lr.key for lr in layer.learners)
+        known.update(lr.name for lr in layer.learners)
+        if isinstance(layer.max_fit_time, dict):
+            budgets.append(layer.max_fit_time)
+    unknown = sorted({name for b in budgets for name in b} - known)
+    if unknown:
+        raise ValueError("max_fit_time names no learner of the ensemble: %s; "
+                         "its learners are %s" % (unknown, sorted(known)))
+
+
 def _check_folds(folds, owner):
     """``folds`` as given to an ensemble: None, an int >= 2, an indexer or
     an object with a ``split`` method."""
@@ -1702,10 +1761,19 @@ def _trusted_tag(est, read):
 
 
 class _Progress(object):
-    """Iterate over layers, logging each one as the engine reaches it."""
+    """Iterate over layers, logging each one as the engine reaches it.
 
-    def __init__(self, layers, log, display=None):
+    After a layer that dropped failed learners, the task that takes their
+    columns out of its output (:class:`mlcore.layer.KeptColumns`) runs
+    next, and the following layers are told the new columns. ``collected``
+    lists the names of the tasks run, in order (the engine's returned
+    outputs follow it).
+    """
+
+    def __init__(self, layers, log, display=None, classes=None):
         self.layers, self.log, self.display = layers, log, display
+        self.classes = classes
+        self.collected = []
 
     def __iter__(self):
         for i, layer in enumerate(self.layers):
@@ -1714,7 +1782,36 @@ class _Progress(object):
             self.log("layer %d/%d (%s): %d learner(s)"
                      % (i + 1, len(self.layers), layer.name,
                         len(layer.learners)))
+            self.collected.append(layer.name)
             yield layer
+            if layer.kept_columns_ is not None:
+                _after_drop(self.layers, i, self.classes)
+                self.collected.append(layer.name)
+                yield KeptColumns(layer)
+
+
+def _after_drop(layers, i, classes):
+    """Layer ``i`` dropped learners: its output keeps the columns
+    ``kept_columns_``. Point the next layer's propagated columns at their
+    new positions, and rename the columns of every later layer."""
+    layer = layers[i]
+    kept = {old: new for new, old in enumerate(layer.kept_columns_)}
+    names = layer.get_feature_names_out()
+    if i + 1 < len(layers) and layers[i + 1].propagate_features:
+        nxt = layers[i + 1]
+        lost = [c for c in nxt.propagate_features if c not in kept]
+        if lost:
+            raise LayerSpecificationError(
+                "layer %r propagates column(s) %s of layer %r, whose "
+                "learners failed and were dropped; propagate other columns "
+                "or fix the learners" % (nxt.name, [str(names[c]) for c in
+                                                    lost], layer.name))
+        nxt.propagate_features = [kept[c] for c in nxt.propagate_features]
+    names = layer_names_out(layer, layer.feature_names_in_, classes)
+    layer._names_out = names
+    for later in layers[i + 1:]:
+        later.feature_names_in_ = names
+        later._names_out = names = layer_names_out(later, names, classes)
 
 
 ###############################################################################
@@ -1763,7 +1860,8 @@ folds : None, int, indexer or scikit-learn splitter, default=None
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, refit=True,
                  n_repeats=1, array_check=None, model_selection=False,
-                 sample_size=20, memory=None):
+                 sample_size=20, memory=None,
+                 max_fit_time=None):
         super().__init__(**_common_params(locals()))
         self.folds = folds
         self.refit = refit
@@ -1834,8 +1932,8 @@ refit : bool, default=True
     def __init__(self, test_size=0.5, shuffle=False, random_state=None,
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, array_check=None,
-                 model_selection=False, sample_size=20, memory=None, *,
-                 refit=True):
+                 model_selection=False, sample_size=20, memory=None,
+                 max_fit_time=None, *, refit=True):
         super().__init__(**_common_params(locals()))
         self.test_size = test_size
         self.refit = refit
@@ -1890,7 +1988,8 @@ folds : int, default=2
                  shuffle=False, random_state=None, scorer=None,
                  raise_on_exception=True, verbose=False, n_jobs=None,
                  backend=None, layers=None, refit=True, array_check=None,
-                 model_selection=False, sample_size=20, memory=None):
+                 model_selection=False, sample_size=20, memory=None,
+                 max_fit_time=None):
         super().__init__(**_common_params(locals()))
         self.partitions = partitions
         self.partition_estimator = partition_estimator
@@ -1965,7 +2064,8 @@ strict_window : bool, default=False
                  scorer=None, raise_on_exception=True, verbose=False,
                  n_jobs=None, backend=None, layers=None, random_state=None,
                  array_check=None, model_selection=False, sample_size=20,
-                 memory=None, *, strict_window=False):
+                 memory=None, max_fit_time=None, *,
+                 strict_window=False):
         super().__init__(**dict(_common_params(locals()), shuffle=False))
         self.step_size = step_size
         self.burn_in = burn_in

@@ -14,6 +14,8 @@ __all__ = [
     "LearnerValueError",
     "LearnerTypeError",
     "WorkerDiedError",
+    "LearnerTimeoutError",
+    "LearnerFailedWarning",
     "MissingClassWarning",
 ]
 
@@ -113,6 +115,22 @@ class WorkerDiedError(LearnerError, _TerminatedWorkerError):
     learner and fold that were running in it, and the exit code where
     known. Also a ``BrokenProcessPool`` (loky's ``TerminatedWorkerError``),
     as joblib raises it."""
+
+
+class LearnerTimeoutError(LearnerError, TimeoutError):
+    """A learner's fit on one fold ran over its time budget
+    (``max_fit_time``) while failing learners are not tolerated
+    (``raise_on_exception=True``). The message names the learner, the fold
+    and the budget; on process backends the worker running the fit was
+    stopped first."""
+
+
+class LearnerFailedWarning(UserWarning):
+    """A learner failed on a fold (an exception, output of the wrong shape,
+    non-finite values, or a fit over its time budget) and was dropped from
+    its layer, as ``raise_on_exception=False`` asks. The message names the
+    layer, the learner, the fold and the cause; the ensemble's
+    ``failed_learners_`` keeps the cause."""
 
 
 class MissingClassWarning(UserWarning):

@@ -17,6 +17,7 @@ the layer only says which of them must not run at the same time and
 whether its input is tiny.
 """
 import numbers
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -26,14 +27,17 @@ from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
                     preprocessing_cases)
 from ._store import cache_load
+from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
                         _predict_bag, _predict_learner, harden, run, votes)
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
-                         LearnerTypeError, LearnerValueError, NotFittedError)
+                         LearnerFailedWarning, LearnerTypeError,
+                         LearnerValueError, NotFittedError)
 from .index import check_index
 
 __all__ = ["Learner", "Transformer", "Group", "make_group", "Layer",
+           "KeptColumns",
            "LearnerError", "LearnerValueError", "LearnerTypeError",
            "SubResult"]
 
@@ -220,6 +224,19 @@ class Layer(object):
         Columns of ``y``: each learner writes one column per output (for a
         multilabel ``y``, labels 0 and 1, or with ``proba`` the probability
         of label 1).
+    raise_on_exception : bool
+        False: a learner that fails on any fold (an exception, output of
+        the wrong shape, non-finite values, a fit over its time budget) is
+        dropped from the layer with a
+        :class:`mlcore.exceptions.LearnerFailedWarning`. The fit's output
+        still has its columns (the engine allocated it before the fits):
+        the ensembles run :class:`KeptColumns` next, which passes on the
+        others only. A layer whose learners all fail raises LearnerError.
+    max_fit_time : float, dict or None
+        Seconds one subtask of a learner (its fit on a fold and the
+        prediction of the fold's held-out rows) may take; a dict gives
+        them by learner name (learners it does not name have no budget).
+        A learner over its budget fails (see :mod:`mlcore._tolerance`).
 
     Attributes (after fit)
     ----------------------
@@ -235,6 +252,13 @@ class Layer(object):
     fit_records_ : list of tuple
         ``(learner key, partition, fold, fit time, predict time, score)``
         of every fit, in the order of the splits.
+    failed_learners_ : dict
+        ``{learner key: why it failed}`` of the learners dropped at fit
+        (``raise_on_exception=False``); they are no longer in ``groups``.
+    kept_columns_ : list of int or None
+        After a fit that dropped learners, the columns of the fit's output
+        that the other learners (and the propagated features) wrote, in
+        order; None when no learner was dropped.
     """
 
     __no_output__ = False
@@ -245,12 +269,18 @@ class Layer(object):
     # reach the layer, and its shuffled outputs come back in input order.
     forward_kwargs = True
     restore_order = True
+    raise_on_exception = True
+    max_fit_time = None
+    kept_columns_ = None
+    _dropped = None
 
     def __init__(self, name, groups=None, propagate_features=None,
                  shuffle=False, random_state=None, dtype=np.float64,
                  scorer=None, classes=None, verbose=0, refit=True,
-                 n_outputs=1):
+                 n_outputs=1, raise_on_exception=True, max_fit_time=None):
         self.name = check_name(name, "layer")
+        self.raise_on_exception = bool(raise_on_exception)
+        self.max_fit_time = check_budget(max_fit_time)
         self.refit = bool(refit)
         self.n_outputs = int(n_outputs)
         self.groups = list(groups or [])
@@ -324,9 +354,13 @@ class Layer(object):
         self._check_propagation(X)
         self._n_in = n
         self._job = job
+        self._set_columns()
+
+    def _set_columns(self):
+        """The first output column of every learner, and the width."""
         col = self.n_feature_prop
         self.columns_ = {}
-        for g_idx, group in enumerate(self.groups):
+        for group in self.groups:
             partitions = group.indexer.partitions
             for lr in group.learners:
                 self.columns_[lr.key] = col
@@ -432,9 +466,34 @@ class Layer(object):
         inp = self._inputs(args)
         small = is_small(inp.X)
         self._expect_fits()
-        self._fit_pipelines(parallel, inp, small)
-        self._fit_learners(parallel, inp, small)
+        self.failed_learners_, self.kept_columns_ = {}, None
+        try:
+            self._fit_pipelines(parallel, inp, small)
+            self._fit_learners(parallel, inp, small)
+        finally:
+            self._dropped = None
+        self._drop_failed()
         self._update_context()
+
+    def _guard(self, job, kind, name, s, budget=None):
+        """``job`` as it runs when failures are tolerated or fits have a
+        time budget (see :class:`mlcore._tolerance.Guarded`)."""
+        if self.raise_on_exception and budget is None:
+            return job
+        func, args, kwargs = job
+        return (Guarded(func, self._key(name, s), kind, name, s.partition,
+                        s.fold, not self.raise_on_exception, budget,
+                        self._dropped), args, kwargs)
+
+    def _fold_failures(self, results, names):
+        """Record in ``failed_learners_`` the first failure of each learner
+        among ``results``; ``names`` maps a result's name to the learners
+        it fails (a preprocessing case fails all of its learners)."""
+        for res in results:
+            if not isinstance(res, Failure) or res.reason is None:
+                continue
+            for key in names(res.name):
+                self.failed_learners_.setdefault(key, res.reason)
 
     def _expect_fits(self):
         """Tell a progress display how many fits this layer will run."""
@@ -446,14 +505,21 @@ class Layer(object):
 
     def _fit_pipelines(self, parallel, inp, small):
         """Every (preprocessing case x split) fit; sets ``pipelines_``."""
-        jobs = [delayed(_fit_pipeline)(
+        self._dropped = Dropped()
+        jobs = [self._guard(delayed(_fit_pipeline)(
                     self._key("%s.__pipe__" % tr.name, s), tr.name, tr.steps,
                     inp.X, inp.y, s.train, s.partition, s.fold,
-                    inp.cache_sub, None, inp.handback)
+                    inp.cache_sub, None, inp.handback), "preprocessing case",
+                    tr.name, s)
                 for g_idx, group in enumerate(self.groups)
                 for tr in group.transformers for s in self.splits_[g_idx]]
         self.pipelines_ = {}
-        for res in run(parallel, jobs, small=small):
+        results = run(parallel, jobs, small=small)
+        self._fold_failures(results, lambda case: [
+            lr.key for lr in self.learners if lr.preprocess == case])
+        for res in results:
+            if isinstance(res, Failure):
+                continue
             fitted = res.estimator if inp.handback else cache_load(inp.cache,
                                                                   res.key)
             self.pipelines_[(res.name, res.partition, res.fold)] = fitted
@@ -461,6 +527,7 @@ class Layer(object):
     def _fit_learners(self, parallel, inp, small):
         """Every (learner x split) fit, full refits included; sets
         ``estimators_`` and the scores and times."""
+        self._dropped = Dropped()
         ctx = self.context
         params = {}
         if ctx is not None and "sample_weight" in ctx.params:
@@ -468,18 +535,27 @@ class Layer(object):
         keep = self._repeats() > 1
         jobs, targets, keys = [], [], []
         for lr, s, col in self._learner_splits():
+            if lr.key in self.failed_learners_:
+                continue  # its preprocessing failed
             out_rows = None if s.test is None else _shift(s.test,
                                                           self._fit_offset)
             targets.append((out_rows, col))
             keys.append(exclusive_key(lr.estimator))
-            jobs.append(delayed(_fit_learner)(
+            jobs.append(self._guard(delayed(_fit_learner)(
                 self._key(lr.key, s), lr.key, lr.estimator,
                 self._pipeline(lr, s), inp.X, inp.y, s.train, s.test,
                 inp.P_sub, out_rows, col, self._proba(lr), self.classes,
                 self.scorer, params, inp.cache_sub, s.partition, s.fold,
                 inp.handback, width=self._width(lr, 1), dtype=self.dtype,
-                n_outputs=self.n_outputs, keep=keep))
+                n_outputs=self.n_outputs, keep=keep), "learner", lr.key, s,
+                budget_for(self.max_fit_time, lr.key, lr.name)))
         results = run(parallel, jobs, keys=keys, small=small)
+        self._fold_failures(results, lambda key: [key])
+        # the fits of failed learners are left out, as if never added
+        kept = [(res, target) for res, target in zip(results, targets)
+                if res.name not in self.failed_learners_]
+        results = [res for res, _ in kept]
+        targets = [target for _, target in kept]
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
         self.fit_records_ = []
@@ -513,6 +589,38 @@ class Layer(object):
             if votes(est, self._proba(lr), self.classes):
                 avg = harden(avg, self.n_outputs)
             inp.P[:, col:col + avg.shape[1]] = avg
+
+    def _drop_failed(self):
+        """Take the learners that failed at this fit out of the layer, with
+        a warning each; set ``kept_columns_`` to the output columns of the
+        others."""
+        failed = self.failed_learners_
+        if not failed:
+            return
+        if all(lr.key in failed for lr in self.learners):
+            raise LearnerError(
+                "every learner of layer %r failed, and a layer needs at "
+                "least one (raise_on_exception=False drops failing "
+                "learners): %s" % (self.name, "; ".join(
+                    failed[lr.key] for lr in self.learners)))
+        for lr in self.learners:
+            if lr.key in failed:
+                warnings.warn("layer %r: %s. The learner is dropped from the "
+                              "layer (raise_on_exception=False)."
+                              % (self.name, failed[lr.key].rstrip(".")),
+                              LearnerFailedWarning, stacklevel=2)
+        kept = list(range(self.n_feature_prop))
+        for group in self.groups:
+            partitions = group.indexer.partitions
+            for lr in group.learners:
+                if lr.key not in failed:
+                    start = self.columns_[lr.key]
+                    kept.extend(range(start,
+                                      start + self._width(lr, partitions)))
+            group.learners = [lr for lr in group.learners
+                              if lr.key not in failed]
+        self.kept_columns_ = kept
+        self._set_columns()
 
     def _record_fit(self, res, target, inp, write=True):
         est = res.estimator if inp.handback else cache_load(inp.cache, res.key)
@@ -604,6 +712,47 @@ class Layer(object):
                     entry[label + "-s"] = float(np.std(values))
             rows[lr.key] = entry
         return rows
+
+
+class KeptColumns(object):
+    """The task an ensemble runs after a layer whose fit dropped learners:
+    it passes on that layer's output without their columns.
+
+    The engine allocated the layer's output before its fits ran, so the
+    columns of the dropped learners are in it. This task copies the others
+    (``layer.kept_columns_``) as its propagated features, which the engine
+    does for dense and sparse outputs alike; its own output is then what
+    the layer would have output had the learners never been added.
+
+    Parameters
+    ----------
+    layer : Layer
+        A layer just fitted, with ``kept_columns_`` set.
+    """
+
+    __no_output__ = False
+    shuffle = False
+    handback = False  # no subtasks: runs on every backend
+    row_offset = 0
+
+    def __init__(self, layer):
+        self.name = layer.name
+        self.dtype = layer.dtype
+        self.propagate_features = list(layer.kept_columns_)
+        self._rows = None
+
+    @property
+    def n_feature_prop(self):
+        return len(self.propagate_features)
+
+    def setup(self, X, y, job):
+        self._rows = X.shape[0]
+
+    def shape(self, job):
+        return (self._rows, len(self.propagate_features))
+
+    def __call__(self, args, parallel):
+        """Nothing to run: the engine copies the kept columns."""
 
 
 def _shift(rows, offset):

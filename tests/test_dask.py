@@ -358,6 +358,36 @@ def _slow_ensemble(backend):
     return ens
 
 
+def test_failing_learners_are_dropped_on_dask(client, no_disk):
+    """raise_on_exception=False on dask: the fit equals threading's fit of
+    the ensemble built without the failing learners."""
+    from mlcore.exceptions import LearnerFailedWarning
+    from tests.test_tolerate import Faulty
+    X, y = make_regression(120, 5, noise=1.0, random_state=0)
+
+    def build(backend, with_bad):
+        ens = SuperLearner(folds=3, backend=backend, raise_on_exception=False)
+        ens.add([("ols", LinearRegression())] +
+                ([("nan", Faulty("nan"))] if with_bad else []) +
+                [("ridge", Ridge())], propagate_features=[0])
+        ens.add([("r2", Ridge(alpha=2.0))] +
+                ([("raises", Faulty("raise", 80))] if with_bad else []))
+        ens.add_meta(LinearRegression())
+        return ens
+
+    with _single_thread_blas():
+        ref = build("threading", False).fit(X, y)
+        with pytest.warns(LearnerFailedWarning):
+            ens = build("dask", True).fit(X, y)
+        assert sorted(ens.failed_learners_) == ["layer-1/nan",
+                                                "layer-2/raises"]
+        assert ens.oof_predictions_.keys() == ref.oof_predictions_.keys()
+        for name in ref.oof_predictions_:
+            np.testing.assert_array_equal(ens.oof_predictions_[name],
+                                          ref.oof_predictions_[name])
+        np.testing.assert_array_equal(ens.predict(X), ref.predict(X))
+
+
 @pytest.mark.filterwarnings("ignore:Port 8787 is already in use")
 def test_worker_killed_mid_fit(no_disk):
     X, y = _data(200)

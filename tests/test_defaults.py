@@ -431,7 +431,7 @@ def test_deep_params_name_every_learner_step_and_meta():
         "folds", "shuffle", "random_state", "scorer", "raise_on_exception",
         "verbose", "n_jobs", "backend", "layers", "refit", "n_repeats",
         "array_check", "model_selection", "sample_size",
-        "memory"}
+        "memory", "max_fit_time"}
 
 
 def test_set_params_replaces_a_learner_keeping_its_name_and_clone_agrees():

@@ -214,6 +214,13 @@ class Data(OrderedDict):
     decimals : int, default=2
         Decimals of the printed numbers.
 
+    Attributes
+    ----------
+    failed : dict
+        ``{row name: why it failed}`` of the learners dropped from an
+        ensemble at fit (``raise_on_exception=False``); they have no row,
+        and the printed table lists them below the rows.
+
     Examples
     --------
     >>> data = Data([("layer-1/ridge.0.1", {"score": 0.5}),
@@ -224,6 +231,8 @@ class Data(OrderedDict):
                       score-m  score-s
     layer-1  ridge       0.60     0.10
     """
+
+    failed = {}
 
     def __init__(self, data=None, padding=2, decimals=2):
         if isinstance(data, list):
@@ -277,6 +286,11 @@ class Data(OrderedDict):
             index=pd.Index(rows, dtype=object), columns=list(self))
 
     def __repr__(self):
-        return assemble_table(self, self.padding, self.decimals)
+        table = assemble_table(self, self.padding, self.decimals)
+        if not self.failed:
+            return table
+        return "\n".join([table, "failed (dropped from the ensemble):"] + [
+            "  %s: %s" % (name, reason)
+            for name, reason in self.failed.items()])
 
     __str__ = __repr__
