@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from . import _progress, _scheduler, kernels
 from ._store import cache_load, cache_save, nbytes
-from .exceptions import LearnerError
+from .exceptions import LearnerError, ScorerError
 
 SubResult = namedtuple(
     "SubResult", "key kind name partition fold fit_time predict_time score "
@@ -538,11 +538,16 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                 n_outputs, vote=keep)
             if scorer is not None and y is not None:
                 voted = keep and votes(est, proba, classes)
-                score = scorer(take(y, test),
-                               harden(pred, n_outputs) if voted else pred)
+                score = _score_fold(scorer, take(y, test),
+                                    harden(pred, n_outputs) if voted
+                                    else pred, proba and not voted, name,
+                                    "partition %d, fold %d"
+                                    % (partition, fold))
             if not (handback or keep):
                 P[out_rows, col:col + pred.shape[1]] = pred
                 pred = None
+    except ScorerError:
+        raise  # the scorer's fault, not the learner's
     except Exception as exc:
         raise _failure("learner", name, "partition %d, fold %d"
                        % (partition, fold), stage, exc) from exc
@@ -553,6 +558,31 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
         _release_heap()
     return SubResult(key, "learner", name, partition, fold, fit_time,
                      predict_time, score, est, pred)
+
+
+def _score_fold(scorer, y, pred, proba, name, where):
+    """``scorer(y, pred)`` of a learner's out-of-fold predictions; a
+    ScorerError that says what the scorer was given if it fails."""
+    try:
+        return scorer(y, pred)
+    except Exception as exc:
+        if proba:
+            hint = ("The layer was added with proba=True, so the scorer "
+                    "receives class probabilities, an array of shape %s "
+                    "(one column per class of classes_), not labels: use "
+                    "a scorer of probabilities (such as "
+                    "sklearn.metrics.log_loss), or add the layer without "
+                    "proba=True to score predicted labels."
+                    % (np.shape(pred),))
+        else:
+            hint = ("The scorer is called as scorer(y_true, y_pred) with "
+                    "the learner's predictions of the held-out rows, an "
+                    "array of shape %s." % (np.shape(pred),))
+        raise ScorerError(
+            "scorer %s failed on the out-of-fold predictions of learner %r "
+            "(%s): %s: %s. %s" % (getattr(scorer, "name", scorer), name,
+                                  where, type(exc).__name__, exc, hint)
+        ) from exc
 
 
 def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,

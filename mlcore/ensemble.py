@@ -27,7 +27,6 @@ column names and table views live in their own modules (``_params``,
 """
 import copy
 import numbers
-import sys
 import threading
 import time
 import warnings
@@ -35,6 +34,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._spec import check_layer_spec as _check_layer_spec
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
@@ -213,7 +213,8 @@ max_fit_time : float, dict or None, default=None
     ``add(..., max_fit_time=)`` per layer.""",
     "verbose": """\
 verbose : bool or int, default=False
-    Print progress to stderr.""",
+    Print progress: to stdout, as ML-Ensemble did, or to stderr with
+    ``verbose >= 10``.""",
     "n_jobs": """\
 n_jobs : int or None, default=None
     Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
@@ -471,6 +472,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             indexer, indexer_kwargs = self._indexer_for(kwargs)
         if kwargs:
             raise TypeError("add() got unexpected arguments %s" % sorted(kwargs))
+        _check_layer_spec(estimators, preprocessing,
+                          "layer %d" % (len(self.layers or []) + 1))
         spec = LayerSpec(indexer, estimators, preprocessing, proba,
                          propagate_features, meta, indexer_kwargs, layer_kwargs)
         if self.layers is None:
@@ -699,7 +702,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             if progress is not None:  # keeps a tqdm bar intact
                 progress.write("[mlcore] %s" % msg)
             else:
-                print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
+                print("[mlcore] %s" % msg, flush=True,
+                      file=_progress.verbose_stream(self.verbose, 10))
 
     def _validate_X(self, X, reset):
         _check_structure(X)
@@ -729,6 +733,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         # check_cv does): a multilabel y gets plain K folds
         stratify = classification and n_outputs == 1
         for i, spec in enumerate(self.layers):
+            # set_params may have put anything in place of a learner
+            _check_layer_spec(spec.estimators, spec.preprocessing,
+                              "layer %d" % (i + 1))
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
@@ -878,7 +885,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                   % (len(layers), n, X.shape[1]))
         names = [layer.name for layer in layers]
         try:
-            display = _progress.Progress(type(self).__name__) \
+            display = _progress.Progress(
+                type(self).__name__,
+                stream=_progress.verbose_stream(self.verbose, 10)) \
                 if self.verbose else None
             tasks = _Progress(layers, self._log, display, classes)
             with self._engine() as engine, _progress.reporting(display), \
@@ -966,14 +975,26 @@ n_features)
             Class labels (of ``classes_``) for classification, else the
             final layer's predictions; one column per output of a
             multi-output ``y`` (labels 0 and 1 of each label of a
-            multilabel ``y``).
+            multilabel ``y``). An ensemble without a meta layer whose
+            last layer was added with ``proba=True`` returns that layer's
+            output, the class probabilities (as ML-Ensemble did): one
+            column per class of each learner, learners in the order of
+            :meth:`get_feature_names_out`.
         """
+        return self._predict(X, labels=False)
+
+    def _predict(self, X, labels):
+        """:meth:`predict`; with ``labels``, the most probable class of a
+        last layer of class probabilities (for :meth:`score`)."""
         model = self._snapshot()  # one fitted state, even during a refit
         final = model.layers_[-1] if hasattr(model, "layers_") else None
         P = model._run(X, "predict")
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
                 any(lr.proba for lr in final.learners):
+            if not (labels or getattr(final, "_meta", True)):
+                # a base layer's output, as ML-Ensemble's predict gave it
+                return np.asarray(P.toarray() if sp.issparse(P) else P)
             P = np.asarray(P.toarray() if sp.issparse(P) else P)
             if getattr(model, "n_outputs_", 1) > 1 and \
                     P.shape[1] == model.n_outputs_:
@@ -1147,7 +1168,7 @@ n_features)
         float
         """
         from sklearn.metrics import accuracy_score, r2_score
-        p = self.predict(X)
+        p = self._predict(X, labels=True)
         if self._is_classifier():
             return accuracy_score(y, p, sample_weight=sample_weight)
         return r2_score(y, p, sample_weight=sample_weight)
@@ -2004,7 +2025,9 @@ folds : int, default=2
             return "subsemble", {"partitions": partitions, "n_splits": folds}
         extra = {k: kwargs.pop(k) for k in ("fit_estimator", "attr",
                                             "partition_on") if k in kwargs}
-        return "clusteredsubsemble", dict(estimator=clone(est),
+        # safe=False: any object with fit and predict partitions the rows,
+        # as in ML-Ensemble; one without get_params is deep-copied
+        return "clusteredsubsemble", dict(estimator=clone(est, safe=False),
                                           partitions=partitions,
                                           n_splits=folds, **extra)
 

@@ -492,7 +492,11 @@ class BaseIndex:
     partitions : int or None
         Number of partitions, i.e. of column blocks each learner writes.
     folds : int or None
-        Number of fold fits (splits with ``fold >= 1``) per partition.
+        Number of fold fits (splits with ``fold >= 1``) per partition. For
+        :class:`FoldIndex`, :class:`SubsetIndex` and
+        :class:`ClusteredSubsetIndex`, ML-Ensemble's name of their
+        parameter ``n_splits`` (read and set; ``n_splits=1`` makes no fold
+        fit).
     splits_ : list of Split or None
         The splits generated at fit time.
     __fitted__ : bool
@@ -524,7 +528,7 @@ class BaseIndex:
         self.n_samples = None
         self.n_test_samples = None
         self.row_offset = None
-        self.folds = None
+        self._record_folds(None)
         self.splits_ = None
         self._n_fit_samples = None
         self.__fitted__ = False
@@ -595,7 +599,7 @@ class BaseIndex:
         self.row_offset = offset
         if self.partitions != partitions:
             self.partitions = partitions
-        self.folds = folds
+        self._record_folds(folds)
         self.__fitted__ = True
         return self
 
@@ -800,6 +804,10 @@ class BaseIndex:
 
     # ------------------------------------------------------------- internal
 
+    def _record_folds(self, folds):
+        """Set :attr:`folds` to the fitted number of fold fits."""
+        self.folds = folds
+
     def _check_fitted(self):
         if not getattr(self, "__fitted__", False):
             raise NotFittedError("this %s is not fitted yet: call fit(X) first"
@@ -821,10 +829,30 @@ def _short_repr(value):
     return repr(value)
 
 
+class _FoldsParameter(object):
+    """``folds`` of the indexers whose number of folds ML-Ensemble called
+    ``folds``: the parameter ``n_splits`` under that name, read and set, so
+    that ``idx.folds = 5`` and ``set_params(folds=5)`` take effect at the
+    next fit, as in ML-Ensemble."""
+
+    @property
+    def folds(self):
+        """ML-Ensemble's name of ``n_splits``: the number of folds (per
+        partition); setting it sets ``n_splits``."""
+        return self.n_splits
+
+    @folds.setter
+    def folds(self, value):
+        self.n_splits = value
+
+    def _record_folds(self, folds):
+        pass  # n_splits is the number of folds
+
+
 ###############################################################################
 # Indexers
 
-class FoldIndex(BaseIndex):
+class FoldIndex(_FoldsParameter, BaseIndex):
     """K-fold indexer for stacking (``SuperLearner``).
 
     The rows are cut into ``n_splits`` contiguous folds sized exactly like
@@ -1024,7 +1052,7 @@ class BlendIndex(BaseIndex):
         return splits, n_test, n_train, 1, 1
 
 
-class SubsetIndex(BaseIndex):
+class SubsetIndex(_FoldsParameter, BaseIndex):
     """Subsemble indexer: one estimator per partition of the rows.
 
     The rows are cut into ``partitions`` contiguous partitions (sized like
@@ -1100,7 +1128,7 @@ class SubsetIndex(BaseIndex):
         return _subsemble_splits(parts, k, n), n, 0, p, (0 if k == 1 else k)
 
 
-class ClusteredSubsetIndex(BaseIndex):
+class ClusteredSubsetIndex(_FoldsParameter, BaseIndex):
     """Subsemble indexer with partitions given by an estimator's labels.
 
     At fit time the partition estimator labels every row (by default with

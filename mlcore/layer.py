@@ -25,7 +25,7 @@ import numpy as np
 from . import _progress
 from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
-                    preprocessing_cases)
+                    preprocessing_cases, unnamed_steps)
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
@@ -48,20 +48,20 @@ class Transformer(object):
 
     Parameters
     ----------
-    steps : list of transformers
-        scikit-learn style objects with ``fit``/``transform``.
+    steps : transformer or list of transformers
+        scikit-learn style objects with ``fit``/``transform``, or
+        ``(name, transformer)`` pairs (ML-Ensemble's named steps).
     name : str
         Case name.
     """
 
     def __init__(self, steps, name):
-        if not isinstance(steps, (list, tuple)):
-            steps = [steps]
+        steps = unnamed_steps(steps)
         for step in steps:
             if not hasattr(step, "transform"):
                 raise LayerSpecificationError(
                     "preprocessing step %r has no transform method" % (step,))
-        self.steps = list(steps)
+        self.steps = steps
         self.name = check_name(name, "preprocessing case")
 
     def __repr__(self):
@@ -143,20 +143,29 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
         A list of estimators (or ``(name, estimator)`` pairs); or a dict
         mapping preprocessing case names to such lists.
     preprocessing : list or dict, optional
-        A list of transformers (one case, applied to every learner), or a
-        dict mapping case names to lists of transformers.
+        A list of transformers or ``(name, transformer)`` pairs (one case,
+        applied to every learner), or a dict mapping case names to such
+        lists.
     learner_kwargs : dict, optional
         Passed to every :class:`Learner` (e.g. ``proba=True``).
     transformer_kwargs : dict, optional
         Accepted for ML-Ensemble compatibility; unused.
     name : str, optional
+
+    Returns
+    -------
+    Group
+        The learners in ML-Ensemble's order, which is the order of their
+        output columns: by name, and with a dict of estimators by
+        ``'<case>__<name>'`` (the dict's key as given).
     """
     learner_kwargs = dict(learner_kwargs or {})
     several = isinstance(preprocessing, dict)
     transformers = [Transformer(steps, case) for case, steps in
                     preprocessing_cases(preprocessing or None)]
-    learners = []
-    for case, ests in estimators_by_case(estimators):
+    learners, order = [], []
+    keys = list(estimators) if isinstance(estimators, dict) else [None]
+    for key, (case, ests) in zip(keys, estimators_by_case(estimators)):
         if case is ANY_CASE:
             if several:
                 raise LayerSpecificationError(
@@ -170,8 +179,12 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
         for est_name, est in named(ests, "estimator"):
             learners.append(Learner(est, est_name, preprocess=case,
                                     **learner_kwargs))
+            order.append(est_name if not isinstance(estimators, dict) else
+                         "%s__%s" % ("" if key is None else key, est_name))
     if not learners:
         raise LayerSpecificationError("a group needs at least one estimator")
+    learners = [lr for _, lr in sorted(zip(order, learners),
+                                       key=lambda pair: pair[0])]
     return Group(indexer, learners, transformers, name=name)
 
 

@@ -170,6 +170,47 @@ def _r2(y, p):
     return float(1.0 - np.sum((y - p) ** 2) / ss_tot)
 
 
+def check_prediction_scorer(scorer):
+    """``scorer`` if it can score a layer's predictions, ``f(y_true,
+    y_pred)``, or None; else a TypeError that says what to pass.
+
+    Scorer names (``'r2'``) and scikit-learn scorer objects
+    (``make_scorer``, ``get_scorer``) are called with an estimator, which a
+    layer's fold predictions do not have: they are refused here rather
+    than failing on every fold.
+    """
+    if scorer is None:
+        return None
+    what = None
+    if isinstance(scorer, str):
+        what = "the scorer name %r" % scorer
+    elif is_estimator_scorer(scorer):
+        what = "the scorer object %r, called as scorer(estimator, X, y)" % (
+            scorer,)
+    elif not callable(scorer):
+        what = "%r, which is not callable" % (scorer,)
+    if what is not None:
+        raise TypeError(
+            "scorer: got %s. An ensemble scores each learner's out-of-fold "
+            "predictions with a function scorer(y_true, y_pred), such as "
+            "sklearn.metrics.r2_score or accuracy_score (pass the function "
+            "itself); scorer names and scorer objects are for the "
+            "Evaluator and cross_validate_ensemble(scoring=)" % what)
+    return scorer
+
+
+def is_estimator_scorer(scorer):
+    """True for scorer objects called as ``scorer(estimator, X, y)``."""
+    try:
+        from sklearn.metrics._scorer import _BaseScorer
+    except ImportError:  # pragma: no cover
+        _BaseScorer = ()
+    if _BaseScorer and isinstance(scorer, _BaseScorer):
+        return True
+    # ML-Ensemble's vendored _PredictScorer/_ProbaScorer and look-alikes
+    return hasattr(scorer, "_score_func") and hasattr(scorer, "_sign")
+
+
 class default_scorer(object):
     """Score a prediction block of a learner.
 
@@ -195,8 +236,15 @@ class default_scorer(object):
 
     def __init__(self, classification, scorer=None, classes=None):
         self.classification = classification
-        self.scorer = scorer
+        self.scorer = check_prediction_scorer(scorer)
         self.classes = classes
+
+    @property
+    def name(self):
+        """The user scorer's name, or what the default scorer computes."""
+        if self.scorer is None:
+            return "accuracy" if self.classification else "R^2"
+        return getattr(self.scorer, "__name__", repr(self.scorer))
 
     def _labels(self, positions):
         positions = np.rint(np.asarray(positions, dtype=np.float64))
