@@ -427,10 +427,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             The layer's learners: estimators or ``(name, estimator)`` pairs
             (unnamed ones are named by their lower-cased class name); a dict
             maps preprocessing case names to lists of them (``None`` or
-            ``'no'``: without preprocessing).
+            ``'no'``: without preprocessing). Their output columns are in
+            ML-Ensemble's order: by name (``'<case>__<name>'`` with a dict),
+            whatever the order given.
         preprocessing : list or dict, optional
-            Transformers fitted on each fold before the learners: a list (one
-            case, for every learner), or a dict of cases.
+            Transformers (or ``(name, transformer)`` pairs) fitted on each
+            fold before the learners, in order: a list (one case, for every
+            learner), or a dict of cases.
         proba : bool, default=False
             Pass class probabilities (one column per class of ``classes_``)
             to the next layer instead of predicted labels.
@@ -455,6 +458,12 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        LayerSpecificationError
+            When a learner or a preprocessing step is not what a layer
+            needs (the message says what is expected).
         """
         for bad in ("backend", "n_jobs"):
             if bad in kwargs:
@@ -733,9 +742,6 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         # check_cv does): a multilabel y gets plain K folds
         stratify = classification and n_outputs == 1
         for i, spec in enumerate(self.layers):
-            # set_params may have put anything in place of a learner
-            _check_layer_spec(spec.estimators, spec.preprocessing,
-                              "layer %d" % (i + 1))
             kw = dict(spec.layer_kwargs)
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
@@ -833,6 +839,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
+        for i, spec in enumerate(self.layers):
+            # set_params may have put anything in place of a learner
+            _check_layer_spec(spec.estimators, spec.preprocessing,
+                              "layer %d" % (i + 1))
         store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.

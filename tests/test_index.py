@@ -870,6 +870,30 @@ def test_mlens_fold_index_example():
     assert a.tolist() == b.tolist() == [0, 1, 2]
 
 
+@pytest.mark.parametrize("make", [
+    lambda k: FoldIndex(folds=k),
+    lambda k: SubsetIndex(2, folds=k),
+    lambda k: ClusteredSubsetIndex(KMeans(2, n_init=1, random_state=0), 2,
+                                   folds=k)], ids=["fold", "subset", "clustered"])
+def test_folds_is_n_splits_read_and_set(make):
+    # ML-Ensemble's folds is the parameter: read before a fit, and setting
+    # it (attribute or set_params) changes the next fit's folds
+    X = blobs(n_per=12)[0]
+    idx = make(3)
+    assert idx.folds == idx.n_splits == 3
+    idx.fit(X)
+    assert idx.folds == 3 and len(idx.fold_fits()) == 3 * idx.partitions
+    idx.folds = 4
+    assert idx.n_splits == 4 and idx.get_params()["n_splits"] == 4
+    assert len(idx.fit(X).fold_fits()) == 4 * idx.partitions
+    idx.set_params(folds=2)
+    assert idx.folds == 2
+    assert len(idx.fit(X).fold_fits()) == 2 * idx.partitions
+    back = pickle.loads(pickle.dumps(idx))
+    assert back.folds == back.n_splits == 2
+    assert "folds" not in idx.get_params()
+
+
 def test_mlens_folds_alias_and_params():
     X = np.zeros(9)
     idx = FoldIndex(folds=3)

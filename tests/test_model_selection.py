@@ -345,6 +345,40 @@ def _search(random_state, estimators=None):
     return ev
 
 
+def test_draws_are_rvs_of_the_seed_per_parameter():
+    # ML-Ensemble's draws: each parameter's n_iter values at once, from
+    # rvs(size=n_iter, random_state=random_state)
+    dists = {"alpha": uniform(0.01, 10), "tol": uniform(0, 1),
+             "max_iter": randint(5, 50)}
+    ev = Evaluator(mse, cv=2, random_state=5, backend="threading")
+    ev.fit(X, Y, [Ridge()], {"ridge": dists}, n_iter=3)
+    ref = {k: d.rvs(size=3, random_state=5) for k, d in dists.items()}
+    assert ev.params_["ridge"] == [{k: ref[k][i].item() for k in dists}
+                                   for i in range(3)]
+    # a RandomState is drawn from parameter after parameter
+    ev = Evaluator(mse, cv=2, random_state=np.random.RandomState(5),
+                   backend="threading")
+    ev.fit(X, Y, [Ridge()], {"ridge": dists}, n_iter=3)
+    rng = np.random.RandomState(5)
+    ref = {k: d.rvs(size=3, random_state=rng) for k, d in dists.items()}
+    assert ev.params_["ridge"] == [{k: ref[k][i].item() for k in dists}
+                                   for i in range(3)]
+
+
+def test_named_preprocessing_steps():
+    # (name, transformer) pairs, as ML-Ensemble took them
+    kw = dict(cv=3, shuffle=False, backend="threading")
+    named = Evaluator(mse, **kw).fit(
+        X, Y, [Ridge()], n_iter=1,
+        preprocessing={"sc": [("scale", StandardScaler()),
+                              ("mm", MinMaxScaler())]})
+    plain = Evaluator(mse, **kw).fit(
+        X, Y, [Ridge()], n_iter=1,
+        preprocessing={"sc": [StandardScaler(), MinMaxScaler()]})
+    assert [r["test_score"] for r in named.cv_results_] == \
+        [r["test_score"] for r in plain.cv_results_]
+
+
 def test_param_sampling_reproducible():
     a, b, c = _search(7), _search(7), _search(8)
     assert a.params_ == b.params_
