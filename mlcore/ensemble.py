@@ -989,7 +989,8 @@ n_features)
             last layer was added with ``proba=True`` returns that layer's
             output, the class probabilities (as ML-Ensemble did): one
             column per class of each learner, learners in the order of
-            :meth:`get_feature_names_out`.
+            :meth:`get_feature_names_out` (for a multilabel ``y``, the
+            labels 0 and 1 still).
         """
         return self._predict(X, labels=False)
 
@@ -1002,8 +1003,10 @@ n_features)
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
                 any(lr.proba for lr in final.learners):
-            if not (labels or getattr(final, "_meta", True)):
+            if not (labels or getattr(final, "_meta", True)
+                    or getattr(model, "n_outputs_", 1) > 1):
                 # a base layer's output, as ML-Ensemble's predict gave it
+                # (a multilabel y, which it did not take, gets labels)
                 return np.asarray(P.toarray() if sp.issparse(P) else P)
             P = np.asarray(P.toarray() if sp.issparse(P) else P)
             if getattr(model, "n_outputs_", 1) > 1 and \

@@ -8,7 +8,7 @@ ensembles, and a meta estimator fitted on exactly those predictions. The
 estimators are deterministic, so the comparisons are exact (``np.array_equal``)
 wherever the rows reach the estimators in the same order. A layer's columns
 are in ML-Ensemble's order, by learner name: the references list the
-learners in that order (:func:`_by_name`).
+learners in that order (:func:`tests._order.by_name`).
 
 Then what users keep asking for: labels of any kind, pandas, sparse input
 that stays sparse, sample_weight and groups routed to every fit, any
@@ -43,6 +43,8 @@ from mlcore.exceptions import LayerSpecificationError
 from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
                              SuperLearner, TemporalEnsemble)
 from mlcore.layer import LearnerError, LearnerTypeError, LearnerValueError
+
+from ._order import by_name
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -80,12 +82,6 @@ def _cvp(est, X, y, cv, method="predict", **kw):
 def _full(est, X, y, X_new, method="predict", **fit_kw):
     p = getattr(clone(est).fit(X, y, **fit_kw), method)(X_new)
     return p.reshape(p.shape[0], -1)
-
-
-def _by_name(estimators):
-    """``estimators`` in the order of a layer's columns: by learner name
-    (the lower-cased class name), as ML-Ensemble ordered them."""
-    return sorted(estimators, key=lambda e: type(e).__name__.lower())
 
 
 def _meta(ens):
@@ -175,13 +171,13 @@ def test_superlearner_oof_equals_cross_val_predict(k):
     X_new = _reg(13, seed=1)[0]
     ens = SuperLearner(folds=k).add(REGRESSORS).add_meta(LinearRegression())
     ens.fit(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(k)) for e in _by_name(REGRESSORS)])
+    C = _hstack([_cvp(e, X, y, KFold(k)) for e in by_name(REGRESSORS)])
     P = ens.oof_predictions_["layer-1"]
     assert np.array_equal(P, C)
     meta = LinearRegression().fit(C, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
     assert np.array_equal(_meta(ens).intercept_, meta.intercept_)
-    T = _hstack([_full(e, X, y, X_new) for e in _by_name(REGRESSORS)])
+    T = _hstack([_full(e, X, y, X_new) for e in by_name(REGRESSORS)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -192,12 +188,12 @@ def test_superlearner_proba_equals_cross_val_predict():
                                                          random_state=0)]
     ens = SuperLearner(folds=3).add(base, proba=True)
     ens.add_meta(LogisticRegression()).fit(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(3), "predict_proba") for e in _by_name(base)])
+    C = _hstack([_cvp(e, X, y, KFold(3), "predict_proba") for e in by_name(base)])
     assert ens.oof_predictions_["layer-1"].shape == (90, 6)
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     meta = LogisticRegression().fit(C, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X, y, X_new, "predict_proba") for e in _by_name(base)])
+    T = _hstack([_full(e, X, y, X_new, "predict_proba") for e in by_name(base)])
     assert np.array_equal(ens.predict_proba(X_new), meta.predict_proba(T))
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
@@ -233,13 +229,13 @@ def test_blend_classifier_proba(refit):
     ens = BlendEnsemble(test_size=0.5, refit=refit).add(base, proba=True)
     ens.add_meta(LogisticRegression()).fit(X, y)
     P = _hstack([_full(e, X[:40], y[:40], X[40:], "predict_proba")
-                   for e in _by_name(base)])
+                   for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LogisticRegression().fit(P, y[40:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
     rows = slice(0, 80) if refit else slice(0, 40)
     T = _hstack([_full(e, X[rows], y[rows], X_new, "predict_proba")
-                   for e in _by_name(base)])
+                   for e in by_name(base)])
     assert np.array_equal(ens.predict_proba(X_new), meta.predict_proba(T))
 
 
@@ -253,14 +249,14 @@ def test_three_layers_with_propagated_features():
     ens.add(l2, folds=2)
     ens.add_meta(LinearRegression())
     ens.fit(X, y)
-    P1 = _hstack([X[:, [0, 2]]] + [_cvp(e, X, y, KFold(3)) for e in _by_name(l1)])
-    P2 = _hstack([_cvp(e, P1, y, KFold(2)) for e in _by_name(l2)])
+    P1 = _hstack([X[:, [0, 2]]] + [_cvp(e, X, y, KFold(3)) for e in by_name(l1)])
+    P2 = _hstack([_cvp(e, P1, y, KFold(2)) for e in by_name(l2)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P1)
     assert np.array_equal(ens.oof_predictions_["layer-2"], P2)
     meta = LinearRegression().fit(P2, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T1 = _hstack([X_new[:, [0, 2]]] + [_full(e, X, y, X_new) for e in _by_name(l1)])
-    T2 = _hstack([_full(e, P1, y, T1) for e in _by_name(l2)])
+    T1 = _hstack([X_new[:, [0, 2]]] + [_full(e, X, y, X_new) for e in by_name(l1)])
+    T2 = _hstack([_full(e, P1, y, T1) for e in by_name(l2)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
 
 
@@ -275,7 +271,7 @@ def test_subsemble_equals_partition_fits():
     folds = [np.array_split(p, k) for p in partition]
     tests = [np.sort(np.concatenate([f[j] for f in folds])) for j in range(k)]
     P = np.zeros((n, len(base) * parts))
-    for li, est in enumerate(_by_name(base)):
+    for li, est in enumerate(by_name(base)):
         for i, p in enumerate(partition):
             for j in range(k):
                 train = np.setdiff1d(p, folds[i][j])
@@ -284,7 +280,7 @@ def test_subsemble_equals_partition_fits():
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X[p], y[p], X_new) for e in _by_name(base)
+    T = _hstack([_full(e, X[p], y[p], X_new) for e in by_name(base)
                  for p in partition])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
@@ -332,17 +328,17 @@ def test_sequential_stack_blend_full():
     ens.add("blend", l2, test_size=0.4)
     ens.add("full", LinearRegression())
     ens.fit(X, y)
-    P1 = _hstack([_cvp(e, X, y, KFold(3)) for e in _by_name(l1)])
+    P1 = _hstack([_cvp(e, X, y, KFold(3)) for e in by_name(l1)])
     n_test = int(0.4 * n)
     n_train = n - n_test
     P2 = _hstack([_full(e, P1[:n_train], y[:n_train], P1[n_train:])
-                    for e in _by_name(l2)])
+                    for e in by_name(l2)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P1)
     assert np.array_equal(ens.oof_predictions_["layer-2"], P2)
     meta = LinearRegression().fit(P2, y[n_train:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T1 = _hstack([_full(e, X, y, X_new) for e in _by_name(l1)])
-    T2 = _hstack([_full(e, P1, y, T1) for e in _by_name(l2)])  # blend: refit on all
+    T1 = _hstack([_full(e, X, y, X_new) for e in by_name(l1)])
+    T2 = _hstack([_full(e, P1, y, T1) for e in by_name(l2)])  # blend: refit on all
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
 
 
@@ -559,13 +555,13 @@ def test_sample_weight_reaches_every_fit():
     ens = SuperLearner(folds=3).add(base).add_meta(LinearRegression())
     ens.fit(X, y, sample_weight=w)
     C = _hstack([_cvp(e, X, y, KFold(3), params={"sample_weight": w})
-                   for e in _by_name(base)])
+                   for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     assert not np.array_equal(C, _hstack([_cvp(e, X, y, KFold(3))
-                                            for e in _by_name(base)]))
+                                            for e in by_name(base)]))
     meta = LinearRegression().fit(C, y, sample_weight=w)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X, y, X_new, sample_weight=w) for e in _by_name(base)])
+    T = _hstack([_full(e, X, y, X_new, sample_weight=w) for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -609,7 +605,7 @@ def test_groups_reach_group_kfold():
     ens = SuperLearner(folds=GroupKFold(3)).add(base).add_meta(
         LinearRegression())
     ens.fit(X, y, groups=groups)
-    C = _hstack([_cvp(e, X, y, GroupKFold(3), groups=groups) for e in _by_name(base)])
+    C = _hstack([_cvp(e, X, y, GroupKFold(3), groups=groups) for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     for s in ens.layers_[0].splits_[0]:
         if s.test is not None:      # no group on both sides of a fold
@@ -628,7 +624,7 @@ def test_stratified_kfold(cv):
     base = [LogisticRegression(), GaussianNB()]
     ens = SuperLearner(folds=cv).add(base, proba=True).add_meta(
         LogisticRegression()).fit(X, y)
-    C = _hstack([_cvp(e, X, y, cv, "predict_proba") for e in _by_name(base)])
+    C = _hstack([_cvp(e, X, y, cv, "predict_proba") for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
 
 
@@ -950,10 +946,10 @@ def test_transform_replays_training_and_predicts_new_data():
     base = [Ridge(), LinearRegression()]
     ens = SuperLearner(folds=2).add(base)            # no meta: a transformer
     Z = ens.fit_transform(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(2)) for e in _by_name(base)])
+    C = _hstack([_cvp(e, X, y, KFold(2)) for e in by_name(base)])
     assert np.array_equal(Z, C)
     assert np.array_equal(ens.transform(X), C)
-    T = _hstack([_full(e, X, y, X_new) for e in _by_name(base)])
+    T = _hstack([_full(e, X, y, X_new) for e in by_name(base)])
     assert np.array_equal(ens.transform(X_new), T)
     # as the first step of a pipeline: stacking with any final estimator
     pipe = make_pipeline(SuperLearner(folds=2).add(base), LinearRegression())
@@ -1030,7 +1026,7 @@ def test_proba_layer_without_meta_predicts_probabilities():
     for learners in (base[:1], base):
         ens = SuperLearner(folds=3).add(learners, proba=True).fit(X, y)
         T = _hstack([_full(e, X, y, X_new, "predict_proba")
-                     for e in _by_name(learners)])
+                     for e in by_name(learners)])
         assert np.array_equal(ens.predict(X_new), T)
         assert np.array_equal(ens.transform(X_new), T)
     ens = SuperLearner(folds=3).add(base[:1], proba=True).fit(X, y)

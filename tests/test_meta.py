@@ -674,8 +674,10 @@ def _cvp(est, X, y, method):
     return p.reshape(len(p), -1)
 
 
-BASE_REG = [LinearRegression(), Ridge(alpha=3.0),
-            DecisionTreeRegressor(max_depth=3, random_state=0)]
+# listed in the order of the layer's columns (by learner name), which the
+# meta learner's names follow
+BASE_REG = [DecisionTreeRegressor(max_depth=3, random_state=0),
+            LinearRegression(), Ridge(alpha=3.0)]
 
 
 @pytest.mark.parametrize("meta", REGRESSORS, ids=repr)
@@ -684,20 +686,20 @@ def test_superlearner_regression_end_to_end(meta):
     X_new = make_regression(15, 5, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
     ens.add(BASE_REG).add_meta(clone(meta).set_params(
-        names=["ols", "ridge", "tree"]))
+        names=["tree", "ols", "ridge"]))
     ens.fit(X, y)
     C = np.hstack([_cvp(e, X, y, "predict") for e in BASE_REG])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
-    ref = clone(meta).set_params(names=["ols", "ridge", "tree"]).fit(C, y)
+    ref = clone(meta).set_params(names=["tree", "ols", "ridge"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
-    assert list(ref.weights_) == ["ols", "ridge", "tree"]
+    assert list(ref.weights_) == ["tree", "ols", "ridge"]
     T = np.hstack([clone(e).fit(X, y).predict(X_new)[:, None]
                    for e in BASE_REG])
     np.testing.assert_array_equal(ens.predict(X_new), ref.predict(T))
 
 
-BASE_CLF = [LogisticRegression(), GaussianNB(),
-            DecisionTreeClassifier(max_depth=3, random_state=0)]
+BASE_CLF = [DecisionTreeClassifier(max_depth=3, random_state=0), GaussianNB(),
+            LogisticRegression()]
 
 
 @pytest.mark.parametrize("meta", CLASSIFIERS, ids=repr)
@@ -711,14 +713,14 @@ def test_superlearner_proba_layer_end_to_end(meta):
     X_new = make_classification(20, 6, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
     ens.add(BASE_CLF, proba=True).add_meta(clone(meta).set_params(
-        names=["lr", "nb", "tree"]))
+        names=["tree", "nb", "lr"]))
     ens.fit(X, labels[y])
     K = len(labels)
     C = np.hstack([_cvp(e, X, y, "predict_proba") for e in BASE_CLF])
     P = ens.oof_predictions_["layer-1"]
     assert P.shape == (120, 3 * K)
-    assert np.array_equal(P, C)  # columns: lr's K classes, nb's, tree's
-    ref = clone(meta).set_params(names=["lr", "nb", "tree"]).fit(C, y)
+    assert np.array_equal(P, C)  # columns: tree's K classes, nb's, lr's
+    ref = clone(meta).set_params(names=["tree", "nb", "lr"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
     assert np.array_equal(_meta(ens).classes_, labels)  # the user's labels
     T = np.hstack([clone(e).fit(X, y).predict_proba(X_new) for e in BASE_CLF])
