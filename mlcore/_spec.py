@@ -129,10 +129,10 @@ def _check_object(obj, what, where, needs, fmt):
 
 def check_layer_spec(estimators, preprocessing, where):
     """Raise a LayerSpecificationError that says what is expected unless
-    every learner of ``estimators`` has ``fit``, ``predict`` (or
-    ``predict_proba``) and ``get_params``, and every preprocessing step
-    ``fit``, ``transform`` and ``get_params``; ``where`` names the layer
-    in the message."""
+    every learner of ``estimators`` has ``fit`` and ``get_params`` (as
+    ML-Ensemble required), and every preprocessing step ``fit``,
+    ``transform`` and ``get_params``; ``where`` names the layer in the
+    message."""
     if estimators is None or (isinstance(estimators, (list, tuple, dict))
                               and not estimators):
         raise LayerSpecificationError(
@@ -141,9 +141,7 @@ def check_layer_spec(estimators, preprocessing, where):
         if ests is None:
             continue
         for _, est in named(ests, "learner"):
-            _check_object(est, "learner", where,
-                          ("fit", ("predict", "predict_proba")),
-                          _LEARNER_FORMAT)
+            _check_object(est, "learner", where, ("fit",), _LEARNER_FORMAT)
     for _, steps in preprocessing_cases(preprocessing):
         for step in unnamed_steps(steps):
             _check_object(step, "preprocessing step", where,

@@ -789,8 +789,7 @@ def test_add_says_what_a_learner_and_a_step_are():
     cases = [
         (["not an estimator"], None,
          r"layer 1: 'not an estimator' \(str\) is not a learner: it has no "
-         r"fit, predict or predict_proba method\. A layer's learners are "
-         r"scikit-learn estimators"),
+         r"fit method\. A layer's learners are scikit-learn estimators"),
         ([Ridge], None, r"learner Ridge is a class, not an instance: pass "
                         r"Ridge\(\)"),
         ({"sc": [Ridge(), 3]}, {"sc": [StandardScaler()]},
