@@ -106,15 +106,13 @@ _STEP_FORMAT = (
 
 
 def _check_object(obj, what, where, needs, fmt):
-    """Raise LayerSpecificationError unless ``obj`` has every method of
-    ``needs`` (a tuple of names or of alternatives) and get_params."""
+    """Raise LayerSpecificationError unless ``obj`` has every method named
+    in ``needs`` and get_params."""
     if isinstance(obj, type):
         raise LayerSpecificationError(
             "%s: %s %s is a class, not an instance: pass %s()"
             % (where, what, obj.__name__, obj.__name__))
-    missing = [" or ".join(n) if isinstance(n, tuple) else n for n in needs
-               if not any(hasattr(obj, m) for m in
-                          (n if isinstance(n, tuple) else (n,)))]
+    missing = [name for name in needs if not hasattr(obj, name)]
     if missing:
         raise LayerSpecificationError(
             "%s: %r (%s) is not a %s: it has no %s method. %s"
