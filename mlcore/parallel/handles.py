@@ -236,8 +236,7 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     Returns
     -------
     Group
-        Learners ordered by name (by ``'<case>__<name>'`` for a dict of
-        estimators), transformers by case; unnamed estimators
+        Learners ordered by name, transformers by case; unnamed estimators
         are named after their class (``ridge-1``, ``ridge-2`` when
         repeated), as in ML-Ensemble.
     """
@@ -249,21 +248,19 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     transformers = [Transformer(estimator=Pipeline(steps, return_y=True),
                                 name=case, **(transformer_kwargs or {}))
                     for case, steps in sorted(cases.items()) if steps]
-    by_case, prefixes = [], []
+    by_case = []
     for case, ests in sorted(estimators_by_case(estimators),
                              key=lambda kv: str(kv[0])):
-        # ML-Ensemble orders the learners of a dict by '<case>__<name>'
-        prefixes.append("" if case is ANY_CASE else "%s__" % (case or ""))
         if case is ANY_CASE:
             case = "pr" if cases else None
         if case is not None and not no_case(case) and not cases.get(case):
             case = None  # a case without transformers: no preprocessing
         by_case.append((case, _as_list(ests)))
     named = _named([ests for _, ests in by_case])
-    order = [(prefix + lname, Learner(estimator=est, preprocess=case,
-                                      name=lname, **(learner_kwargs or {})))
-             for prefix, (case, _), pairs in zip(prefixes, by_case, named)
-             for lname, est in pairs]
-    learners = [lr for _, lr in sorted(order, key=lambda pair: pair[0])]
+    learners = [Learner(estimator=est, preprocess=case, name=lname,
+                        **(learner_kwargs or {}))
+                for (case, _), pairs in zip(by_case, named)
+                for lname, est in pairs]
+    learners.sort(key=lambda lr: lr.name)
     return Group(indexer=indexer, learners=learners,
                  transformers=transformers, name=name)
