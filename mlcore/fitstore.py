@@ -34,11 +34,14 @@ of another version or whose payload does not match its digest is never
 loaded: the fit runs again and replaces it.
 """
 import dis
+import enum
 import hashlib
 import inspect
 import json
+import logging
 import os
 import pickle
+import random
 import stat
 import struct
 import sys
@@ -539,7 +542,7 @@ def fingerprint(data):
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins"}
 
 # How many functions and classes deep a token follows the global names
-# that code uses (a function calling a helper that reads a constant is 2).
+# that code reads (a method calling a helper that reads a constant: 2).
 _MAX_DEPTH = 8
 
 
@@ -570,31 +573,65 @@ def _named(obj):
     return found is obj
 
 
-def _deeper(depth, obj):
-    if depth >= _MAX_DEPTH:
-        raise Unstable("code that reaches %r through more than %d levels of "
-                       "functions and classes" % (obj, _MAX_DEPTH))
-    return depth + 1
+class _Walk(object):
+    """Where a token is being computed: the ids of the values it is inside
+    of (``path``, to stop at cycles), how many functions and classes deep
+    it is, whether values are described by their whole state (see
+    :func:`state_token`), and the tokens of the functions and classes
+    described so far (``memo``: each is read once)."""
+
+    __slots__ = ("path", "depth", "state", "memo")
+
+    def __init__(self, state, path=(), depth=0, memo=None):
+        self.path, self.depth, self.state = path, depth, state
+        self.memo = {} if memo is None else memo
+
+    def into(self, value):
+        return _Walk(self.state, self.path + (id(value),), self.depth,
+                     self.memo)
+
+    def stateful(self):
+        """The walk into values that are used as they are (clone copies
+        them): their whole state counts."""
+        return self if self.state else _Walk(True, self.path, self.depth,
+                                             self.memo)
+
+    def code_of(self, obj, describe):
+        """``describe(obj, walk)`` for a function or class whose code is
+        read, once per token, at most ``_MAX_DEPTH`` deep."""
+        found = self.memo.get(id(obj))
+        if found is not None:
+            return found[1]
+        if self.depth >= _MAX_DEPTH:
+            raise Unstable("code that reaches %r through more than %d levels "
+                           "of functions and classes" % (obj, _MAX_DEPTH))
+        walk = _Walk(True, self.path + (id(obj),), self.depth + 1, self.memo)
+        out = describe(obj, walk)
+        self.memo[id(obj)] = (obj, out)  # obj kept: its id is not reused
+        return out
 
 
-def _class_token(cls, path=(), depth=0):
+def _class_token(cls, walk=None):
     """A class by its module and qualified name, with the version of the
     package that defines it (an upgrade of scikit-learn changes what its
-    fits give); the code of a class that is not named (see
-    :func:`_named`)."""
+    fits give); a class that is not named (see :func:`_named`) also by its
+    code: its own attributes (methods by their code) and its bases."""
     module = getattr(cls, "__module__", None) or "?"
     name = ("class", module, getattr(cls, "__qualname__", cls.__name__),
             _version(module))
     if _named(cls):
         return name
-    if id(cls) in path:  # its own code refers to it
+    walk = walk or _Walk(True)
+    if id(cls) in walk.path:  # its own code refers to it
         return ("recursive",) + name
-    path, depth = path + (id(cls),), _deeper(depth, cls)
-    own = tuple((attr, _attribute_token(value, path, depth))
+    return name + walk.code_of(cls, _class_code)
+
+
+def _class_code(cls, walk):
+    own = tuple((attr, _attribute_token(value, walk))
                 for attr, value in sorted(vars(cls).items())
                 if _behaves(attr, value))
-    bases = tuple(_class_token(b, path, depth) for b in cls.__bases__)
-    return name + (bases, own)
+    return tuple(_class_token(b, walk) for b in cls.__bases__), own
 
 
 _C_ATTRIBUTES = (types.WrapperDescriptorType, types.MethodDescriptorType,
@@ -614,18 +651,16 @@ def _behaves(attr, value):
     return not dunder or isinstance(value, _METHODS)
 
 
-def _attribute_token(value, path, depth):
+def _attribute_token(value, walk):
     if isinstance(value, (staticmethod, classmethod)):
-        return (type(value).__name__,
-                _token(value.__func__, path, depth, True))
+        return (type(value).__name__, _token(value.__func__, walk))
     if isinstance(value, property):
-        return ("property",) + tuple(_token(f, path, depth, True)
-                                     for f in (value.fget, value.fset,
-                                               value.fdel))
+        return ("property",) + tuple(_token(f, walk) for f in (
+            value.fget, value.fset, value.fdel))
     if isinstance(value, _C_ATTRIBUTES):  # compiled code: named by its type
         return ("compiled", type(value).__name__,
                 getattr(value, "__qualname__", None))
-    return _token(value, path, depth, True)
+    return _token(value, walk)
 
 
 _SCALARS = (type(None), bool, int, float, complex, str, bytes,
@@ -647,31 +682,32 @@ def token(value):
     ``numpy.random.RandomState``, objects that keep state outside their
     attributes), and for reference cycles.
     """
-    return _token(value, (), 0, False)
+    return _token(value, _Walk(False))
 
 
 def state_token(value):
     """The token of a fitted object as it is, to be used without a clone
     (a fitted preprocessing pipeline): estimators are described by their
-    whole state, fitted attributes included, values that have no token
-    (a compiled tree, a random generator) by the digest of their pickle."""
-    return _token(value, (), 0, True)
+    whole state, fitted attributes included, and the parts of it that have
+    no token (a compiled tree) by the digest of their pickle."""
+    return _token(value, _Walk(True))
 
 
-def _token(value, path, depth, state):
-    """:func:`token` (``state`` False) or :func:`state_token`; ``path``
-    holds the ids of the values being described (to stop at cycles),
-    ``depth`` the number of functions and classes entered."""
+# Random generators: their state changes as they are used.
+_GENERATORS = (np.random.RandomState, np.random.Generator, random.Random)
+
+
+def _token(value, walk):
     if isinstance(value, _SCALARS):
         return (type(value).__name__, repr(value))
-    if id(value) in path:
+    if isinstance(value, enum.Enum):  # a member, by name: its class holds it
+        return ("enum", _class_token(type(value), walk), value.name)
+    if id(value) in walk.path:
         if isinstance(value, (type, types.FunctionType)):
             return ("recursive", value.__module__, value.__qualname__)
         raise Unstable("a reference cycle")
-    path = path + (id(value),)
-    if isinstance(value, (np.random.RandomState, np.random.Generator)):
-        if state:  # a fitted attribute: it is what was pickled
-            return _pickled(value)
+    walk = walk.into(value)
+    if isinstance(value, _GENERATORS):
         raise Unstable("a %s, whose state changes as it is used (pass an "
                        "int seed instead)" % type(value).__name__)
     if isinstance(value, np.generic):
@@ -681,31 +717,29 @@ def _token(value, path, depth, state):
     if isinstance(value, (np.ndarray,)) or sp.issparse(value):
         if isinstance(value, np.ndarray) and value.dtype.hasobject:
             return ("objarray", value.shape, _layout(value),
-                    tuple(_token(v, path, depth, state)
+                    tuple(_token(v, walk)
                           for v in value.ravel(order="K").tolist()))
         return ("array", fingerprint(value))
-    found = _container_token(value, path, depth, state)
+    found = _container_token(value, walk)
     if found is not None:
         return found
     if isinstance(value, type):
-        return _class_token(value, path, depth)
+        return _class_token(value, walk)
     if hasattr(value, "get_params"):
-        return _estimator_token(value, path, depth, state)
-    return _callable_token(value, path, depth, state)
+        return _estimator_token(value, walk)
+    return _callable_token(value, walk)
 
 
-def _container_token(value, path, depth, state):
+def _container_token(value, walk):
     """The token of a list, tuple, set, dict, slice or range; else None."""
     if isinstance(value, (list, tuple)):
-        return (type(value).__name__,
-                tuple(_token(v, path, depth, state) for v in value))
+        return (type(value).__name__, tuple(_token(v, walk) for v in value))
     if isinstance(value, (set, frozenset)):
-        return ("set", tuple(sorted((_token(v, path, depth, state)
-                                     for v in value), key=repr)))
+        return ("set", tuple(sorted((_token(v, walk) for v in value),
+                                    key=repr)))
     if isinstance(value, dict):
-        return ("dict", tuple(sorted(
-            ((_token(k, path, depth, state), _token(v, path, depth, state))
-             for k, v in value.items()), key=repr)))
+        return ("dict", tuple(sorted(((_token(k, walk), _token(v, walk))
+                                      for k, v in value.items()), key=repr)))
     if isinstance(value, slice):
         return ("slice", value.start, value.stop, value.step)
     if isinstance(value, range):
@@ -724,15 +758,14 @@ def _clone_keeps_state(cls):
     return method is not getattr(BaseEstimator, "__sklearn_clone__", None)
 
 
-def _estimator_token(value, path, depth, state):
-    cls = _class_token(type(value), path, depth)
-    if state or _clone_keeps_state(type(value)):
+def _estimator_token(value, walk):
+    cls = _class_token(type(value), walk)
+    if walk.state or _clone_keeps_state(type(value)):
         attrs = getattr(value, "__dict__", None)
         if attrs is None or _slotted(type(value)):
             return ("fitted", cls, _pickled(value))
-        return ("fitted", cls, _token(dict(attrs), path, depth, True))
-    return ("estimator", cls, _token(value.get_params(deep=False), path,
-                                     depth, False))
+        return ("fitted", cls, _token(dict(attrs), walk.stateful()))
+    return ("estimator", cls, _token(value.get_params(deep=False), walk))
 
 
 def _pickled(value):
@@ -746,31 +779,34 @@ def _pickled(value):
                        % (type(value).__name__, exc)) from None
 
 
-def _callable_token(value, path, depth, state):
+def _callable_token(value, walk):
     # The objects below are used as they are (clone copies them): the
     # state of what they hold counts.
+    live = walk.stateful()
     if isinstance(value, partial):
-        return ("partial", _token(value.func, path, depth, True),
-                _token(value.args, path, depth, True),
-                _token(value.keywords, path, depth, True))
+        return ("partial", _token(value.func, live), _token(value.args, live),
+                _token(value.keywords, live))
     if isinstance(value, types.MethodType):
-        return ("method", _token(value.__self__, path, depth, True),
-                _token(value.__func__, path, depth, True))
+        return ("method", _token(value.__self__, live),
+                _token(value.__func__, live))
     if isinstance(value, types.FunctionType):
-        return _function_token(value, path, depth)
+        return _function_token(value, walk)
     if isinstance(value, (types.BuiltinFunctionType, np.ufunc)):
         return ("builtin", getattr(value, "__module__", None),
                 getattr(value, "__qualname__", value.__name__))
     if isinstance(value, types.ModuleType):
         return ("module", value.__name__, _version(value.__name__))
+    if isinstance(value, (logging.Logger, logging.LoggerAdapter)):
+        return ("logger", value.name if isinstance(value, logging.Logger)
+                else value.logger.name)  # messages change no result
     attrs = getattr(value, "__dict__", None)
     if attrs is None or _slotted(type(value)):
-        if state:
+        if walk.state:
             return _pickled(value)
         raise Unstable("a %s, whose state is not all in its attributes"
                        % type(value).__name__)
-    return ("object", _class_token(type(value), path, depth),
-            _token(dict(attrs), path, depth, True))
+    return ("object", _class_token(type(value), walk),
+            _token(dict(attrs), live))
 
 
 def _slotted(cls):
@@ -780,35 +816,41 @@ def _slotted(cls):
                if k is not object)
 
 
-def _function_token(f, path, depth):
+def _function_token(f, walk):
     """A function by its name, code, defaults and closure; a function that
     is not named (see :func:`_named`) also by the values of the global
     names its code reads (a module constant, a helper function)."""
-    cells = tuple(c.cell_contents for c in f.__closure__ or ())
-    out = ("function", f.__module__, f.__qualname__, _code_token(f.__code__),
-           _token(f.__defaults__, path, depth, True),
-           _token(f.__kwdefaults__, path, depth, True),
-           _token(cells, path, depth, True))
     if _named(f):
-        return out
-    depth = _deeper(depth, f)
+        return _function_code(f, walk.stateful())
+    return walk.code_of(f, _function_and_globals)
+
+
+def _function_code(f, walk):
+    cells = tuple(c.cell_contents for c in f.__closure__ or ())
+    return ("function", f.__module__, f.__qualname__,
+            _code_token(f.__code__), _token(f.__defaults__, walk),
+            _token(f.__kwdefaults__, walk), _token(cells, walk))
+
+
+def _function_and_globals(f, walk):
     names, attrs = _code_names(f.__code__)
     scope = f.__globals__
-    return out + (tuple((name, _global_token(scope[name], attrs, path, depth))
-                        for name in sorted(names) if name in scope),)
+    return _function_code(f, walk) + (tuple(
+        (name, _global_token(scope[name], attrs, walk))
+        for name in sorted(names) if name in scope),)
 
 
-def _global_token(value, attrs, path, depth):
+def _global_token(value, attrs, walk):
     """The token of a global value that code reads. Of a module without a
     version (the user's own), the attributes that the code may read from
     it (``attrs``: every attribute name the code uses) count."""
     if isinstance(value, types.ModuleType) and \
             _version(value.__name__) is None:
-        found = tuple((a, _token(getattr(value, a), path, depth, True))
+        found = tuple((a, _token(getattr(value, a), walk))
                       for a in sorted(attrs) if hasattr(value, a))
         return ("module", value.__name__, found)
     try:
-        return _token(value, path, depth, True)
+        return _token(value, walk)
     except Unstable as exc:
         raise Unstable("%s, read by a function as a global" % exc) from None
 
