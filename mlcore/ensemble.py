@@ -279,12 +279,13 @@ memory : None, str, os.PathLike, joblib.Memory or FitStore, default=None
     location, as scikit-learn's ``Pipeline`` takes it; see
     :mod:`mlcore.fitstore`). Every fold fit and full fit of every learner
     and preprocessing case is stored under a key of everything that decides
-    it (the estimator's class and parameters, the preprocessing it follows,
-    its rows, the data's values, mlcore's version) and read back by later
-    fits: after adding, removing or changing a learner, a fit runs only that
-    learner and the layers after it, with the same results as a fit from
-    scratch. The store holds pickles: it is as trusted as the code that
-    wrote it. None: nothing is stored.""",
+    it (the estimator's class and parameters, the exact preprocessing fit it
+    follows, its rows, the data's values and layout, mlcore's version) and
+    read back by later fits: after adding, removing or changing a learner, a
+    fit runs only that learner and the layers after it, with the same
+    results as a fit from scratch. The store holds pickles: it is as trusted as the code that
+    wrote it. A path that is a file is refused (a ``ValueError`` at
+    ``fit``). None: nothing is stored.""",
 }
 
 _ATTRIBUTES_DOC = """\

@@ -6,21 +6,29 @@ Each fit of a learner on the training rows of one fold (full fits
 included), and each fit of a preprocessing case, is filed under a key
 computed from everything that decides its outcome: the estimator's class and
 parameters (with the version of the package that defines the class), the
-parameters of the preprocessing it is fitted after, the rows it is fitted on
-and the rows it predicts, a fingerprint of the values of ``X``, ``y`` and
-the fit parameters (``sample_weight``) and of the ``groups`` of the call,
-the settings of the layer's output (class probabilities, classes, dtype),
-the scorer, and the versions of mlcore and Python. A later fit that needs
-the same fit reads it back, with its out-of-fold predictions, instead of
-running it. Adding, removing or changing a learner therefore refits only
-that learner and the layers after it (their input changed), and changing
-the meta learner refits only the meta learner.
+exact fit of the preprocessing it follows (the fitted steps' whole state:
+whatever changed that fit changes the keys of every learner after it), the
+rows it is fitted on and the rows it predicts, a fingerprint of the values
+and memory layout of ``X``, ``y`` and the fit parameters
+(``sample_weight``) and of the ``groups`` of the call, the settings of the
+layer's output (class probabilities, classes, dtype), the scorer, and the
+versions of mlcore and Python. A later fit that needs the same fit reads it
+back, with its out-of-fold predictions, instead of running it. Adding,
+removing or changing a learner therefore refits only that learner and the
+layers after it (their input changed), and changing the meta learner refits
+only the meta learner.
 
-What the key cannot see is not part of it: a learner whose class's code
-was edited, or a learner with ``random_state=None`` (its fit is random, the
-store returns the fit it made first). Parameter values whose state has no
-stable fingerprint (a ``numpy.random.RandomState``, an object without
-attributes) make a learner unstorable: it is fitted as usual and a
+Classes and functions are keyed by module and qualified name with the
+version of their package when that name imports them from a package with a
+``__version__``; any other (defined in a script or notebook, in a function,
+or in a module without a version) is keyed by its code as well, and a
+function's key holds the values of the global names its code reads (a
+module constant, a helper function, a few levels deep). What the key cannot
+see is not part of it: the edited code of a class of a versioned package
+whose version did not change, or a learner with ``random_state=None`` (its
+fit is random, the store returns the fit it made first). Values whose state
+has no stable fingerprint (a ``numpy.random.RandomState``, an object
+without attributes) make a learner unstorable: it is fitted as usual and a
 :class:`~mlcore.exceptions.FitStoreWarning` says why.
 
 Entries are pickles. Loading one runs code that its writer chose, so a store
@@ -28,10 +36,12 @@ is exactly as trusted as the code that wrote it: never point ``memory=`` at a
 directory that others can write to. Each entry is one file, written to a
 temporary file in the same directory and renamed into place
 (:func:`os.replace`), so processes and threads sharing a store only ever see
-whole entries. A header records the format, mlcore's version, the key and
-the length and digest of the pickled payload; an entry that is truncated,
-of another version or whose payload does not match its digest is never
-loaded: the fit runs again and replaces it.
+whole entries. A header of any length records the format, mlcore's version,
+the key and the length and digest of the pickled payload; an entry that is
+truncated, of another version or whose payload does not match its digest is
+never loaded: the fit runs again and replaces it. Every file the store
+writes starts with the same magic bytes, and the store lists, replaces and
+removes no file without them.
 """
 import dis
 import enum
