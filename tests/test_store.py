@@ -900,3 +900,21 @@ def test_clear_and_prune_remove_only_files_the_store_wrote(log, store_dir):
     for name, data in foreign.items():
         with open(os.path.join(store.path, name), "rb") as f:
             assert f.read() == data
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_case_fits_are_read_back_across_backends(log, store_dir, backend):
+    # the fitted state in a learner's key is the same for a case fitted
+    # here, in a worker process, or read back from the store
+    X, y = _data()
+
+    def build(backend):
+        return _case_super(log, store_dir, [CountedScaler(tag="s", log=log),
+                                            Normalizer()], backend=backend)
+
+    first = build(backend).fit(X, y)
+    assert fits(log) == {"s": 4, "lr": 4, "tree": 4, "meta": 4}
+    for other in (backend, "sequential"):
+        again = build(other).fit(X, y)
+        assert fits(log) == {}
+        assert_same_fit(first, again, X)
