@@ -31,6 +31,7 @@ Differences from ML-Ensemble
 from sklearn.base import BaseEstimator as _SklearnBaseEstimator
 from sklearn.base import clone
 
+from ._compat import submodule
 from .exceptions import LayerSpecificationError, NotFittedError
 from .fitstore import Unstable, token
 from .parallel import Layer, Pipeline, Transformer, make_group
@@ -307,3 +308,6 @@ class LayerEnsemble(BaseEstimator):
                     for key, value in node.get_params(deep=True).items():
                         out["%s__%s" % (node.name, key)] = value
         return out
+
+
+submodule(__name__, "estimators", __all__)  # ML-Ensemble's path

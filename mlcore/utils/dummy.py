@@ -219,7 +219,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
             Labels of ``classes_`` (ML-Ensemble returned them as floats).
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks that it is fitted
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class Scale(TransformerMixin, BaseEstimator):
