@@ -359,6 +359,8 @@ def test_estimators_are_scikit_learn_estimators():
     layer = LayerEnsemble(make_group(FoldIndex(2), [OLS(), Ridge()]))
     params = layer.get_params()
     assert params["ridge"].estimator is params["ridge__estimator"]
+    # as in ML-Ensemble: the nodes by name, not the groups parameter's path
+    assert not [k for k in params if k.startswith("groups__")]
     layer.set_params(ridge__estimator__alpha=5.0)
     assert layer.groups.learners[1].estimator.alpha == 5.0
     fitted = pickle.loads(pickle.dumps(clone(layer).fit(X, y)))
@@ -377,6 +379,9 @@ def test_layer_ensemble_push_and_pop():
     assert layer.fit_transform(X, y).shape == (20, 2)
     with pytest.raises(LayerSpecificationError, match="named 'a'"):
         layer.push(make_group(FoldIndex(2), [Ridge()], name="a"))
+    with pytest.raises(LayerSpecificationError, match="named 'c'"):
+        layer.push(make_group(FoldIndex(2), [Ridge()], name="c"),
+                   make_group(FoldIndex(2), [OLS()], name="c"))
     assert layer.pop(1) is second
     assert layer.fit_transform(X, y).shape == (20, 1)
 
