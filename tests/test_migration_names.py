@@ -168,6 +168,12 @@ def test_top_level_setters_change_the_configuration(tmp_path):
     assert mlcore.clear_cache(str(tmp_path)) == []  # nothing of ours there
 
 
+def test_cmlog_keeps_mlens_collect_name():
+    # ML-Ensemble's documented CMLog example calls ``cm._collect()``
+    from mlcore.utils import CMLog
+    assert CMLog._collect is CMLog.collect
+
+
 ###############################################################################
 # mlcore.model_selection.BaseEval
 
