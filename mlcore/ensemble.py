@@ -24,6 +24,12 @@ rows are split, so they stay in one module; about a third of its lines are
 the docstrings scikit-learn users read with ``help()``. Parameter paths,
 column names and table views live in their own modules (``_params``,
 ``_names``, ``metrics``).
+
+ML-Ensemble's module paths are kept for compatibility:
+``mlcore.ensemble.super_learner``, ``.blend``, ``.subsemble``,
+``.sequential``, ``.temporal`` and ``.base`` (``BaseEnsemble``,
+``Sequential``) hold the same classes as :mod:`mlcore.ensemble`, where new
+code imports them.
 """
 import copy
 import numbers
@@ -35,10 +41,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._compat import submodule as _submodule
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import _lockstep, _progress, config, kernels
+from . import _lockstep, _progress, _store, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -703,6 +710,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
 
     def _validate_X(self, X, reset):
+        X = _from_file(X)
         _check_structure(X)
         X = validate_data(self, X, reset=reset,
                           accept_sparse=["csr", "csc", "coo"],
@@ -830,6 +838,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
+        X, y = _from_file(X), _from_file(y)
         _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
@@ -1324,6 +1333,13 @@ def _in_sample(layer):
             if np.isin(test, as_rows(s.train, n)).any():
                 return True
     return False
+
+
+def _from_file(data):
+    """The array stored at ``data`` when it is a file path (ML-Ensemble's
+    ensembles took paths to ``.npy``, ``.npz``, ``.mmap``, ``.pkl`` or text
+    files, see :func:`mlcore.backend.dump_array`), else ``data``."""
+    return _store.load(data) if _store.is_pathlike(data) else data
 
 
 def _check_structure(X):
@@ -2335,3 +2351,14 @@ def _squeezed(P):
     if sp.issparse(P) or not hasattr(P, "squeeze"):
         return P
     return P.squeeze()
+
+
+# ML-Ensemble's module paths (mlens.ensemble.super_learner, ...)
+for _path, _names in [("super_learner", ["SuperLearner"]),
+                      ("blend", ["BlendEnsemble"]),
+                      ("subsemble", ["Subsemble"]),
+                      ("sequential", ["SequentialEnsemble"]),
+                      ("temporal", ["TemporalEnsemble"]),
+                      ("base", ["BaseEnsemble", "Sequential"])]:
+    _submodule(__name__, _path, _names)
+del _path, _names

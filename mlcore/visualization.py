@@ -7,7 +7,8 @@ correlation matrix of the learners' predictions (for example of
 :func:`corr_X_y` the correlation of each feature with the target, and
 :func:`pca_plot`, :func:`pca_comp_plot` and :func:`exp_var_plot` how well a
 few principal components describe the input. The functions take the
-arguments of ``mlens.visualization``. Once an ensemble is fitted,
+arguments of ``mlens.visualization`` (and are also at its module paths
+``mlcore.visualization.correlations`` and ``.var_analysis``). Once an ensemble is fitted,
 :func:`importance_plot` and :func:`contribution_plot` draw the tables of
 :mod:`mlcore.inspection`: which input features and which learners it
 relies on.
@@ -34,6 +35,8 @@ import copy
 import numbers
 
 import numpy as np
+
+from ._compat import submodule
 
 __all__ = ["corrmat", "clustered_corrmap", "corr_X_y", "pca_plot",
            "pca_comp_plot", "exp_var_plot", "importance_plot",
@@ -643,3 +646,10 @@ def contribution_plot(table, figsize=(8, 6), title="Learner contributions",
     return _barh(table, "contribution", None, title,
                  "Drop in CV score without the learner", figsize, ax, show,
                  None, **kwargs)
+
+
+# ML-Ensemble's module paths
+submodule(__name__, "correlations", ["corrmat", "clustered_corrmap",
+                                     "corr_X_y"])
+submodule(__name__, "var_analysis", ["pca_comp_plot", "pca_plot",
+                                     "exp_var_plot"])
