@@ -262,12 +262,19 @@ def learner_contributions(ensemble, y, scoring=None, greater_is_better=None,
         greater = True
     fold_fit = _MetaFit(meta)
     splits = [s for s in meta.splits_[0] if s.test is not None]
+    # C order, as the engine's output: numpy gives a column selection in
+    # Fortran order, on which BLAS-based learners round differently
+    inputs = {key: np.ascontiguousarray(P[:, cols])
+              for key, cols in kept.items()}
     jobs = [delayed(_meta_fold)(None if key is None else names[key],
-                                fold_fit, P[:, kept[key]], y, w, s, scorer)
+                                fold_fit, inputs[key], y, w, s, scorer)
             for key in variants for s in splits]
     scores = np.asarray(_lockstep.run_pool(jobs, ensemble.backend,
                                            ensemble.n_jobs), dtype=float)
-    means = scores.reshape(len(variants), len(splits)).mean(axis=1)
+    # one mean per row, as risk_table takes it (a reduction along an axis
+    # of a 2-D array may round differently)
+    means = np.array([row.mean() for row in
+                      scores.reshape(len(variants), len(splits))])
     drop = means[0] - means[1:]
     pd = _pandas("learner_contributions")
     table = pd.DataFrame({"score_without": means[1:],
