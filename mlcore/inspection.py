@@ -31,7 +31,7 @@ from .exceptions import LearnerError
 from .risk import _check_weights, _get_scorer, _pandas, score_with
 
 try:
-    from sklearn.base import clone, is_classifier, is_regressor
+    from sklearn.base import is_classifier, is_regressor
     from sklearn.utils import check_array, check_random_state
     from sklearn.utils.validation import check_is_fitted
 except ImportError as exc:  # pragma: no cover

@@ -790,12 +790,8 @@ class ConvexAUCClassifier(_ClassifierBase):
     refine : bool, default=True
         Refine the best grid point with Nelder-Mead.
     classes : array-like, optional
-        Every class label, in the order of each learner's probability
-        columns (the sorted labels, as scikit-learn classifiers order
-        them). Set it when ``y`` may lack some classes, as the training
-        rows of a cross-validation fold of a rare class may: the input
-        still holds a column per class. None: the classes of ``y``. The
-        mlcore ensembles set it for the layers they fit.
+        Every class label, for a ``y`` that may lack one (see
+        :class:`ConvexLogLossClassifier`).
     names : sequence of str, optional
 
     Attributes

@@ -49,15 +49,7 @@ from mlcore.inspection import (learner_contributions,  # noqa: E402
                                meta_weights, permutation_importance)
 from mlcore.model_selection import cross_validate_ensemble  # noqa: E402
 from mlcore.risk import risk_table  # noqa: E402
-
-
-def classification(n=240, seed=0):
-    return make_classification(n, 8, n_informative=4, random_state=seed)
-
-
-def learners_c():
-    return [("lr", LogisticRegression()), ("nb", GaussianNB()),
-            ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
+from tests.test_superlearner import classification, learners_c  # noqa
 
 
 def learners_r():
