@@ -248,8 +248,9 @@ n_repeats : int, default=1
     Repeat the folds of every layer of :meth:`add` ``n_repeats`` times,
     each time on a new shuffle of the rows (``RepeatedKFold``, or
     ``RepeatedStratifiedKFold`` for the default stratified folds; the
-    shuffles are seeded by the layer's random state, drawn from
-    ``random_state``). Every row's out-of-fold prediction is the average
+    shuffles are seeded by the ``random_state`` of a ``KFold`` or
+    ``StratifiedKFold`` given as ``folds``, else by the layer's random
+    state, drawn from ``random_state``). Every row's out-of-fold prediction is the average
     of its ``n_repeats`` predictions (for classifiers that pass on labels,
     the most probable class of the averaged probabilities), and with
     ``refit=False`` new data is predicted by all ``n_repeats * folds``
@@ -756,6 +757,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
+            if classification and n_outputs == 1:
+                _give_classes(group, classes)
             name = "layer-%d" % (i + 1)
             columns = resolve_columns(spec.propagate_features, names,
                                       len(names), name, named_input=named)
@@ -922,6 +925,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 self.oof_predictions_[layer.name] = _label_columns(
                     layer, P, classes)
         self._train_id = _fingerprint(X)
+        # which sample weights the fit used (a digest), so that a refit of
+        # the meta learner can check it is given the same ones
+        self._fit_weights = None if sample_weight is None else \
+            _fingerprint(sample_weight)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
         return self
@@ -1293,7 +1300,8 @@ _STATE_LOCK = threading.Lock()
 
 # Private attributes that belong to the fitted state (besides the public
 # ones, which end with an underscore).
-_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id")
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id",
+                      "_fit_weights")
 
 
 def _fitted_attrs(est):
@@ -1404,6 +1412,17 @@ def _wrap_regressors(spec, classes):
     return spec
 
 
+def _give_classes(group, classes):
+    """Tell the :mod:`mlcore.meta` classifiers of ``group`` (the layer's
+    clones) every class of ``y``: their input holds a probability column
+    per class, and a fold's training rows may lack a class."""
+    from .meta import _ClassifierBase
+    for lr in group.learners:
+        if isinstance(lr.estimator, _ClassifierBase) and \
+                lr.estimator.classes is None:
+            lr.estimator.set_params(classes=classes)
+
+
 def _unwrap_regressors(layer):
     """Put the fitted regressors in place of their :class:`_PositionTarget`
     wrappers, in the layer's fitted estimators and its learners."""
@@ -1446,17 +1465,7 @@ def _label_columns(layer, P, classes):
     A sparse output keeps positions for text labels (a sparse matrix holds
     numbers only).
     """
-    cols = []
-    for lr in layer.learners:
-        if lr.proba:
-            continue
-        fits = {part: est for (key, part, _), est in layer.estimators_.items()
-                if key == lr.key}
-        if not fits or getattr(next(iter(fits.values())), "classes_",
-                               None) is None:
-            continue  # a regressor: its column is not a label
-        start = layer.columns_[lr.key]
-        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    cols = label_columns(layer)
     if not cols:
         return P
     numeric = np.asarray(classes).dtype.kind in "biuf"
@@ -1472,6 +1481,23 @@ def _label_columns(layer, P, classes):
     out = np.array(P, dtype=P.dtype if numeric else object)
     out[:, cols] = _positions_to_labels(np.asarray(P)[:, cols], classes)
     return out
+
+
+def label_columns(layer):
+    """The columns of a fitted layer's output written by classifiers that
+    predict labels (positions in ``classes``), in order."""
+    cols = []
+    for lr in layer.learners:
+        if lr.proba:
+            continue
+        fits = {part: est for (key, part, _), est in layer.estimators_.items()
+                if key == lr.key}
+        if not fits or getattr(next(iter(fits.values())), "classes_",
+                               None) is None:
+            continue  # a regressor: its column is not a label
+        start = layer.columns_[lr.key]
+        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    return cols
 
 
 def _positions_to_labels(block, classes):

@@ -1629,12 +1629,16 @@ def repeat_folds(indexer, n_repeats, random_state=None):
     indexer : FoldIndex or SplitterIndex
         ``FoldIndex(k)`` or a ``KFold(k)`` splitter become
         ``RepeatedKFold(n_splits=k)``, a ``StratifiedKFold(k)``
-        ``RepeatedStratifiedKFold(n_splits=k)`` (the given splitter's own
-        shuffle and seed are not used).
+        ``RepeatedStratifiedKFold(n_splits=k)`` (the repeats reshuffle the
+        rows whether or not the given splitter shuffles).
     n_repeats : int
         ``>= 1``; 1 returns ``indexer`` itself.
     random_state : int, RandomState or None
-        Seeds the shuffles (scikit-learn draws one per repeat from it).
+        Seeds the shuffles (scikit-learn draws one per repeat from it),
+        unless the given splitter has a ``random_state`` of its own
+        (``KFold(k, shuffle=True, random_state=s)``): then ``s`` seeds
+        them, so that the repeats are those of
+        ``RepeatedKFold(n_splits=k, n_repeats=n_repeats, random_state=s)``.
 
     Returns
     -------
@@ -1666,6 +1670,8 @@ def repeat_folds(indexer, n_repeats, random_state=None):
                                                          StratifiedKFold):
         k = cv.n_splits
         cls = RepeatedKFold if type(cv) is KFold else RepeatedStratifiedKFold
+        if cv.random_state is not None:  # the user's seed for the folds
+            random_state = cv.random_state
     else:
         raise LayerSpecificationError(
             "n_repeats=%d repeats K folds on new shuffles of the rows, but "

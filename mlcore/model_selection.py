@@ -835,7 +835,8 @@ def benchmark(X, y, scorer, cv, estimators, preprocessing=None,
 # Nested cross-validation of a whole ensemble
 
 def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
-                            return_estimators=False):
+                            return_estimators=False, sample_weight=None,
+                            greater_is_better=None):
     """Nested cross-validation of an ensemble, of each of its base learners
     and of the discrete Super Learner, with every outer fold's fits in one
     pool per layer.
@@ -850,7 +851,9 @@ def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
     """
     from .risk import cross_validate_ensemble as nested
     return nested(ensemble, X, y, cv=cv, scoring=scoring, groups=groups,
-                  return_estimators=return_estimators)
+                  return_estimators=return_estimators,
+                  sample_weight=sample_weight,
+                  greater_is_better=greater_is_better)
 
 
 __all__ += ["cross_validate_ensemble"]

@@ -569,6 +569,11 @@ def _barh(table, value, error, title, xlabel, figsize, ax, show, top,
           **kwargs):
     """Horizontal bars of ``table[value]`` (largest at the top), with
     ``table[error]`` as error bars when given."""
+    if top is not None and (not isinstance(top, numbers.Integral) or
+                            isinstance(top, bool) or top < 1):
+        raise ValueError("importance_plot: top must be a positive int (the "
+                         "number of bars) or None for all of them, got %r"
+                         % (top,))
     plt = _pyplot()
     data = table.sort_values(value, ascending=False)
     if top is not None:
@@ -600,7 +605,8 @@ def importance_plot(table, top=None, figsize=(8, 6),
         As :func:`mlcore.inspection.permutation_importance` returns it
         (``importance_mean``, ``importance_std``).
     top : int, optional
-        Only the ``top`` most important features.
+        Only the ``top`` most important features (a positive int; None:
+        all of them).
     figsize : tuple, default=(8, 6)
     title : str, default='Permutation importance'
     show : bool, default=True
