@@ -206,8 +206,14 @@ def thread_workers(backend, n_jobs):
 def describe(func, args, kwargs):
     """What a subtask is, for error messages: ``"learner 'ols', partition
     0, fold 2"`` from the ``name`` (or ``case``), ``draw``, ``partition``
-    and ``fold`` arguments of its function, else the function's name."""
+    and ``fold`` arguments of its function, else the function's name;
+    followed by the ``label`` of a wrapper that has one (the call of
+    :func:`mlcore._lockstep.map_calls` it belongs to), in parentheses."""
+    labels = []
     while hasattr(func, "func") and not inspect.isfunction(func):
+        label = getattr(func, "label", None)
+        if isinstance(label, str):
+            labels.append(label)
         func = func.func  # the subtask wrappers of the engine
     try:
         bound = inspect.signature(func).bind_partial(*args, **kwargs)
@@ -224,8 +230,9 @@ def describe(func, args, kwargs):
         if isinstance(value, numbers.Integral) and parts:
             parts.append("%s %d" % (key, value))
     if not parts:
-        return "subtask %s" % getattr(func, "__qualname__", repr(func))
-    return ", ".join(parts)
+        parts.append("subtask %s" % getattr(func, "__qualname__",
+                                            repr(func)))
+    return ", ".join(parts) + "".join(" (%s)" % label for label in labels)
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -385,10 +392,12 @@ def worker_died(exc, records, exit_codes=None):
             one(pid, what) for pid, what in sorted(listed.items()))
     else:
         where = "before any subtask started"
-    return WorkerDiedError(
+    err = WorkerDiedError(
         "A worker process died%s %s. Its learner ended the process (a "
         "crash in compiled code, os._exit, the out-of-memory killer) "
         "and could not report an error of its own." % (codes, where))
+    err.subtasks = sorted(listed.values())  # what it names, one by one
+    return err
 
 
 ###############################################################################

@@ -155,6 +155,7 @@ class _LockStep(object):
             try:
                 results = parallel.run(jobs, keys=keys, small=small)
             except BaseException as exc:
+                _note_calls(exc, [labels[i] for i, _ in batch])
                 self._fail(exc)
                 return
             with self.cond:
@@ -275,6 +276,17 @@ class _Labelled(object):
         except BaseException as exc:
             _note(exc, self.label)
             raise
+
+
+def _note_calls(exc, labels):
+    """Note on ``exc``, an error of the shared pool itself (a process
+    worker that died), the calls among ``labels`` whose subtasks it names
+    (see :func:`mlcore._joblib.describe`): a subtask that ends its worker
+    cannot note its call itself."""
+    for what in getattr(exc, "subtasks", None) or ():
+        for label in labels:
+            if what.endswith("(%s)" % label):
+                _note(exc, label)
 
 
 def _note(exc, label):

@@ -24,6 +24,12 @@ rows are split, so they stay in one module; about a third of its lines are
 the docstrings scikit-learn users read with ``help()``. Parameter paths,
 column names and table views live in their own modules (``_params``,
 ``_names``, ``metrics``).
+
+ML-Ensemble's module paths are kept for compatibility:
+``mlcore.ensemble.super_learner``, ``.blend``, ``.subsemble``,
+``.sequential``, ``.temporal`` and ``.base`` (``BaseEnsemble``,
+``Sequential``) hold the same classes as :mod:`mlcore.ensemble`, where new
+code imports them.
 """
 import copy
 import numbers
@@ -34,11 +40,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._compat import submodule as _submodule
 from ._spec import check_layer_spec as _check_layer_spec
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import _lockstep, _progress, config, kernels
+from . import _lockstep, _progress, _store, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -242,8 +249,9 @@ n_repeats : int, default=1
     Repeat the folds of every layer of :meth:`add` ``n_repeats`` times,
     each time on a new shuffle of the rows (``RepeatedKFold``, or
     ``RepeatedStratifiedKFold`` for the default stratified folds; the
-    shuffles are seeded by the layer's random state, drawn from
-    ``random_state``). Every row's out-of-fold prediction is the average
+    shuffles are seeded by the ``random_state`` of a ``KFold`` or
+    ``StratifiedKFold`` given as ``folds``, else by the layer's random
+    state, drawn from ``random_state``). Every row's out-of-fold prediction is the average
     of its ``n_repeats`` predictions (for classifiers that pass on labels,
     the most probable class of the averaged probabilities), and with
     ``refit=False`` new data is predicted by all ``n_repeats * folds``
@@ -280,12 +288,13 @@ memory : None, str, os.PathLike, joblib.Memory or FitStore, default=None
     location, as scikit-learn's ``Pipeline`` takes it; see
     :mod:`mlcore.fitstore`). Every fold fit and full fit of every learner
     and preprocessing case is stored under a key of everything that decides
-    it (the estimator's class and parameters, the preprocessing it follows,
-    its rows, the data's values, mlcore's version) and read back by later
-    fits: after adding, removing or changing a learner, a fit runs only that
-    learner and the layers after it, with the same results as a fit from
-    scratch. The store holds pickles: it is as trusted as the code that
-    wrote it. None: nothing is stored.""",
+    it (the estimator's class and parameters, the exact preprocessing fit it
+    follows, its rows, the data's values and layout, mlcore's version) and
+    read back by later fits: after adding, removing or changing a learner, a
+    fit runs only that learner and the layers after it, with the same
+    results as a fit from scratch. The store holds pickles: it is as trusted as the code that
+    wrote it. A path that is a file is refused (a ``ValueError`` at
+    ``fit``). None: nothing is stored.""",
 }
 
 _ATTRIBUTES_DOC = """\
@@ -715,6 +724,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                       file=_progress.verbose_stream(self.verbose, 10))
 
     def _validate_X(self, X, reset):
+        X = _from_file(X)
         _check_structure(X)
         X = validate_data(self, X, reset=reset,
                           accept_sparse=["csr", "csc", "coo"],
@@ -760,6 +770,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
+            if classification and n_outputs == 1:
+                _give_classes(group, classes)
             name = "layer-%d" % (i + 1)
             columns = resolve_columns(spec.propagate_features, names,
                                       len(names), name, named_input=named)
@@ -846,6 +858,7 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
+        X, y = _from_file(X), _from_file(y)
         _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
@@ -931,6 +944,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 self.oof_predictions_[layer.name] = _label_columns(
                     layer, P, classes)
         self._train_id = _fingerprint(X)
+        # which sample weights the fit used (a digest), so that a refit of
+        # the meta learner can check it is given the same ones
+        self._fit_weights = None if sample_weight is None else \
+            _fingerprint(sample_weight)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
         return self
@@ -1317,7 +1334,8 @@ _STATE_LOCK = threading.Lock()
 
 # Private attributes that belong to the fitted state (besides the public
 # ones, which end with an underscore).
-_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id")
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id",
+                      "_fit_weights")
 
 
 def _fitted_attrs(est):
@@ -1357,6 +1375,13 @@ def _in_sample(layer):
             if np.isin(test, as_rows(s.train, n)).any():
                 return True
     return False
+
+
+def _from_file(data):
+    """The array stored at ``data`` when it is a file path (ML-Ensemble's
+    ensembles took paths to ``.npy``, ``.npz``, ``.mmap``, ``.pkl`` or text
+    files, see :func:`mlcore.backend.dump_array`), else ``data``."""
+    return _store.load(data) if _store.is_pathlike(data) else data
 
 
 def _check_structure(X):
@@ -1421,6 +1446,17 @@ def _wrap_regressors(spec, classes):
     return spec
 
 
+def _give_classes(group, classes):
+    """Tell the :mod:`mlcore.meta` classifiers of ``group`` (the layer's
+    clones) every class of ``y``: their input holds a probability column
+    per class, and a fold's training rows may lack a class."""
+    from .meta import _ClassifierBase
+    for lr in group.learners:
+        if isinstance(lr.estimator, _ClassifierBase) and \
+                lr.estimator.classes is None:
+            lr.estimator.set_params(classes=classes)
+
+
 def _unwrap_regressors(layer):
     """Put the fitted regressors in place of their :class:`_PositionTarget`
     wrappers, in the layer's fitted estimators and its learners."""
@@ -1463,17 +1499,7 @@ def _label_columns(layer, P, classes):
     A sparse output keeps positions for text labels (a sparse matrix holds
     numbers only).
     """
-    cols = []
-    for lr in layer.learners:
-        if lr.proba:
-            continue
-        fits = {part: est for (key, part, _), est in layer.estimators_.items()
-                if key == lr.key}
-        if not fits or getattr(next(iter(fits.values())), "classes_",
-                               None) is None:
-            continue  # a regressor: its column is not a label
-        start = layer.columns_[lr.key]
-        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    cols = label_columns(layer)
     if not cols:
         return P
     numeric = np.asarray(classes).dtype.kind in "biuf"
@@ -1489,6 +1515,23 @@ def _label_columns(layer, P, classes):
     out = np.array(P, dtype=P.dtype if numeric else object)
     out[:, cols] = _positions_to_labels(np.asarray(P)[:, cols], classes)
     return out
+
+
+def label_columns(layer):
+    """The columns of a fitted layer's output written by classifiers that
+    predict labels (positions in ``classes``), in order."""
+    cols = []
+    for lr in layer.learners:
+        if lr.proba:
+            continue
+        fits = {part: est for (key, part, _), est in layer.estimators_.items()
+                if key == lr.key}
+        if not fits or getattr(next(iter(fits.values())), "classes_",
+                               None) is None:
+            continue  # a regressor: its column is not a label
+        start = layer.columns_[lr.key]
+        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    return cols
 
 
 def _positions_to_labels(block, classes):
@@ -2370,3 +2413,14 @@ def _squeezed(P):
     if sp.issparse(P) or not hasattr(P, "squeeze"):
         return P
     return P.squeeze()
+
+
+# ML-Ensemble's module paths (mlens.ensemble.super_learner, ...)
+for _path, _names in [("super_learner", ["SuperLearner"]),
+                      ("blend", ["BlendEnsemble"]),
+                      ("subsemble", ["Subsemble"]),
+                      ("sequential", ["SequentialEnsemble"]),
+                      ("temporal", ["TemporalEnsemble"]),
+                      ("base", ["BaseEnsemble", "Sequential"])]:
+    _submodule(__name__, _path, _names)
+del _path, _names

@@ -71,10 +71,10 @@ of ``(start, stop)`` tuples (or of index arrays), and :func:`partition`,
 :func:`prune_train` and :func:`make_tuple` are ML-Ensemble's helpers. All of
 these exist for compatibility only; ``fit(X)``, ``generate()`` (the
 :class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
-same more directly. ML-Ensemble's module path ``mlens.index.base`` is
-``mlcore.index.base``, holding the same objects as :mod:`mlcore.index`
-(``BaseIndex``, ``FullIndex``, ``partition``, ``prune_train``,
-``make_tuple``).
+same more directly. ML-Ensemble's module paths are kept:
+``mlcore.index.base`` (``BaseIndex``, ``FullIndex``, ``partition``,
+``prune_train``, ``make_tuple``), ``.fold``, ``.blend``, ``.subsemble`` and
+``.temporal`` hold the same objects as :mod:`mlcore.index`.
 
 The seven indexers share one row format, one set of validation rules and
 the :class:`BaseIndex` machinery, so they stay in one module; about half of
@@ -83,13 +83,12 @@ its lines are docstrings with doctest examples (about 460 lines of code).
 import copy
 import inspect
 import numbers
-import sys
-import types
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
+from ._compat import submodule
 from .exceptions import LayerSpecificationError, NotFittedError
 
 __all__ = [
@@ -1658,12 +1657,16 @@ def repeat_folds(indexer, n_repeats, random_state=None):
     indexer : FoldIndex or SplitterIndex
         ``FoldIndex(k)`` or a ``KFold(k)`` splitter become
         ``RepeatedKFold(n_splits=k)``, a ``StratifiedKFold(k)``
-        ``RepeatedStratifiedKFold(n_splits=k)`` (the given splitter's own
-        shuffle and seed are not used).
+        ``RepeatedStratifiedKFold(n_splits=k)`` (the repeats reshuffle the
+        rows whether or not the given splitter shuffles).
     n_repeats : int
         ``>= 1``; 1 returns ``indexer`` itself.
     random_state : int, RandomState or None
-        Seeds the shuffles (scikit-learn draws one per repeat from it).
+        Seeds the shuffles (scikit-learn draws one per repeat from it),
+        unless the given splitter has a ``random_state`` of its own
+        (``KFold(k, shuffle=True, random_state=s)``): then ``s`` seeds
+        them, so that the repeats are those of
+        ``RepeatedKFold(n_splits=k, n_repeats=n_repeats, random_state=s)``.
 
     Returns
     -------
@@ -1695,6 +1698,8 @@ def repeat_folds(indexer, n_repeats, random_state=None):
                                                          StratifiedKFold):
         k = cv.n_splits
         cls = RepeatedKFold if type(cv) is KFold else RepeatedStratifiedKFold
+        if cv.random_state is not None:  # the user's seed for the folds
+            random_state = cv.random_state
     else:
         raise LayerSpecificationError(
             "n_repeats=%d repeats K folds on new shuffles of the rows, but "
@@ -1705,20 +1710,11 @@ def repeat_folds(indexer, n_repeats, random_state=None):
                              random_state=random_state))
 
 
-def _compat_module(name, names, doc):
-    """Register the module ``mlcore.index.<name>`` holding ``names`` of
-    this module (as ``os`` registers ``os.path``), so that ML-Ensemble's
-    ``from mlens.index.<name> import ...`` works with ``mlcore``."""
-    mod = types.ModuleType("%s.%s" % (__name__, name), doc)
-    for attr in names:
-        setattr(mod, attr, globals()[attr])
-    mod.__all__ = list(names)
-    sys.modules[mod.__name__] = mod
-    return mod
-
-
-base = _compat_module(
-    "base", ["BaseIndex", "FullIndex", "partition", "prune_train",
-             "make_tuple"],
-    "ML-Ensemble's module path ``mlens.index.base``, kept for compatibility:"
-    " the same objects as :mod:`mlcore.index`, where new code imports them.")
+# ML-Ensemble's module paths (mlens.index.base, .fold, ...)
+for _name, _names in [("base", ["BaseIndex", "FullIndex", "partition",
+                                "prune_train", "make_tuple"]),
+                      ("fold", ["FoldIndex"]), ("blend", ["BlendIndex"]),
+                      ("subsemble", ["SubsetIndex", "ClusteredSubsetIndex"]),
+                      ("temporal", ["TemporalIndex"])]:
+    submodule(__name__, _name, _names)
+del _name, _names

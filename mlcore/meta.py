@@ -213,6 +213,15 @@ def _auc_columns(y, S, sw=None):
     return out / (wp.sum() * wn.sum())
 
 
+def _check_both_classes(y, sw, est):
+    """Refuse a binary ``y`` (positions 0 and 1) without rows of both
+    classes of positive weight: an AUC is not defined then (``y`` may lack
+    a class when the classes are given)."""
+    if np.count_nonzero(np.bincount(y, weights=sw, minlength=2)) < 2:
+        raise ValueError("%s: the AUC needs samples of both classes (with "
+                         "positive sample_weight) in y" % type(est).__name__)
+
+
 def _simplex_grid(L, m):
     """Every weight vector with entries in {0, 1/m, ..., 1} summing to 1,
     the most even first."""
@@ -376,6 +385,21 @@ class _MetaLearner(BaseEstimator):
         self.coef_ = np.asarray(w, dtype=np.float64)
         self.weights_ = dict(zip(names, self.coef_.tolist()))
 
+    def _check_target(self, y):
+        """Refuse a multi-output ``y`` before scikit-learn's validation,
+        saying why: every meta learner here weighs the learners' predictions
+        of one target."""
+        try:
+            shape = np.asarray(y).shape  # (not np.shape: array-likes)
+        except (TypeError, ValueError):
+            return  # scikit-learn's validation says what is wrong
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise ValueError(
+                "%s combines the learners' predictions of one target: y must "
+                "be 1-D, got shape %s (a multi-output y). Use a meta learner "
+                "that fits a 2-D y (e.g. sklearn.linear_model.LinearRegression"
+                ") for several outputs." % (type(self).__name__, shape))
+
     @staticmethod
     def _sample_weight(sample_weight, X):
         """None (unweighted) or validated non-negative weights that do not
@@ -391,6 +415,7 @@ class _RegressorBase(RegressorMixin, _MetaLearner):
     intercept_``."""
 
     def _fit_input(self, X, y, sample_weight):
+        self._check_target(y)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         sw = self._sample_weight(sample_weight, X)
         names = self._learner_names(X.shape[1], 1)
@@ -466,13 +491,10 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         return B
 
     def _fit_input(self, X, y, sample_weight):
+        self._check_target(y)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                "%s needs samples of at least 2 classes in y; got 1 class: %r"
-                % (type(self).__name__, classes[0]))
+        classes, y_enc = self._encode(y)
         if len(classes) > 2 and not self.__sklearn_tags__(
                 ).classifier_tags.multi_class:
             raise ValueError(
@@ -480,15 +502,73 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
                 "parameters (the AUC is a binary metric); y has %d classes"
                 % (type(self).__name__, len(classes)))
         sw = self._sample_weight(sample_weight, X)
-        if sw is not None and np.count_nonzero(
+        if self.classes is None and sw is not None and np.count_nonzero(
                 np.bincount(y_enc, weights=sw)) < 2:
             raise ValueError(
                 "%s needs samples of at least 2 classes with positive "
                 "sample_weight" % type(self).__name__)
+        if self.classes is None:
+            self._check_width(X, classes)
         B = self._blocks(X, len(classes))
         names = self._learner_names(B.shape[1], self._width(len(classes)))
         self.classes_ = classes
         return B, y_enc, sw, names
+
+    def _encode(self, y):
+        """(classes, positions of ``y`` in them): the ``classes`` parameter
+        when set (y may lack some of them), else the classes of ``y``."""
+        name = type(self).__name__
+        if self.classes is None:
+            classes, y_enc = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    "%s needs samples of at least 2 classes in y; got 1 "
+                    "class: %r (if y may lack classes, as a cross-validation "
+                    "fold may, set classes)" % (name, classes[0]))
+            return classes, y_enc
+        classes = np.asarray(self.classes)
+        if classes.ndim != 1 or len(classes) < 2:
+            raise ValueError("%s: classes must be a 1-D sequence of at least "
+                             "2 labels, got %r" % (name, self.classes))
+        order = np.argsort(classes, kind="stable")
+        ranked = classes[order]
+        if (ranked[1:] == ranked[:-1]).any():
+            raise ValueError("%s: classes must be unique, got %r"
+                             % (name, self.classes))
+        try:
+            pos = np.minimum(np.searchsorted(ranked, y), len(ranked) - 1)
+            known = ranked[pos] == y
+        except TypeError:  # labels that do not compare with the classes
+            known = np.zeros(len(y), dtype=bool)
+        if not np.all(known):
+            raise ValueError("%s: y holds labels that are not in classes "
+                             "%r: %r" % (name, classes.tolist(),
+                                         sorted(set(np.asarray(y)[~known]
+                                                    .tolist()))[:5]))
+        return classes, order[pos]
+
+    def _check_width(self, X, classes):
+        """Refuse, saying why, input whose rows hold the probabilities of
+        more classes than ``y`` has (the rows' sums tell the number of
+        learners): its ``y`` lacks some classes, and without the
+        ``classes`` parameter the columns cannot be matched to labels."""
+        if self.proba_columns != "all" or not X.size:
+            return
+        totals = X.sum(axis=1)
+        learners = int(round(float(totals.mean())))
+        if learners < 1 or X.shape[1] % learners or np.abs(
+                totals - learners).max() > _SUM_TOL * learners:
+            return  # not probability blocks: _blocks says what is wrong
+        width = X.shape[1] // learners
+        if width > len(classes):
+            raise ValueError(
+                "%s: X holds the probabilities of %d classes per learner (%d "
+                "learners), but y has only %d classes (%r): y lacks some "
+                "classes, as a cross-validation fold of a rare class may. "
+                "Set classes to every class label, in the order of the "
+                "columns (the mlcore ensembles set it for their layers)."
+                % (type(self).__name__, width, learners, len(classes),
+                   classes.tolist()))
 
     def predict_proba(self, X):
         """The weighted combination of the learners' class probabilities.
@@ -632,6 +712,13 @@ class ConvexLogLossClassifier(_ClassifierBase):
         Newton steps at most (a ConvergenceWarning says when they ran out).
     names : sequence of str, optional
         Learner names for ``weights_``.
+    classes : array-like, optional
+        Every class label, in the order of each learner's probability
+        columns (the sorted labels, as scikit-learn classifiers order
+        them). Set it when ``y`` may lack some classes, as the training
+        rows of a cross-validation fold of a rare class may: the input
+        still holds a column per class. None: the classes of ``y``. The
+        mlcore ensembles set it for the layers they fit.
 
     Attributes
     ----------
@@ -643,7 +730,7 @@ class ConvexLogLossClassifier(_ClassifierBase):
     """
 
     def __init__(self, proba_columns="all", tol=1e-10, max_iter=100,
-                 names=None):
+                 names=None, classes=None):
         self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
@@ -702,6 +789,9 @@ class ConvexAUCClassifier(_ClassifierBase):
     max_grid_points : int, default=2000
     refine : bool, default=True
         Refine the best grid point with Nelder-Mead.
+    classes : array-like, optional
+        Every class label, for a ``y`` that may lack one (see
+        :class:`ConvexLogLossClassifier`).
     names : sequence of str, optional
 
     Attributes
@@ -713,7 +803,7 @@ class ConvexAUCClassifier(_ClassifierBase):
     """
 
     def __init__(self, proba_columns="all", grid=None, max_grid_points=2000,
-                 refine=True, names=None):
+                 refine=True, names=None, classes=None):
         self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
@@ -731,6 +821,7 @@ class ConvexAUCClassifier(_ClassifierBase):
         self
         """
         B, y_enc, sw, names = self._fit_input(X, y, sample_weight)
+        _check_both_classes(y_enc, sw, self)
         Q = B[:, :, 1]
         L = Q.shape[1]
         if self.grid is None:
@@ -842,6 +933,8 @@ class _MetricCombiner(object):
         """
         preds, y_fit, sw, names = self._fit_input(X, y, sample_weight)
         if isinstance(self, ClassifierMixin):
+            if isinstance(self.metric, str) and self.metric == "auc":
+                _check_both_classes(y_fit, sw, self)
             self._combine(y_fit, preds, sw, names, True, len(self.classes_),
                           self.classes_)
         else:
@@ -857,7 +950,10 @@ _CLASSIFIER_DOC = dict(
     callable=(" with the original labels and the combined class "
               "probabilities (n_samples, n_classes)"),
     extra=("\n    proba_columns : {\"all\", \"positive\"}, default=\"all\""
-           "\n        See :class:`ConvexLogLossClassifier`."),
+           "\n        See :class:`ConvexLogLossClassifier`."
+           "\n    classes : array-like, optional"
+           "\n        Every class label, for a ``y`` that may lack some (see"
+           "\n        :class:`ConvexLogLossClassifier`)."),
     attrs="\n    classes_")
 
 
@@ -975,7 +1071,8 @@ class EnsembleSelectionClassifier(_SelectionBase, _MetricTags,
 
     def __init__(self, metric="log_loss", greater_is_better=None, n_iter=50,
                  init_size=0, best_prefix=True, n_bags=None, bag_fraction=0.5,
-                 random_state=None, proba_columns="all", names=None):
+                 random_state=None, proba_columns="all", names=None,
+                 classes=None):
         self._keep_params(locals())
 
 
@@ -1049,6 +1146,6 @@ class DiscreteSuperLearnerClassifier(_DiscreteBase, _MetricTags,
                              "probabilities (n_samples, n_classes)")))
 
     def __init__(self, metric="log_loss", greater_is_better=None,
-                 proba_columns="all", names=None):
+                 proba_columns="all", names=None, classes=None):
         self._keep_params(locals())
 

@@ -4,7 +4,9 @@ preprocessing cases, run on :class:`mlcore.backend.ParallelEvaluation`.
 The successor of ``mlens.model_selection``. :class:`Evaluator` scores every
 ``(preprocessing case, estimator, parameter draw)`` on the folds of an
 indexer; :class:`Benchmark` (and :func:`benchmark`) does the same with
-default parameters only.
+default parameters only. :class:`BaseEval`, their base class, and the
+module path ``mlcore.model_selection.model_selection`` are ML-Ensemble's,
+kept for compatibility.
 
 How a fit runs
 --------------
@@ -50,6 +52,7 @@ from . import _progress
 from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, is_pair,
                     named, preprocessing_cases, unnamed_steps)
+from ._compat import submodule
 from ._store import share
 from ._subtasks import _evaluate_draw, _fit_preprocessing, run
 from .backend import ParallelEvaluation, delayed
@@ -58,7 +61,7 @@ from .index import BaseIndex, SplitterIndex, check_index
 from .metrics import Data
 from .metrics.metrics import is_estimator_scorer
 
-__all__ = ["Evaluator", "Benchmark", "benchmark"]
+__all__ = ["BaseEval", "Evaluator", "Benchmark", "benchmark"]
 
 try:  # scikit-learn is needed to fit, but not to import this module
     from sklearn.exceptions import FitFailedWarning
@@ -168,7 +171,44 @@ def _scalar(value):
 
 
 ###############################################################################
-class Evaluator(object):
+class BaseEval(object):
+    """The base class of :class:`Evaluator` and :class:`Benchmark`
+    (ML-Ensemble's ``mlens.model_selection.BaseEval``).
+
+    Kept for compatibility, for code that checks
+    ``isinstance(obj, BaseEval)`` or subclasses it to hold the settings
+    below; it runs nothing itself. New code uses :class:`Evaluator` or
+    :class:`Benchmark` (or :func:`benchmark`).
+
+    Parameters
+    ----------
+    verbose : bool or int, default=False
+    array_check : None
+        Deprecated in ML-Ensemble and ignored; any other value than None
+        gives a DeprecationWarning, as it did there.
+    backend : str, optional
+        Joblib backend; None: :func:`mlcore.config.get_backend` when work
+        runs.
+    n_jobs : int, default=-1
+    dtype : numpy dtype, optional
+        None: :func:`mlcore.config.get_dtype` (ML-Ensemble's setting; the
+        evaluators' scores are Python floats).
+    raise_on_exception : bool, default=True
+    """
+
+    def __init__(self, verbose=False, array_check=None, backend=None,
+                 n_jobs=-1, dtype=None, raise_on_exception=True):
+        if array_check is not None:
+            warnings.warn("array_check is deprecated and has no effect",
+                          DeprecationWarning, stacklevel=2)
+        self.verbose = verbose
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.raise_on_exception = raise_on_exception
+
+
+class Evaluator(BaseEval):
     """Cross-validated randomized search over estimators and preprocessing
     cases.
 
@@ -746,7 +786,7 @@ def _format_instances(estimators, preprocessing):
 
 
 ###############################################################################
-class Benchmark(object):
+class Benchmark(BaseEval):
     """Cross-validated scores of estimators with their own parameters, over
     preprocessing cases (an :class:`Evaluator` without a search).
 
@@ -810,7 +850,8 @@ def benchmark(X, y, scorer, cv, estimators, preprocessing=None,
 # Nested cross-validation of a whole ensemble
 
 def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
-                            return_estimators=False):
+                            return_estimators=False, sample_weight=None,
+                            greater_is_better=None):
     """Nested cross-validation of an ensemble, of each of its base learners
     and of the discrete Super Learner, with every outer fold's fits in one
     pool per layer.
@@ -825,7 +866,13 @@ def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
     """
     from .risk import cross_validate_ensemble as nested
     return nested(ensemble, X, y, cv=cv, scoring=scoring, groups=groups,
-                  return_estimators=return_estimators)
+                  return_estimators=return_estimators,
+                  sample_weight=sample_weight,
+                  greater_is_better=greater_is_better)
 
 
 __all__ += ["cross_validate_ensemble"]
+
+# ML-Ensemble's module path
+submodule(__name__, "model_selection", ["BaseEval", "Evaluator",
+                                        "Benchmark", "benchmark"])

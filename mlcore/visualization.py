@@ -7,7 +7,8 @@ correlation matrix of the learners' predictions (for example of
 :func:`corr_X_y` the correlation of each feature with the target, and
 :func:`pca_plot`, :func:`pca_comp_plot` and :func:`exp_var_plot` how well a
 few principal components describe the input. The functions take the
-arguments of ``mlens.visualization``. Once an ensemble is fitted,
+arguments of ``mlens.visualization`` (and are also at its module paths
+``mlcore.visualization.correlations`` and ``.var_analysis``). Once an ensemble is fitted,
 :func:`importance_plot` and :func:`contribution_plot` draw the tables of
 :mod:`mlcore.inspection`: which input features and which learners it
 relies on.
@@ -34,6 +35,8 @@ import copy
 import numbers
 
 import numpy as np
+
+from ._compat import submodule
 
 __all__ = ["corrmat", "clustered_corrmap", "corr_X_y", "pca_plot",
            "pca_comp_plot", "exp_var_plot", "importance_plot",
@@ -566,6 +569,11 @@ def _barh(table, value, error, title, xlabel, figsize, ax, show, top,
           **kwargs):
     """Horizontal bars of ``table[value]`` (largest at the top), with
     ``table[error]`` as error bars when given."""
+    if top is not None and (not isinstance(top, numbers.Integral) or
+                            isinstance(top, bool) or top < 1):
+        raise ValueError("importance_plot: top must be a positive int (the "
+                         "number of bars) or None for all of them, got %r"
+                         % (top,))
     plt = _pyplot()
     data = table.sort_values(value, ascending=False)
     if top is not None:
@@ -597,7 +605,8 @@ def importance_plot(table, top=None, figsize=(8, 6),
         As :func:`mlcore.inspection.permutation_importance` returns it
         (``importance_mean``, ``importance_std``).
     top : int, optional
-        Only the ``top`` most important features.
+        Only the ``top`` most important features (a positive int; None:
+        all of them).
     figsize : tuple, default=(8, 6)
     title : str, default='Permutation importance'
     show : bool, default=True
@@ -643,3 +652,10 @@ def contribution_plot(table, figsize=(8, 6), title="Learner contributions",
     return _barh(table, "contribution", None, title,
                  "Drop in CV score without the learner", figsize, ax, show,
                  None, **kwargs)
+
+
+# ML-Ensemble's module paths
+submodule(__name__, "correlations", ["corrmat", "clustered_corrmap",
+                                     "corr_X_y"])
+submodule(__name__, "var_analysis", ["pca_comp_plot", "pca_plot",
+                                     "exp_var_plot"])

@@ -250,7 +250,7 @@ def test_nested_cv_dataframe_and_preprocessing_equal_pipelines_by_hand():
         for name, est in learners_c()[:2]:
             pipe = make_pipeline(StandardScaler(), clone(est)).fit(X[tr],
                                                                    y[tr])
-            assert res.scores.iloc[i]["pr__" + name] == scorer(pipe, X[te],
+            assert res.scores.iloc[i]["pr." + name] == scorer(pipe, X[te],
                                                                y[te])
 
 
