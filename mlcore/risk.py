@@ -297,10 +297,11 @@ def _get_scorer(scoring, classifier, greater_is_better=None,
     ``sklearn.metrics.make_scorer`` as the Evaluator reads it (a loss by
     its name, unless ``greater_is_better`` says)."""
     from sklearn.metrics import get_scorer, make_scorer
-    from .model_selection import _check_scorer, _is_estimator_scorer
+    from .metrics.metrics import is_estimator_scorer
+    from .model_selection import _check_scorer
     if scoring is None:
         scoring = "accuracy" if classifier else "r2"
-    if isinstance(scoring, str) or _is_estimator_scorer(scoring):
+    if isinstance(scoring, str) or is_estimator_scorer(scoring):
         try:
             return _check_scorer(scoring, greater_is_better)[0]
         except ValueError as exc:  # a ValueError lists the valid names

@@ -166,7 +166,8 @@ def test_contributions_of_a_loss_are_oriented_like_its_negated_scorer():
                                    -own["score_without"], rtol=1e-12)
     # the stored out-of-fold predictions, scored by scikit-learn itself
     Z = ens.oof_predictions_["layer-1"]
-    for i, name in enumerate(["ridge", "tree", "lin"]):
+    # (the columns are in the order of the learners' names)
+    for i, name in enumerate(ens.layer_1.get_feature_names_out()):
         ref = cross_val_score(LinearRegression(), np.delete(Z, i, axis=1), y,
                               cv=KFold(4), scoring="neg_mean_absolute_error")
         assert neg.loc[name, "score_without"] == pytest.approx(ref.mean(),
