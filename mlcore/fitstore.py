@@ -11,25 +11,34 @@ whatever changed that fit changes the keys of every learner after it), the
 rows it is fitted on and the rows it predicts, a fingerprint of the values
 and memory layout of ``X``, ``y`` and the fit parameters
 (``sample_weight``) and of the ``groups`` of the call, the settings of the
-layer's output (class probabilities, classes, dtype), the scorer, and the
-versions of mlcore and Python. A later fit that needs the same fit reads it
-back, with its out-of-fold predictions, instead of running it. Adding,
-removing or changing a learner therefore refits only that learner and the
-layers after it (their input changed), and changing the meta learner refits
-only the meta learner.
+layer's output (class probabilities, classes, dtype), the scorer, the
+native thread counts (BLAS, OpenMP) and scikit-learn configuration in force
+where the fit runs (another thread count can change a fit's last bits),
+and the versions of mlcore, Python, numpy and scipy. A later fit that needs
+the same fit reads it back, with its out-of-fold predictions, instead of
+running it. Adding, removing or changing a learner therefore refits only
+that learner and the layers after it (their input changed), and changing
+the meta learner refits only the meta learner.
 
 Classes and functions are keyed by module and qualified name with the
 version of their package when that name imports them from a package with a
 ``__version__``; any other (defined in a script or notebook, in a function,
 or in a module without a version) is keyed by its code as well, and a
 function's key holds the values of the global names its code reads (a
-module constant, a helper function, a few levels deep). What the key cannot
-see is not part of it: the edited code of a class of a versioned package
-whose version did not change, or a learner with ``random_state=None`` (its
-fit is random, the store returns the fit it made first). Values whose state
-has no stable fingerprint (a ``numpy.random.RandomState``, an object
-without attributes) make a learner unstorable: it is fitted as usual and a
-:class:`~mlcore.exceptions.FitStoreWarning` says why.
+module constant, a helper function, a few levels deep), its own attributes,
+and the attributes its code may read from the modules without a version
+that it reaches (through submodules, and through imports in its body).
+What the key cannot see is not part of it: the edited code of a class of a
+versioned package whose version did not change, a versioned package
+changed at run time, or a learner with ``random_state=None`` (its fit is
+random, the store returns the fit it made first). Values whose state has
+no stable fingerprint (a ``numpy.random.RandomState``, an object without
+attributes), and code that reads values by a string at run time
+(``globals()``, ``eval``, ``sys.modules``, ...), make a learner unstorable:
+it is fitted as usual and a :class:`~mlcore.exceptions.FitStoreWarning`
+says why. A fit read back holds the functions stored with it: one of a
+script (``__main__``) as a copy, with the values of the globals it read
+when it was stored.
 
 Entries are pickles. Loading one runs code that its writer chose, so a store
 is exactly as trusted as the code that wrote it: never point ``memory=`` at a
@@ -41,7 +50,8 @@ the key and the length and digest of the pickled payload; an entry that is
 truncated, of another version or whose payload does not match its digest is
 never loaded: the fit runs again and replaces it. Every file the store
 writes starts with the same magic bytes, and the store lists, replaces and
-removes no file without them.
+removes no file without them. A store that cannot be written to is read,
+with one warning per ensemble fit.
 """
 import dis
 import enum
@@ -131,7 +141,14 @@ class FitStore(object):
     location : str or os.PathLike
         A directory (created when needed). The entries live in its
         subdirectory ``mlcore_fits``; nothing else in ``location`` is ever
-        read, written or removed.
+        read, written or removed. A leading ``~`` and environment variables
+        (``$NAME``, ``${NAME}``) are expanded.
+
+    Raises
+    ------
+    ValueError
+        For a location that names an environment variable that is not set
+        or ``~user`` of an unknown user.
 
     Notes
     -----
@@ -332,6 +349,13 @@ class FitStore(object):
             and unreadable ones are always removed, and so are temporary
             files left by interrupted writes more than an hour old (or
             older than ``older_than``).
+
+        Raises
+        ------
+        OSError
+            Of the kind the system gave (``PermissionError`` for a store
+            that is read-only to this user), naming the file that could not
+            be removed and why.
         """
         now = time.time()
         self._remove_orphans(now, 3600.0 if older_than is None else
@@ -360,6 +384,11 @@ class FitStore(object):
         -------
         int
             The number of entries removed.
+
+        Raises
+        ------
+        OSError
+            As :meth:`prune` raises it.
         """
         n = 0
         for name, path in self._own_files():
@@ -498,9 +527,10 @@ def check_memory(memory):
     Parameters
     ----------
     memory : None, str, os.PathLike, joblib.Memory or FitStore
-        As scikit-learn's ``Pipeline`` takes it: a directory, or a
-        ``joblib.Memory`` whose ``location`` is used (a ``Memory`` without
-        a location, like None, stores nothing).
+        As scikit-learn's ``Pipeline`` takes it: a directory (``~`` and
+        environment variables expanded), or a ``joblib.Memory`` whose
+        ``location`` is used (a ``Memory`` without a location, like None,
+        stores nothing).
 
     Returns
     -------
@@ -509,9 +539,10 @@ def check_memory(memory):
     Raises
     ------
     ValueError
-        For an empty path, and for a location that is a file (or lies in
-        one) or whose folder ``mlcore_fits`` is a file: the store could
-        write nothing there.
+        For an empty path, a path with an environment variable that is not
+        set, and a location that is a file or a broken symbolic link (or
+        lies in one) or whose folder ``mlcore_fits`` is one: the store
+        could write nothing there.
     """
     if memory is None:
         return None
@@ -1055,7 +1086,6 @@ def _dynamic():
     if not _DYNAMIC:
         import builtins
         import importlib
-        import inspect
         values = [getattr(builtins, n) for n in _DYNAMIC_BUILTINS] + [
             importlib.import_module, sys._getframe, inspect.currentframe,
             inspect.stack, sys.modules]
@@ -1096,6 +1126,14 @@ def _refuse_dynamic(f, code):
         raise Unstable("code that reads values by their names at run time "
                        "(%s, in %s), which the key cannot follow"
                        % (what, f.__qualname__))
+    # getattr(mypkg.config, name): any attribute of a module of the user's
+    mine = [v.__name__ for v in reached if isinstance(v, types.ModuleType)
+            and _version(v.__name__) is None]
+    if mine and "getattr" in code.names and "getattr" not in scope:
+        raise Unstable("code that reads values by their names at run time "
+                       "(getattr, in %s, which reads the module %s of no "
+                       "versioned package), which the key cannot follow"
+                       % (f.__qualname__, min(mine)))
 
 
 # Instructions that read a global name, and that read an attribute.

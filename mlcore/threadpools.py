@@ -270,10 +270,11 @@ def native_threads():
     thread's team size) loaded, in a stable order.
 
     BLAS and OpenMP split sums over their threads, so a fit can come out
-    otherwise in its last bits under another thread count (on a
-    1500 x 300 ridge regression, 2e-12 between one and two OpenBLAS
-    threads): the fit store keys every fit by this tuple, read where the
-    fit runs. Without any way to ask the libraries, the CPU count and the
-    environment variables that set their defaults stand in for it.
+    otherwise in its last bits under another thread count (up to 2.2e-12
+    in the predictions of a ridge and linear regression ensemble on
+    1500 x 300 inputs, between one and two OpenBLAS threads): the fit
+    store keys every fit by this tuple, read where the fit runs. Without
+    any way to ask the libraries, the CPU count and the environment
+    variables that set their defaults stand in for it.
     """
     return native_limits().threads()

@@ -1013,6 +1013,10 @@ _USER_PACKAGE = {
             return scale
 
 
+        def attribute_by_name(Z, name="SCALE"):
+            return Z * getattr({pkg}.config, name)
+
+
         def not_yet_imported(Z):
             from {pkg}.later import SCALE
             return Z * SCALE
@@ -1064,14 +1068,17 @@ def test_values_of_the_users_own_modules_are_part_of_the_key(
         assert fits(log) == {}  # stored, under a stable key
 
 
-def test_import_of_a_module_not_yet_imported_is_not_stored(log, store_dir,
-                                                           user_package):
-    # its values cannot be read before the fit imports it
+@pytest.mark.parametrize("func, why", [
+    ("not_yet_imported", "fs_userpkg.later.*not imported yet"),
+    ("attribute_by_name", r"getattr.*the module fs_userpkg")])
+def test_values_of_the_users_modules_that_cannot_be_read_are_not_stored(
+        log, store_dir, user_package, func, why):
+    # a module is not imported before the fit imports it; an attribute
+    # read by its name could be any
     from sklearn.preprocessing import FunctionTransformer
     X, y = _data()
-    steps = [FunctionTransformer(user_package.not_yet_imported)]
-    with pytest.warns(FitStoreWarning, match="fs_userpkg.later.*not "
-                                             "imported yet"):
+    steps = [FunctionTransformer(getattr(user_package, func))]
+    with pytest.warns(FitStoreWarning, match=why):
         _case_super(log, store_dir, steps).fit(X, y)
     assert "pipeline" not in {e.kind for e in FitStore(store_dir).entries()}
 
@@ -1081,6 +1088,7 @@ _READS_BY_NAME = {
     "eval": "Z * eval('SCALE')",
     "vars": "Z * vars(sys.modules[__name__])['SCALE']",
     "sys.modules": "Z * sys.modules[__name__].SCALE",
+    "getattr": "Z * getattr(me, 'SCALE')",
 }
 
 
@@ -1093,7 +1101,7 @@ def test_function_reading_globals_by_name_is_not_stored(log, store_dir,
     import types
     from sklearn.preprocessing import FunctionTransformer
     script = types.ModuleType("fs_script")
-    script.__dict__.update(sys=sys, SCALE=2.0)
+    script.__dict__.update(sys=sys, SCALE=2.0, me=script)
     exec("def scale(Z):\n    return %s\n" % _READS_BY_NAME[how],
          script.__dict__)
     monkeypatch.setitem(sys.modules, "fs_script", script)
