@@ -332,7 +332,8 @@ def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
     Notes
     -----
     With several thread workers, BLAS and OpenMP are limited to
-    ``cores // workers`` threads during the call. A LearnerError raised by
+    ``cores // workers`` threads during the call (one thread for
+    ``small`` inputs, wherever their jobs run). A LearnerError raised by
     a job gets its original exception back as ``__cause__``.
     """
     try:
@@ -352,7 +353,11 @@ def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
             if not jobs:
                 return done
         from joblib import cpu_count
-        n = max(1, cpu_count() // workers)
+        # small inputs: one native thread in the workers too, as in the
+        # calling thread (see _one_native_thread), so that a fit's thread
+        # count, and with it its last bits, does not depend on whether
+        # timing sent it to a worker
+        n = 1 if small else max(1, cpu_count() // workers)
         limits = native_limits()
         jobs = [(_OpenMPLimited(f, limits, n), a, k) for f, a, k in jobs]
         with limits.blas(n):

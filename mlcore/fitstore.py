@@ -11,25 +11,34 @@ whatever changed that fit changes the keys of every learner after it), the
 rows it is fitted on and the rows it predicts, a fingerprint of the values
 and memory layout of ``X``, ``y`` and the fit parameters
 (``sample_weight``) and of the ``groups`` of the call, the settings of the
-layer's output (class probabilities, classes, dtype), the scorer, and the
-versions of mlcore and Python. A later fit that needs the same fit reads it
-back, with its out-of-fold predictions, instead of running it. Adding,
-removing or changing a learner therefore refits only that learner and the
-layers after it (their input changed), and changing the meta learner refits
-only the meta learner.
+layer's output (class probabilities, classes, dtype), the scorer, the
+native thread counts (BLAS, OpenMP) and scikit-learn configuration in force
+where the fit runs (another thread count can change a fit's last bits),
+and the versions of mlcore, Python, numpy and scipy. A later fit that needs
+the same fit reads it back, with its out-of-fold predictions, instead of
+running it. Adding, removing or changing a learner therefore refits only
+that learner and the layers after it (their input changed), and changing
+the meta learner refits only the meta learner.
 
 Classes and functions are keyed by module and qualified name with the
 version of their package when that name imports them from a package with a
 ``__version__``; any other (defined in a script or notebook, in a function,
 or in a module without a version) is keyed by its code as well, and a
 function's key holds the values of the global names its code reads (a
-module constant, a helper function, a few levels deep). What the key cannot
-see is not part of it: the edited code of a class of a versioned package
-whose version did not change, or a learner with ``random_state=None`` (its
-fit is random, the store returns the fit it made first). Values whose state
-has no stable fingerprint (a ``numpy.random.RandomState``, an object
-without attributes) make a learner unstorable: it is fitted as usual and a
-:class:`~mlcore.exceptions.FitStoreWarning` says why.
+module constant, a helper function, a few levels deep), its own attributes,
+and the attributes its code may read from the modules without a version
+that it reaches (through submodules, and through imports in its body).
+What the key cannot see is not part of it: the edited code of a class of a
+versioned package whose version did not change, a versioned package
+changed at run time, or a learner with ``random_state=None`` (its fit is
+random, the store returns the fit it made first). Values whose state has
+no stable fingerprint (a ``numpy.random.RandomState``, an object without
+attributes), and code that reads values by a string at run time
+(``globals()``, ``eval``, ``sys.modules``, ...), make a learner unstorable:
+it is fitted as usual and a :class:`~mlcore.exceptions.FitStoreWarning`
+says why. A fit read back holds the functions stored with it: one of a
+script (``__main__``) as a copy, with the values of the globals it read
+when it was stored.
 
 Entries are pickles. Loading one runs code that its writer chose, so a store
 is exactly as trusted as the code that wrote it: never point ``memory=`` at a
@@ -41,7 +50,8 @@ the key and the length and digest of the pickled payload; an entry that is
 truncated, of another version or whose payload does not match its digest is
 never loaded: the fit runs again and replaces it. Every file the store
 writes starts with the same magic bytes, and the store lists, replaces and
-removes no file without them.
+removes no file without them. A store that cannot be written to is read,
+with one warning per ensemble fit.
 """
 import dis
 import enum
@@ -52,6 +62,7 @@ import logging
 import os
 import pickle
 import random
+import re
 import stat
 import struct
 import sys
@@ -102,6 +113,11 @@ def _mlcore_version():
     return sys.modules["mlcore"].__version__
 
 
+def _scipy_version():
+    import scipy
+    return scipy.__version__
+
+
 def _pickler():
     """cloudpickle where available (a process worker must be able to store
     an estimator whose class lives in the caller's ``__main__``), else
@@ -125,7 +141,14 @@ class FitStore(object):
     location : str or os.PathLike
         A directory (created when needed). The entries live in its
         subdirectory ``mlcore_fits``; nothing else in ``location`` is ever
-        read, written or removed.
+        read, written or removed. A leading ``~`` and environment variables
+        (``$NAME``, ``${NAME}``) are expanded.
+
+    Raises
+    ------
+    ValueError
+        For a location that names an environment variable that is not set
+        or ``~user`` of an unknown user.
 
     Notes
     -----
@@ -142,13 +165,15 @@ class FitStore(object):
 
     def __init__(self, location):
         if isinstance(location, FitStore):
-            location = location.location
-        if not isinstance(location, (str, os.PathLike)) or not os.fspath(
+            location = location.location  # already expanded
+        elif not isinstance(location, (str, os.PathLike)) or not os.fspath(
                 location):
             raise TypeError("a fit store's location is a directory path, got "
                             "%r" % (location,))
+        else:
+            location = _expanded(os.fspath(location))
         # absolute: process workers may run in another working directory
-        self.location = os.path.abspath(os.fspath(location))
+        self.location = os.path.abspath(location)
         self.path = os.path.join(self.location, FOLDER)
 
     def __repr__(self):
@@ -223,6 +248,27 @@ class FitStore(object):
             if tmp is not None and os.path.lexists(tmp):
                 os.unlink(tmp)  # our own partial file
 
+    def write_problem(self):
+        """Why no entry can be written to the store (a string), or None:
+        the store's folder is made if needed and a temporary file is
+        written to it and removed."""
+        tmp = None
+        try:
+            os.makedirs(self.path, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX,
+                                       dir=self.path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC)  # one of the store's files, as listed
+        except OSError as exc:
+            return "%s: %s" % (type(exc).__name__, exc)
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:  # a partial file: prune removes it
+                    pass
+        return None
+
     # -- listing and pruning --------------------------------------------------
     def _own_files(self):
         """(name, path) of the files of the store's folder that this module
@@ -234,6 +280,10 @@ class FitStore(object):
             names = os.listdir(self.path)
         except FileNotFoundError:
             return []
+        except OSError as exc:  # not readable
+            raise type(exc)(exc.errno, "the fit store cannot list its "
+                            "folder %s: %s" % (self.path, exc.strerror or exc)
+                            ) from exc
         out = []
         for name in names:
             entry = name.endswith(_SUFFIX) and _is_key(name[:-len(_SUFFIX)])
@@ -299,6 +349,13 @@ class FitStore(object):
             and unreadable ones are always removed, and so are temporary
             files left by interrupted writes more than an hour old (or
             older than ``older_than``).
+
+        Raises
+        ------
+        OSError
+            Of the kind the system gave (``PermissionError`` for a store
+            that is read-only to this user), naming the file that could not
+            be removed and why.
         """
         now = time.time()
         self._remove_orphans(now, 3600.0 if older_than is None else
@@ -327,6 +384,11 @@ class FitStore(object):
         -------
         int
             The number of entries removed.
+
+        Raises
+        ------
+        OSError
+            As :meth:`prune` raises it.
         """
         n = 0
         for name, path in self._own_files():
@@ -344,11 +406,44 @@ class FitStore(object):
                     pass
 
 
+# $NAME and ${NAME}, as os.path.expandvars reads them
+_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
+def _expanded(location):
+    """``location`` with environment variables (``$NAME``, ``${NAME}``)
+    and a leading ``~`` expanded, as a shell would: ``memory="~/fits"``
+    is the folder ``fits`` of the home directory, never a folder named
+    ``~``. A variable that is not set, or ``~user`` of an unknown user, is
+    refused rather than taken as a folder's name."""
+    if isinstance(location, bytes):
+        location = os.fsdecode(location)
+    for name in _VARIABLE.findall(location):
+        if name.strip("{}") not in os.environ:
+            raise ValueError(
+                "memory=%r names the environment variable %s, which is not "
+                "set: set it, or give the directory's path" % (location, name))
+    out = os.path.expanduser(os.path.expandvars(location))
+    if out.startswith("~"):
+        raise ValueError("memory=%r starts with '~' but names no user's home "
+                         "directory: give the directory's path (./%s for a "
+                         "folder of that name)" % (location, location))
+    return out
+
+
 def _unlink(path):
     try:
         os.unlink(path)
     except FileNotFoundError:  # removed by another process meanwhile
         pass
+    except OSError as exc:  # a read-only store, say
+        raise type(exc)(exc.errno, _cannot("remove", path, exc)) from exc
+
+
+def _cannot(what, path, exc):
+    return ("the fit store cannot %s %s: %s. Pruning and clearing a store "
+            "need write access to its folder %s" % (
+                what, path, exc.strerror or exc, os.path.dirname(path)))
 
 
 def _is_key(name):
@@ -432,9 +527,10 @@ def check_memory(memory):
     Parameters
     ----------
     memory : None, str, os.PathLike, joblib.Memory or FitStore
-        As scikit-learn's ``Pipeline`` takes it: a directory, or a
-        ``joblib.Memory`` whose ``location`` is used (a ``Memory`` without
-        a location, like None, stores nothing).
+        As scikit-learn's ``Pipeline`` takes it: a directory (``~`` and
+        environment variables expanded), or a ``joblib.Memory`` whose
+        ``location`` is used (a ``Memory`` without a location, like None,
+        stores nothing).
 
     Returns
     -------
@@ -443,9 +539,10 @@ def check_memory(memory):
     Raises
     ------
     ValueError
-        For an empty path, and for a location that is a file (or lies in
-        one) or whose folder ``mlcore_fits`` is a file: the store could
-        write nothing there.
+        For an empty path, a path with an environment variable that is not
+        set, and a location that is a file or a broken symbolic link (or
+        lies in one) or whose folder ``mlcore_fits`` is one: the store
+        could write nothing there.
     """
     if memory is None:
         return None
@@ -464,12 +561,25 @@ def check_memory(memory):
                     % type(memory).__name__)
 
 
+def _no_broken_link(path, what):
+    if os.path.islink(path) and not os.path.exists(path):
+        raise ValueError(
+            "%s is a broken symbolic link (to %r, which does not exist): "
+            "create its target, remove the link or use another directory"
+            % (what, os.readlink(path)))
+
+
 def _checked(store):
     """``store``, once its location is known to be a directory or to be
     one that can be created."""
     where = store.location
     while not os.path.lexists(where) and os.path.dirname(where) != where:
         where = os.path.dirname(where)  # the nearest existing ancestor
+    _no_broken_link(where, "memory=%r" % store.location
+                    if where == store.location else
+                    "%r, a folder of memory=%r," % (where, store.location))
+    _no_broken_link(store.path, "%r, where the fit store keeps its entries,"
+                    % store.path)
     if not os.path.isdir(where):
         raise ValueError(
             "memory=%r is %s: it must be a directory (created when needed) "
@@ -488,7 +598,18 @@ def _checked(store):
 # Fingerprints
 
 class Unstable(Exception):
-    """A value whose fingerprint would not be the same in every run."""
+    """A value whose fingerprint would not be the same in every run.
+
+    ``reason`` is what the innermost value was, however many times the
+    message was reworded on the way out (:meth:`within`)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+    def within(self, message):
+        """This failure, said as ``message % self`` (a wider context)."""
+        return Unstable(message % self, self.reason)
 
 
 def _digest(*parts):
@@ -805,6 +926,10 @@ def _callable_token(value, walk):
         return ("builtin", getattr(value, "__module__", None),
                 getattr(value, "__qualname__", value.__name__))
     if isinstance(value, types.ModuleType):
+        if _version(value.__name__) is None:
+            raise Unstable("the module %s, which has no version: the key "
+                           "cannot tell which of its values are used"
+                           % value.__name__)
         return ("module", value.__name__, _version(value.__name__))
     if isinstance(value, (logging.Logger, logging.LoggerAdapter)):
         return ("logger", value.name if isinstance(value, logging.Logger)
@@ -835,57 +960,217 @@ def _function_token(f, walk):
     return walk.code_of(f, _function_and_globals)
 
 
-def _function_code(f, walk):
-    cells = tuple(c.cell_contents for c in f.__closure__ or ())
+def _function_code(f, walk, read=None):
+    """A function's name, code, defaults and closure; ``read`` describes
+    the values of its closure (:func:`_token` by default)."""
+    read = read or _token
+    cells = tuple(read(c.cell_contents, walk) for c in f.__closure__ or ())
     return ("function", f.__module__, f.__qualname__,
             _code_token(f.__code__), _token(f.__defaults__, walk),
-            _token(f.__kwdefaults__, walk), _token(cells, walk))
+            _token(f.__kwdefaults__, walk), cells)
 
 
 def _function_and_globals(f, walk):
-    names, attrs = _code_names(f.__code__)
+    """A function of the user's own: its code, the values of the global
+    names and closure it reads, the modules it imports (with the
+    attributes it may read from them) and its own attributes
+    (``f.factor = 2.0``), which its code may read too."""
+    code = _code_names(f.__code__)
+    _refuse_dynamic(f, code)
     scope = f.__globals__
-    return _function_code(f, walk) + (tuple(
-        (name, _global_token(scope[name], attrs, walk))
-        for name in sorted(names) if name in scope),)
+
+    def read(value, walk):
+        return _global_token(value, code.attrs, walk)
+
+    return _function_code(f, walk, read) + (
+        tuple((name, read(scope[name], walk))
+              for name in sorted(code.names) if name in scope),
+        tuple((name, read(module, walk)) for name, module in
+              _imported(f, code.imports)),
+        _token(dict(vars(f)), walk))
 
 
 def _global_token(value, attrs, walk):
-    """The token of a global value that code reads. Of a module without a
-    version (the user's own), the attributes that the code may read from
-    it (``attrs``: every attribute name the code uses) count."""
-    if isinstance(value, types.ModuleType) and \
-            _version(value.__name__) is None:
-        found = tuple((a, _token(getattr(value, a), walk))
-                      for a in sorted(attrs) if hasattr(value, a))
-        return ("module", value.__name__, found)
+    """The token of a value that code reads (a global, a closure, an
+    imported module). Of a module without a version (the user's own), the
+    attributes that the code may read from it (``attrs``: every attribute
+    name the code uses) count, and so do those of its submodules that it
+    may reach through them (``mypkg.config.SCALE``)."""
+    if isinstance(value, types.ModuleType):
+        return _module_token(value, attrs, walk, ())
     try:
         return _token(value, walk)
     except Unstable as exc:
-        raise Unstable("%s, read by a function as a global" % exc) from None
+        raise exc.within("%s, read by a function") from None
+
+
+def _module_token(module, attrs, walk, inside):
+    name = module.__name__
+    version = _version(name)
+    if version is not None:
+        return ("module", name, version)
+    if name in inside:  # a package and its submodule import each other
+        return ("recursive-module", name)
+    found = []
+    for attr in sorted(attrs):
+        try:
+            value = getattr(module, attr)
+        except AttributeError:
+            continue
+        if isinstance(value, types.ModuleType):
+            found.append((attr, _module_token(value, attrs, walk,
+                                              inside + (name,))))
+            continue
+        try:
+            found.append((attr, _token(value, walk)))
+        except Unstable as exc:
+            raise exc.within("%%s, read by a function from %s" % name) \
+                from None
+    return ("module", name, tuple(found))
+
+
+def _imported(f, imports):
+    """(name, module) of the modules that ``import`` statements in the
+    code of ``f`` import, and of the packages they sit in (``import
+    mypkg.config`` binds ``mypkg``); a module of a versioned package is
+    given as its name and version."""
+    import importlib.util
+    package = f.__globals__.get("__package__") or \
+        f.__globals__.get("__name__", "").rpartition(".")[0]
+    out = []
+    for name, level, fromlist in sorted(imports, key=repr):
+        if not isinstance(level, int):
+            raise Unstable("an import that the key cannot read (in %s)"
+                           % f.__qualname__)
+        try:
+            full = importlib.util.resolve_name("." * level + name, package) \
+                if level else name
+        except (ImportError, ValueError) as exc:
+            raise Unstable("an import of %s that fails (%s)" % (name, exc)) \
+                from None
+        parts = full.split(".")
+        for n in range(1, len(parts) + 1):
+            out.append((".".join(parts[:n]), _loaded(".".join(parts[:n]), f)))
+        module = out[-1][1]
+        for attr in fromlist or ():
+            # ``from mypkg import config`` imports the submodule config
+            if isinstance(module, types.ModuleType) and \
+                    not hasattr(module, attr):
+                sub = full + "." + attr
+                out.append((sub, _loaded(sub, f)))
+    return out
+
+
+def _loaded(module, f):
+    """The module named ``module`` as ``f``'s import will find it, or its
+    name and version when it is of a versioned package."""
+    version = _version(module)
+    if version is not None:
+        return "%s %s" % (module, version)
+    found = sys.modules.get(module)
+    if found is None:
+        raise Unstable("an import of %s (in %s), a module without a version "
+                       "that is not imported yet: import it before the fit"
+                       % (module, f.__qualname__))
+    return found
+
+
+def _dynamic():
+    """What reads global names or modules by a string at run time: the
+    builtins ``globals``, ``vars``, ``eval``, ``exec`` and ``__import__``,
+    ``sys.modules``, ``importlib.import_module`` and frame inspection.
+    The values that such code reads have no names the key can follow; a
+    ``__main__`` function that uses them would also lose them in its
+    stored copy, which holds only the globals its code names.
+    ``{id: object}``."""
+    if not _DYNAMIC:
+        import builtins
+        import importlib
+        values = [getattr(builtins, n) for n in _DYNAMIC_BUILTINS] + [
+            importlib.import_module, sys._getframe, inspect.currentframe,
+            inspect.stack, sys.modules]
+        _DYNAMIC.update((id(v), v) for v in values)
+    return _DYNAMIC
+
+
+_DYNAMIC = {}
+_DYNAMIC_BUILTINS = ("globals", "vars", "eval", "exec", "__import__")
+# the same, as attributes of their modules
+_DYNAMIC_ATTRS = {"builtins": frozenset(_DYNAMIC_BUILTINS),
+                  "sys": frozenset(("modules", "_getframe")),
+                  "importlib": frozenset(("import_module",)),
+                  "inspect": frozenset(("currentframe", "stack"))}
+
+
+def _refuse_dynamic(f, code):
+    """Raise :class:`Unstable` when the code of ``f`` can read values by a
+    string (see :func:`_dynamic`)."""
+    scope = f.__globals__
+    builtins = scope.get("__builtins__", {})
+    builtins = getattr(builtins, "__dict__", builtins)
+    reached = [scope[n] if n in scope else builtins.get(n)
+               for n in code.names]
+    reached += [c.cell_contents for c in f.__closure__ or ()]
+    reached += [sys.modules.get(part) for name, level, _ in code.imports
+                if level == 0 for part in (name, name.split(".")[0])]
+    dynamic = _dynamic()
+    for value in reached:
+        if dynamic.get(id(value), _NOT_A_CONSTANT) is value:
+            what = getattr(value, "__name__", "sys.modules")
+        elif isinstance(value, types.ModuleType) and \
+                code.attrs & _DYNAMIC_ATTRS.get(value.__name__, set()):
+            what = "%s.%s" % (value.__name__, min(
+                code.attrs & _DYNAMIC_ATTRS[value.__name__]))
+        else:
+            continue
+        raise Unstable("code that reads values by their names at run time "
+                       "(%s, in %s), which the key cannot follow"
+                       % (what, f.__qualname__))
+    # getattr(mypkg.config, name): any attribute of a module of the user's
+    mine = [v.__name__ for v in reached if isinstance(v, types.ModuleType)
+            and _version(v.__name__) is None]
+    if mine and "getattr" in code.names and "getattr" not in scope:
+        raise Unstable("code that reads values by their names at run time "
+                       "(getattr, in %s, which reads the module %s of no "
+                       "versioned package), which the key cannot follow"
+                       % (f.__qualname__, min(mine)))
 
 
 # Instructions that read a global name, and that read an attribute.
 _GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME",
                          "LOAD_FROM_DICT_OR_GLOBALS"))
-_ATTR_OPS = frozenset(("LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR"))
+_ATTR_OPS = frozenset(("LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR",
+                       "IMPORT_FROM"))
+
+_CodeNames = namedtuple("_CodeNames", "names attrs imports")
 
 
 def _code_names(code):
-    """(global names, attribute names) that ``code`` and the code nested
-    in it (comprehensions, inner functions) read."""
-    names, attrs = set(), set()
+    """The global names, attribute names and imports (``(module, level,
+    fromlist)``) that ``code`` and the code nested in it (comprehensions,
+    inner functions) read."""
+    names, attrs, imports = set(), set(), set()
+    consts = [None, None]  # the two values last loaded: an import's args
     for ins in dis.get_instructions(code):
         if ins.opname in _GLOBAL_OPS:
             names.add(ins.argval)
         elif ins.opname in _ATTR_OPS:
             attrs.add(ins.argval)
+        elif ins.opname == "IMPORT_NAME":
+            fromlist = consts[1] if isinstance(consts[1], tuple) else None
+            imports.add((ins.argval, consts[0], fromlist))
+        consts = [consts[1], ins.argval if ins.opname == "LOAD_CONST"
+                  else _NOT_A_CONSTANT]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             inner = _code_names(const)
-            names |= inner[0]
-            attrs |= inner[1]
-    return names, attrs
+            names |= inner.names
+            attrs |= inner.attrs
+            imports |= inner.imports
+    return _CodeNames(names, attrs, imports)
+
+
+_NOT_A_CONSTANT = object()
 
 
 def _code_token(code):
@@ -949,9 +1234,26 @@ class Session(object):
         self.store = store
         self.hits = self.misses = 0
         self._memo = {}
-        self._warned = set()
+        self._warned, self._case_reasons = set(), set()
+        self._writable = None  # not yet tried
+        # numpy and scipy: their code runs in every fit (sums, BLAS calls)
         self._base = (_FORMAT, _mlcore_version(), sys.version_info[:2],
+                      np.__version__, _scipy_version(),
                       fingerprint(sample_weight), fingerprint(groups))
+
+    def writable(self):
+        """Whether fits can be written to the store; tried once per call:
+        a store that cannot be written to (a read-only folder or disk)
+        warns once, and its entries are still read."""
+        if self._writable is None:
+            problem = self.store.write_problem()
+            self._writable = problem is None
+            if problem is not None:
+                warnings.warn("The fit store %s cannot be written to (%s): "
+                              "its entries are read, but the fits of this "
+                              "call that it lacks are not stored"
+                              % (self.store.path, problem), FitStoreWarning)
+        return self._writable
 
     def _once(self, how, obj):
         """``how(obj)``, computed once per object of this call (the same
@@ -990,18 +1292,30 @@ class Session(object):
         try:
             key = self._key(kind, a)
         except Unstable as exc:
-            if name not in self._warned:
-                self._warned.add(name)
-                warnings.warn("%s %r is fitted without the fit store: %s"
-                              % ("learner" if kind == "learner" else
-                                 "preprocessing case", name, exc),
-                              FitStoreWarning)
+            self._warn_unstable(kind, name, exc)
             return None
         est = a.get("estimator", a.get("steps"))
         info = {"kind": kind, "name": str(name),
                 "estimator": type(est).__name__ if kind == "learner"
                 else "+".join(type(s).__name__ for s in est)}
-        return Stored(func, self.store, key, info)
+        return Stored(func, self.store, key, info, self.writable())
+
+    def _warn_unstable(self, kind, name, exc):
+        """One warning per learner or case of the call. The learners after
+        a case whose steps have no stable token cannot be stored either:
+        the case's warning says so for them."""
+        if getattr(exc, "in_case", False) and \
+                exc.reason in self._case_reasons:
+            return  # the preprocessing case it follows warned of it
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        if kind != "learner":
+            self._case_reasons.add(exc.reason)
+        warnings.warn("%s %r is fitted without the fit store%s: %s" % (
+            "learner" if kind == "learner" else "preprocessing case", name,
+            "" if kind == "learner" else ", and so are the learners after "
+            "it", exc), FitStoreWarning)
 
     def _key(self, kind, a):
         parts = [self._base, kind, self._fingerprint(a["X"]),
@@ -1016,18 +1330,20 @@ class Session(object):
             else:
                 parts.append(self._once(token, a["steps"]))
         except Unstable as exc:
-            raise Unstable("one of its parameters holds %s" % exc) from None
+            raise exc.within("one of its parameters holds %s") from None
         if kind == "learner":
             try:
                 parts.append(self._pipeline(a))
             except Unstable as exc:
-                raise Unstable("the fitted preprocessing it follows holds %s"
-                               % exc) from None
+                err = exc.within("the fitted preprocessing it follows "
+                                 "holds %s")
+                err.in_case = True
+                raise err from None
         extra = {k: v for k, v in a.items() if k not in _NOT_IN_KEY}
         try:
             parts.append(token(extra))
         except Unstable as exc:
-            raise Unstable("a setting of its layer holds %s" % exc) from None
+            raise exc.within("a setting of its layer holds %s") from None
         return _digest(*parts)
 
     def _pipeline(self, a):
@@ -1083,6 +1399,23 @@ class _Written(object):
         return getattr(self.P, name)
 
 
+def _where_it_runs():
+    """What of the thread a fit runs in changes its bits, beside its
+    inputs: the sizes of the native thread pools (BLAS and OpenMP split
+    sums over their threads, see :func:`mlcore.threadpools.native_threads`)
+    and scikit-learn's configuration (``transform_output``,
+    ``assume_finite``, ``working_memory``, ...). Read where the fit runs:
+    the limits that mlcore, joblib or the caller's ``threadpool_limits``
+    put on a worker are those in force there."""
+    from .threadpools import native_threads
+    try:
+        from sklearn import get_config
+        config = get_config()
+    except ImportError:  # pragma: no cover
+        config = None
+    return native_threads(), token(config)
+
+
 class StoredResult(SubResult):
     """A subtask's result read from the fit store."""
     __slots__ = ()
@@ -1102,14 +1435,16 @@ class Stored(object):
     # (error messages find the learner and fold through it). No instance
     # __dict__: functools.update_wrapper, which the caller's context
     # wrapper applies, would copy these attributes onto that wrapper.
-    __slots__ = ("func", "store", "key", "info")
+    __slots__ = ("func", "store", "key", "info", "write")
 
-    def __init__(self, func, store, key, info):
+    def __init__(self, func, store, key, info, write=True):
         self.func, self.store, self.key, self.info = func, store, key, info
+        self.write = write  # False: the store is read-only
 
     def __call__(self, *args, **kwargs):
         a = _arguments(self.func, args, kwargs)
-        entry = self.store.load(self.key)
+        key = _digest(self.key, _where_it_runs())
+        entry = self.store.load(key)
         if entry is not None:
             try:
                 return self._replay(entry, a)
@@ -1119,10 +1454,11 @@ class Stored(object):
         if a.get("P") is not None:
             written = a["P"] = _Written(a["P"])
         res = self.func(**a)
-        self._save(res, a, written)
+        if self.write:
+            self._save(key, res, a, written)
         return res
 
-    def _save(self, res, a, written):
+    def _save(self, key, res, a, written):
         from ._store import cache_load
         est = res.estimator
         if est is None:
@@ -1133,7 +1469,7 @@ class Stored(object):
         if into_P:
             pred = written.block
         fields = dict(res._asdict(), estimator=est, prediction=pred)
-        self.store.save(self.key, {"result": fields, "into_P": into_P},
+        self.store.save(key, {"result": fields, "into_P": into_P},
                         self.info)
 
     def _replay(self, entry, a):
