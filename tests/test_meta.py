@@ -674,10 +674,9 @@ def _cvp(est, X, y, method):
     return p.reshape(len(p), -1)
 
 
-# listed in the order of the layer's columns (by learner name), which the
-# meta learner's names follow
-BASE_REG = [DecisionTreeRegressor(max_depth=3, random_state=0),
-            LinearRegression(), Ridge(alpha=3.0)]
+# named learners, listed in the order of the layer's columns (by name)
+BASE_REG = [("ols", LinearRegression()), ("ridge", Ridge(alpha=3.0)),
+            ("tree", DecisionTreeRegressor(max_depth=3, random_state=0))]
 
 
 @pytest.mark.parametrize("meta", REGRESSORS, ids=repr)
@@ -685,21 +684,22 @@ def test_superlearner_regression_end_to_end(meta):
     X, y = make_regression(90, 5, n_informative=4, noise=10.0, random_state=0)
     X_new = make_regression(15, 5, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
-    ens.add(BASE_REG).add_meta(clone(meta).set_params(
-        names=["tree", "ols", "ridge"]))
+    # added, and named, in another order than the columns': matched by name
+    ens.add(BASE_REG[::-1]).add_meta(clone(meta).set_params(
+        names=["tree", "ridge", "ols"]))
     ens.fit(X, y)
-    C = np.hstack([_cvp(e, X, y, "predict") for e in BASE_REG])
+    C = np.hstack([_cvp(e, X, y, "predict") for _, e in BASE_REG])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
-    ref = clone(meta).set_params(names=["tree", "ols", "ridge"]).fit(C, y)
+    ref = clone(meta).set_params(names=["ols", "ridge", "tree"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
-    assert list(ref.weights_) == ["tree", "ols", "ridge"]
+    assert list(_meta(ens).weights_) == ["ols", "ridge", "tree"]
     T = np.hstack([clone(e).fit(X, y).predict(X_new)[:, None]
-                   for e in BASE_REG])
+                   for _, e in BASE_REG])
     np.testing.assert_array_equal(ens.predict(X_new), ref.predict(T))
 
 
-BASE_CLF = [DecisionTreeClassifier(max_depth=3, random_state=0), GaussianNB(),
-            LogisticRegression()]
+BASE_CLF = [("lr", LogisticRegression()), ("nb", GaussianNB()),
+            ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
 
 
 @pytest.mark.parametrize("meta", CLASSIFIERS, ids=repr)
@@ -712,21 +712,37 @@ def test_superlearner_proba_layer_end_to_end(meta):
     labels = np.array(["ant", "bee", "cat"])[:len(np.unique(y))]
     X_new = make_classification(20, 6, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
-    ens.add(BASE_CLF, proba=True).add_meta(clone(meta).set_params(
+    ens.add(BASE_CLF[::-1], proba=True).add_meta(clone(meta).set_params(
         names=["tree", "nb", "lr"]))
     ens.fit(X, labels[y])
     K = len(labels)
-    C = np.hstack([_cvp(e, X, y, "predict_proba") for e in BASE_CLF])
+    C = np.hstack([_cvp(e, X, y, "predict_proba") for _, e in BASE_CLF])
     P = ens.oof_predictions_["layer-1"]
     assert P.shape == (120, 3 * K)
-    assert np.array_equal(P, C)  # columns: tree's K classes, nb's, lr's
-    ref = clone(meta).set_params(names=["tree", "nb", "lr"]).fit(C, y)
+    assert np.array_equal(P, C)  # columns: lr's K classes, nb's, tree's
+    ref = clone(meta).set_params(names=["lr", "nb", "tree"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
     assert np.array_equal(_meta(ens).classes_, labels)  # the user's labels
-    T = np.hstack([clone(e).fit(X, y).predict_proba(X_new) for e in BASE_CLF])
+    T = np.hstack([clone(e).fit(X, y).predict_proba(X_new)
+                   for _, e in BASE_CLF])
     np.testing.assert_array_equal(ens.predict_proba(X_new),
                                   ref.predict_proba(T))
     np.testing.assert_array_equal(ens.predict(X_new), labels[ref.predict(T)])
+
+
+def test_meta_names_that_are_not_the_learners_are_refused():
+    """Names the layer's columns cannot be matched to (another learner, one
+    too few) are refused, not put on the weights by position."""
+    from mlcore.exceptions import LayerSpecificationError
+    X, y = make_regression(60, 4, random_state=0)
+    for names in (["ols", "ridge", "forest"], ["ols", "ridge"],
+                  ["ols", "ols", "tree"]):
+        ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
+        ens.add(BASE_REG).add_meta(NNLSRegressor(names=names))
+        with pytest.raises(LayerSpecificationError,
+                           match=r"columns are, in order, \['ols', 'ridge', "
+                                 r"'tree'\]"):
+            ens.fit(X, y)
 
 
 def test_superlearner_without_proba_is_refused_by_probability_metas():
