@@ -339,6 +339,21 @@ def test_auc_refinement_only_improves():
     assert refined.coef_.min() >= 0 and np.isclose(refined.coef_.sum(), 1)
 
 
+@pytest.mark.parametrize("refine", [False, True])
+def test_auc_of_tied_probabilities_is_that_of_predict_proba(refine):
+    """Probabilities in tenths tie, and their combinations tie too, whatever
+    order the products sum them in: auc_ is the AUC of predict_proba."""
+    for seed in range(12):
+        rng = np.random.RandomState(seed)
+        y = rng.randint(0, 2, 50)
+        Q = np.clip(np.round(0.35 * y[:, None] + 0.65 * rng.rand(50, 4), 1),
+                    0.0, 1.0)
+        X = np.stack([1.0 - Q, Q], axis=2).reshape(50, 8)
+        est = ConvexAUCClassifier(refine=refine).fit(X, y)
+        assert abs(est.auc_ - roc_auc_score(
+            y, est.predict_proba(X)[:, 1])) <= 1e-12, seed
+
+
 def test_auc_default_grid_size():
     X, y = _proba_blocks(n=60, L=3, K=2, seed=1)
     est = ConvexAUCClassifier(refine=False).fit(X, y)
@@ -610,6 +625,27 @@ def test_names(est):
         cols = ["a", "b", "c", "d", "e", "f"]
         fitted = clone(est).fit(pd.DataFrame(X, columns=cols), y)
         assert list(fitted.weights_) == ["a", "c", "e"]
+
+
+@pytest.mark.parametrize("labels", [[10, 11, 12], ["a1", "a2", "a3"],
+                                    [7, 70, 700]])
+def test_names_of_a_layers_columns_are_its_learners(labels):
+    """Columns named as a proba=True layer names them, ``<learner>_<label>``,
+    give the layer's learner names, however alike the labels are (a common
+    prefix of ``lr_10, lr_11, lr_12`` is ``lr_1``)."""
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(90, 5, n_informative=3, n_classes=3,
+                               random_state=0)
+    y = np.asarray(labels, dtype=object if isinstance(labels[0], str)
+                   else None)[y]
+    layer = SuperLearner(folds=3, backend="sequential", n_jobs=1).add(
+        [("lr", LogisticRegression()), ("lr_1", GaussianNB())], proba=True)
+    P = layer.fit_transform(X, y)
+    frame = pd.DataFrame(P, columns=layer.get_feature_names_out())
+    for est in (ConvexLogLossClassifier(), EnsembleSelectionClassifier(),
+                DiscreteSuperLearnerClassifier()):
+        fitted = clone(est).fit(frame, y)
+        assert list(fitted.weights_) == ["lr", "lr_1"]
 
 
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=repr)
