@@ -196,7 +196,8 @@ scorer : callable or None, default=None
     probabilities for learners added with ``proba=True``, and for the meta
     learner when the layer before it was added with ``proba=True``, so
     that its score is in the units of the learners it combines). None:
-    accuracy for classification, R^2 for regression.""",
+    accuracy (of the predicted labels) for classification, R^2 for
+    regression.""",
     "raise_on_exception": """\
 raise_on_exception : bool, default=True
     True: a learner that fails on a fold raises a
@@ -517,9 +518,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             ``proba=True`` (classification): the meta layer passes on the
             final estimator's class probabilities, so that ``transform``
             returns them, :meth:`predict` their most probable class and
-            its score in :attr:`data` is that of its probabilities (as it
-            is anyway when the layer before it was added with
-            ``proba=True``).
+            its score in :meth:`data_table` is that of its probabilities
+            (as it is anyway, with a ``scorer`` of yours, when the layer
+            before it was added with ``proba=True``).
 
         Returns
         -------
@@ -764,12 +765,14 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
             random_state = kw.get("random_state", seed)
-            # a meta learner reading class probabilities is scored on its
-            # own, as the learners it combines are (log-loss of labels is
-            # not the log-loss of probabilities)
+            # a user's scorer of a meta learner reading class probabilities
+            # gets the meta learner's own, as the learners it combines gave
+            # theirs (the log-loss of labels is not that of probabilities);
+            # the default accuracy scores the labels the ensemble predicts
+            user = kw.get("scorer", self.scorer)
             scorer = default_scorer(
-                classification, kw.get("scorer", self.scorer), classes,
-                proba=spec.meta and i > 0 and bool(self.layers[i - 1].proba))
+                classification, user, classes, proba=user is not None and
+                spec.meta and i > 0 and bool(self.layers[i - 1].proba))
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             if classification:
