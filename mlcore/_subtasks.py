@@ -537,11 +537,9 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                 est, pipeline, X, test, proba, classes, width, dtype,
                 n_outputs, vote=keep)
             if scorer is not None and y is not None:
-                voted = keep and votes(est, proba, classes)
-                score = _score_fold(scorer, take(y, test),
-                                    harden(pred, n_outputs) if voted
-                                    else pred, proba and not voted, name,
-                                    "partition %d, fold %d"
+                score = _score_test(scorer, est, pipeline, X, take(y, test),
+                                    test, pred, proba, classes, n_outputs,
+                                    keep, name, "partition %d, fold %d"
                                     % (partition, fold))
             if not (handback or keep):
                 P[out_rows, col:col + pred.shape[1]] = pred
@@ -560,24 +558,52 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                      predict_time, score, est, pred)
 
 
-def _score_fold(scorer, y, pred, proba, name, where):
+def _score_test(scorer, est, pipeline, X, y, test, pred, proba, classes,
+                n_outputs, keep, name, where):
+    """The score of a learner's predictions ``pred`` of the held-out rows
+    ``test``: of the labels its layer passes on, or of its class
+    probabilities where the layer passes them on or its scorer asks for
+    them (``scorer.proba``: a meta layer whose input is probabilities)."""
+    voted = keep and votes(est, proba, classes)
+    if (getattr(scorer, "proba", False) and not proba and n_outputs == 1
+            and classes is not None and hasattr(est, "predict_proba")):
+        if not voted:  # a voted block is the probabilities already
+            pred, _ = _predict_rows(est, pipeline, X, test, True, classes,
+                                    None, None)
+        return _score_fold(scorer, y, pred, True, name, where,
+                           own_proba=False)
+    return _score_fold(scorer, y, harden(pred, n_outputs) if voted else pred,
+                       proba and not voted, name, where)
+
+
+def _score_fold(scorer, y, pred, proba, name, where, own_proba=True):
     """``scorer(y, pred)`` of a learner's out-of-fold predictions; a
-    ScorerError that says what the scorer was given if it fails."""
+    ScorerError that says what the scorer was given if it fails
+    (``own_proba``: probabilities because the layer passes them on, else
+    because the scorer asks for them)."""
     try:
         return scorer(y, pred)
     except Exception as exc:
+        received = getattr(scorer, "received", None)
+        shape = np.shape(received(y, pred) if received is not None
+                         else pred)
         if proba:
-            hint = ("The layer was added with proba=True, so the scorer "
-                    "receives class probabilities, an array of shape %s "
-                    "(one column per class of classes_), not labels: use "
-                    "a scorer of probabilities (such as "
-                    "sklearn.metrics.log_loss), or add the layer without "
-                    "proba=True to score predicted labels."
-                    % (np.shape(pred),))
+            why = ("the layer was added with proba=True" if own_proba else
+                   "the layer before this meta layer passes probabilities "
+                   "on (proba=True), and the meta learner is scored as the "
+                   "learners it combines")
+            hint = ("The scorer receives class probabilities, an array of "
+                    "shape %s (one column per class of classes_), not "
+                    "labels, as %s: use a scorer of probabilities (such as "
+                    "sklearn.metrics.log_loss)%s." % (
+                        shape, why, ", or add the layer without proba=True "
+                        "to score predicted labels" if own_proba else ""))
         else:
+            what = "predicted labels" if getattr(
+                scorer, "classification", False) else "predictions"
             hint = ("The scorer is called as scorer(y_true, y_pred) with "
-                    "the learner's predictions of the held-out rows, an "
-                    "array of shape %s." % (np.shape(pred),))
+                    "the learner's %s of the held-out rows, an array of "
+                    "shape %s." % (what, shape))
         raise ScorerError(
             "scorer %s failed on the out-of-fold predictions of learner %r "
             "(%s): %s: %s. %s" % (getattr(scorer, "name", scorer), name,

@@ -193,8 +193,11 @@ random_state : int, RandomState or None, default=None
 scorer : callable or None, default=None
     ``scorer(y_true, y_pred)`` for the scores in :attr:`data`. For
     classification both are the user's labels (``y_pred`` holds class
-    probabilities for learners added with ``proba=True``). None: accuracy
-    for classification, R^2 for regression.""",
+    probabilities for learners added with ``proba=True``, and for the meta
+    learner when the layer before it was added with ``proba=True``, so
+    that its score is in the units of the learners it combines). None:
+    accuracy (of the predicted labels) for classification, R^2 for
+    regression.""",
     "raise_on_exception": """\
 raise_on_exception : bool, default=True
     True: a learner that fails on a fold raises a
@@ -511,7 +514,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         **kwargs
             ``dtype``, ``random_state``, ``scorer`` for this layer, and for
             :class:`SuperLearner` and :class:`Subsemble` (cross-validated
-            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`.
+            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`;
+            ``proba=True`` (classification): the meta layer passes on the
+            final estimator's class probabilities, so that ``transform``
+            returns them, :meth:`predict` their most probable class and
+            its score in :meth:`data_table` is that of its probabilities
+            (as it is anyway, with a ``scorer`` of yours, when the layer
+            before it was added with ``proba=True``).
 
         Returns
         -------
@@ -756,8 +765,14 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
             random_state = kw.get("random_state", seed)
-            scorer = default_scorer(classification,
-                                    kw.get("scorer", self.scorer), classes)
+            # a user's scorer of a meta learner reading class probabilities
+            # gets the meta learner's own, as the learners it combines gave
+            # theirs (the log-loss of labels is not that of probabilities);
+            # the default accuracy scores the labels the ensemble predicts
+            user = kw.get("scorer", self.scorer)
+            scorer = default_scorer(
+                classification, user, classes, proba=user is not None and
+                spec.meta and i > 0 and bool(self.layers[i - 1].proba))
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             if classification:
@@ -786,6 +801,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer._meta = bool(spec.meta)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
+            if spec.meta and built:
+                _bind_meta_names(layer, built[-1])
             named = True  # an earlier layer's output names are known
             built.append(layer)
         _check_budget_names(built)
@@ -1298,6 +1315,56 @@ def _data_names(layer):
         names = {lr.key: lr.name if lr.preprocess is None else "%s.%s" % (
             lr.preprocess, lr.name) for lr in layer.learners}
     return names
+
+
+def block_names(layer):
+    """The names of the blocks of ``layer``'s output that a meta learner
+    weighs, in column order: each propagated input column (its name), then
+    each learner (its row name in :attr:`BaseEnsemble.data`), or each
+    learner and partition (``learner--partition``)."""
+    names = _data_names(layer)
+    out = [str(c) for c in
+           layer.get_feature_names_out()[:layer.n_feature_prop]]
+    parts = layer.groups[0].indexer.partitions or 1
+    for lr in layer.learners:
+        out.extend([names[lr.key]] if parts == 1 else [
+            "%s--%d" % (names[lr.key], p) for p in range(parts)])
+    return out
+
+
+def _bind_meta_names(meta, base, dropped=False):
+    """Match the ``names`` given to an :mod:`mlcore.meta` learner of the
+    meta layer ``meta`` to the columns of ``base``, the layer before it.
+
+    A meta learner names its weights by position, and ``base``'s columns
+    are in the order of the learners' names, not the order they were
+    given in: names that are ``base``'s blocks (:func:`block_names`) in
+    another order are put in column order; names that are not are refused
+    rather than put on the wrong weights. ``dropped``: ``base`` dropped
+    learners since the names were matched, whose names are left out.
+    """
+    from .meta import _MetaLearner
+    expected = block_names(base)
+    for lr in meta.learners:
+        est = lr.estimator
+        if isinstance(est, _PositionTarget):
+            est = est.estimator
+        given = getattr(est, "names", None) if isinstance(
+            est, _MetaLearner) else None
+        if given is None or list(given) == expected:
+            continue
+        given = [str(g) for g in given]
+        same = set(given) >= set(expected) if dropped else (
+            sorted(given) == sorted(expected))
+        if not same or len(set(given)) != len(given):
+            raise LayerSpecificationError(
+                "%s: the meta learner's names %r are not the learners of %s,"
+                " whose columns are, in order, %r. Give those names (in any "
+                "order: they are matched by name), or leave names=None and "
+                "read the weights by learner with "
+                "mlcore.inspection.meta_weights." % (
+                    meta.name, list(est.names), base.name, expected))
+        est.set_params(names=expected)
 
 
 # The columns of an ensemble's data table (ML-Ensemble's names).
@@ -1889,6 +1956,8 @@ def _after_drop(layers, i, classes):
     for later in layers[i + 1:]:
         later.feature_names_in_ = names
         later._names_out = names = layer_names_out(later, names, classes)
+    if i + 1 < len(layers) and getattr(layers[i + 1], "_meta", False):
+        _bind_meta_names(layers[i + 1], layer, dropped=True)
 
 
 ###############################################################################
@@ -2271,7 +2340,8 @@ class SequentialEnsemble(BaseEnsemble):
         ----------
         estimator : estimator
         **kwargs
-            ``dtype``, ``random_state``, ``scorer`` for this layer.
+            ``dtype``, ``random_state``, ``scorer`` for this layer, and
+            ``proba=True``, as for :meth:`SuperLearner.add_meta`.
 
         Returns
         -------

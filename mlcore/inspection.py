@@ -208,8 +208,8 @@ def learner_contributions(ensemble, y, scoring=None, greater_is_better=None,
         (``scoring=None``) or a metric. None: True for the default scorer
         and for scorer names and objects (which negate losses); for a
         function, True unless its name says it is a loss (``error``,
-        ``loss``, ``mse``, ...), as :class:`mlcore.model_selection.Evaluator`
-        reads it.
+        ``loss``, ``mse``, ... in a name that does not end in ``score``),
+        as :class:`mlcore.model_selection.Evaluator` reads it.
     sample_weight : array-like of shape (n_samples,), optional
         The sample weights the ensemble was fitted with (required then, and
         refused otherwise): the meta learner is refitted with them, as the
@@ -513,7 +513,8 @@ def meta_weights(ensemble):
         One weight per learner when the meta learner weighs learners (the
         :mod:`mlcore.meta` learners name them by position, as they read an
         array), named as in ``ensemble.data`` (``learner--partition`` for
-        the partitions of a :class:`~mlcore.ensemble.Subsemble`); else one
+        the partitions of a :class:`~mlcore.ensemble.Subsemble`), after
+        the propagated input columns (by name) that it weighs too; else one
         per input column, named as ``layers_[-2].get_feature_names_out()``.
 
     Raises
@@ -523,7 +524,7 @@ def meta_weights(ensemble):
         is not one meta learner, or a meta learner without such weights
         (e.g. the ``coef_`` of one row per class or per output).
     """
-    from .ensemble import _data_names
+    from .ensemble import block_names
     pd = _pandas("meta_weights")
     check_is_fitted(ensemble, "layers_")
     if len(ensemble.layers_) < 2:
@@ -537,9 +538,9 @@ def meta_weights(ensemble):
     weights = getattr(est, "weights_", None)
     if weights is not None:
         keys = list(weights)
-        learners = _learner_blocks(base, _data_names(base))
-        if keys == list(range(len(learners))):
-            keys = learners
+        blocks = block_names(base)
+        if keys == list(range(len(blocks))):
+            keys = blocks
         return pd.Series(list(weights.values()), index=pd.Index(
             keys, name="learner"), name="weight")
     coef = getattr(est, "coef_", None)
@@ -554,17 +555,3 @@ def meta_weights(ensemble):
             % (est, None if coef is None else coef.shape))
     return pd.Series(coef, index=pd.Index(base.get_feature_names_out(),
                                           name="column"), name="weight")
-
-
-def _learner_blocks(layer, names):
-    """The name of each block of ``layer``'s output that a meta learner
-    weighs, in column order: one per learner, or one per learner and
-    partition (``name--partition``); empty when the layer propagates input
-    columns, which come first and are not learners."""
-    if layer.n_feature_prop:
-        return []
-    parts = layer.groups[0].indexer.partitions or 1
-    if parts == 1:
-        return [names[lr.key] for lr in layer.learners]
-    return ["%s--%d" % (names[lr.key], p) for lr in layer.learners
-            for p in range(parts)]

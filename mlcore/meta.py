@@ -45,16 +45,21 @@ Weights
 After ``fit``, ``weights_`` is a dict ``{learner name: weight}`` in learner
 order and ``coef_`` the same weights as an array. Names come from the
 ``names`` parameter, else from ``feature_names_in_`` (a DataFrame's columns:
-for classifiers the common prefix of a block's column names, ``"lr"`` for
-``"lr_0", "lr_1"``, else the block's first column name), else the learner's
-position 0, 1, ... A dict, not a pandas Series, so that the type does not
+for classifiers, the learner of a block named ``<learner>_<class label>``
+for each class in order, as a layer's ``get_feature_names_out`` names them,
+``"lr"`` for ``"lr_0", "lr_1"``, else the block's first column name), else
+the learner's position 0, 1, ... As the meta learner of an mlcore ensemble
+(``add_meta``), given ``names`` are matched to the learners of the layer
+before it by name, in any order (that layer's columns are in the order of
+the learners' names), and names that are not those learners are refused;
+without ``names``, :func:`mlcore.inspection.meta_weights` names the
+weights. A dict, not a pandas Series, so that the type does not
 depend on whether pandas is installed; ``pandas.Series(est.weights_)`` makes
 one.
 """
 import itertools
 import math
 import numbers
-import os
 import warnings
 
 import numpy as np
@@ -213,6 +218,16 @@ def _auc_columns(y, S, sw=None):
     return out / (wp.sum() * wn.sum())
 
 
+# Decimals to which combined scores are rounded before they are ranked.
+_TIE_DECIMALS = 12
+
+
+def _tie_round(S):
+    """Scores ``S`` rounded to ``_TIE_DECIMALS`` decimals, so that
+    combinations equal but for rounding noise tie when ranked."""
+    return np.round(S, _TIE_DECIMALS)
+
+
 def _check_both_classes(y, sw, est):
     """Refuse a binary ``y`` (positions 0 and 1) without rows of both
     classes of positive weight: an AUC is not defined then (``y`` may lack
@@ -328,7 +343,7 @@ class _Metric(object):
                 sq = sq / 2.0
             return np.average(sq, axis=0, weights=sw)
         if metric == "auc":
-            return _auc_columns(y, cand[:, :, 1], sw)
+            return _auc_columns(y, _tie_round(cand[:, :, 1]), sw)
         # a user callable, one candidate at a time
         kw = {} if sw is None else {"sample_weight": sw}
         y_true = y if self.classes is None else self.classes[y]
@@ -339,20 +354,32 @@ class _Metric(object):
 ###############################################################################
 # Shared machinery
 
-def _common_name(cols):
-    prefix = os.path.commonprefix([str(c) for c in cols])
-    return prefix.rstrip("_-.: ")
+def _learner_of(block, labels):
+    """The learner name of a block of columns named ``<learner>_<class>``,
+    one per class of ``labels`` in order (as a layer's
+    ``get_feature_names_out`` names them), else None. Read from the class
+    labels, not from a common prefix, which cuts into labels that share
+    their first characters (``lr_10``, ``lr_11``)."""
+    stems = set()
+    for column, label in zip(block, labels):
+        suffix = "_" + label
+        if not column.endswith(suffix) or column == suffix:
+            return None
+        stems.add(column[:-len(suffix)])
+    return stems.pop() if len(stems) == 1 else None
 
 
-def _block_names(columns, n_learners, width):
+def _block_names(columns, n_learners, width, classes=None):
     """One name per learner from the input's column names."""
-    columns = list(columns)
+    columns = [str(c) for c in columns]
     if width == 1:
         return columns
     blocks = [columns[j * width:(j + 1) * width] for j in range(n_learners)]
-    names = [_common_name(b) for b in blocks]
-    if all(names) and len(set(names)) == len(names):
-        return names
+    if classes is not None and len(classes) == width:
+        labels = [str(getattr(c, "item", lambda: c)()) for c in classes]
+        names = [_learner_of(b, labels) for b in blocks]
+        if all(names) and len(set(names)) == len(names):
+            return names
     return [b[0] for b in blocks]
 
 
@@ -366,7 +393,7 @@ class _MetaLearner(BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    def _learner_names(self, n_learners, width):
+    def _learner_names(self, n_learners, width, classes=None):
         if self.names is not None:
             names = list(self.names)
             if len(names) != n_learners:
@@ -378,7 +405,7 @@ class _MetaLearner(BaseEstimator):
             return names
         columns = getattr(self, "feature_names_in_", None)
         if columns is not None:
-            return _block_names(columns, n_learners, width)
+            return _block_names(columns, n_learners, width, classes)
         return list(range(n_learners))
 
     def _set_weights(self, w, names):
@@ -510,7 +537,8 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         if self.classes is None:
             self._check_width(X, classes)
         B = self._blocks(X, len(classes))
-        names = self._learner_names(B.shape[1], self._width(len(classes)))
+        names = self._learner_names(B.shape[1], self._width(len(classes)),
+                                    classes)
         self.classes_ = classes
         return B, y_enc, sw, names
 
@@ -585,7 +613,10 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        B = self._blocks(X, len(self.classes_))
+        return self._weighted(self._blocks(X, len(self.classes_)))
+
+    def _weighted(self, B):
+        """The weighted sum of the blocks ``B`` (n, learners, classes)."""
         return np.einsum("nlk,l->nk", B, self.coef_)
 
     def predict(self, X):
@@ -775,7 +806,9 @@ class ConvexAUCClassifier(_ClassifierBase):
     a few learners.
 
     ``predict_proba`` returns the combined probabilities, which are ranked
-    well but not calibrated.
+    well but not calibrated. They are rounded to 12 decimals, as the fit
+    ranks them: combinations that are equal but for rounding noise tie, so
+    that ``auc_`` is the AUC of ``predict_proba``'s output.
 
     Parameters
     ----------
@@ -799,7 +832,7 @@ class ConvexAUCClassifier(_ClassifierBase):
     classes_, coef_, weights_, n_features_in_, feature_names_in_
     auc_ : float
         The (sample-weighted) AUC of the chosen weights on the training
-        data.
+        data: ``roc_auc_score(y, predict_proba(X)[:, 1])``.
     """
 
     def __init__(self, proba_columns="all", grid=None, max_grid_points=2000,
@@ -833,15 +866,24 @@ class ConvexAUCClassifier(_ClassifierBase):
                              % (self.grid,))
         W = _simplex_grid(L, m)
         step = max(1, _CHUNK // max(Q.shape[0], 1))
-        auc = np.concatenate([_auc_columns(y_enc, Q @ W[lo:lo + step].T, sw)
-                              for lo in range(0, len(W), step)])
+        auc = np.concatenate([
+            _auc_columns(y_enc, _tie_round(Q @ W[lo:lo + step].T), sw)
+            for lo in range(0, len(W), step)])
         best = int(np.argmax(auc))
         w, best_auc = W[best], float(auc[best])
         if self.refine and L > 1:
             w, best_auc = self._nelder_mead(Q, y_enc, sw, w, best_auc, m)
-        self.auc_ = best_auc
         self._set_weights(w, names)
+        # the AUC of what predict_proba gives, computed as it computes it
+        self.auc_ = float(_auc_columns(y_enc, self._weighted(B)[:, 1:],
+                                       sw)[0])
         return self
+
+    def _weighted(self, B):
+        # Equal probabilities combined in another order differ in their
+        # last bits, which would break ties between rows by rounding noise:
+        # the ranking (the AUC) is that of the rounded combination.
+        return _tie_round(super()._weighted(B))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -859,7 +901,8 @@ class ConvexAUCClassifier(_ClassifierBase):
             v = to_simplex(theta)
             if v is None:
                 return 0.0
-            return -float(_auc_columns(y, (Q @ v)[:, None], sw)[0])
+            return -float(_auc_columns(y, _tie_round(Q @ v)[:, None],
+                                       sw)[0])
 
         L = len(w0)
         simplex = np.vstack([w0] + [w0 + np.eye(L)[i] / m for i in range(L)])

@@ -69,8 +69,21 @@ except ImportError:  # pragma: no cover
     class FitFailedWarning(RuntimeWarning):
         """An estimator failed to fit on a fold; error_score was recorded."""
 
+# How a metric's name tells a loss: scikit-learn's naming, ``*_score`` for
+# scores (d2_absolute_error_score, d2_log_loss_score included) and
+# ``*_error``, ``*_loss``, ``*_deviance`` for losses; then the words of
+# error measures anywhere in the name (mlcore's rmse, mape, wape).
+_SCORE_NAME = re.compile(r"(^|_)score$", re.IGNORECASE)
 _LOSS_NAME = re.compile(r"(error|loss|rmse|mse|mae|mape|wape|deviance)",
                         re.IGNORECASE)
+
+
+def is_loss_name(name):
+    """Whether a metric named ``name`` is a loss (smaller is better): not
+    for a name ending in ``score``, else for a name with ``error``,
+    ``loss``, ``rmse``, ``mse``, ``mae``, ``mape``, ``wape`` or
+    ``deviance`` in it."""
+    return not _SCORE_NAME.search(name) and bool(_LOSS_NAME.search(name))
 
 _FIELDS = ("test_score", "train_score", "fit_time", "pred_time")
 
@@ -100,7 +113,7 @@ def _check_scorer(scorer, greater_is_better):
                         % (scorer,))
     if greater_is_better is None:
         name = getattr(scorer, "__name__", type(scorer).__name__)
-        greater_is_better = not _LOSS_NAME.search(name)
+        greater_is_better = not is_loss_name(name)
     return scorer, "function", bool(greater_is_better)
 
 
@@ -261,7 +274,9 @@ class Evaluator(BaseEval):
     greater_is_better : bool or None, default=None
         Whether a higher score is better, used to pick the best draw. For
         scikit-learn scorer objects always True (they negate losses). For a
-        plain function None means True unless its name contains ``error``,
+        plain function None means True unless its name says it is a loss:
+        a name that does not end in ``score`` (scikit-learn's
+        ``d2_absolute_error_score`` is a score) and contains ``error``,
         ``loss``, ``rmse``, ``mse``, ``mae``, ``mape``, ``wape`` or
         ``deviance``; set it to be explicit.
 

@@ -80,7 +80,11 @@ def risk_table(ensemble):
         * ``mean``, ``se``, ``min``, ``max``: of the fold scores, ``se``
           being the sample standard deviation over ``sqrt(k)``;
         * ``fit_time``, ``predict_time``: mean seconds per fit (the fit on
-          all rows included) and per out-of-fold prediction.
+          all rows included) and per out-of-fold prediction;
+        * ``failed``, only when a learner was dropped at fit
+          (``raise_on_exception=False``): why it failed, on a row of its
+          own after its layer's learners (``folds`` 0, NaN); None for the
+          others.
 
         Scores are the ensemble's ``scorer`` (default: accuracy for
         classification, R^2 for regression) on each fold's held-out rows.
@@ -93,18 +97,44 @@ def risk_table(ensemble):
     from .ensemble import _in_sample
     pd = _pandas("risk_table")
     check_is_fitted(ensemble, "layers_")
-    rows, index = [], []
+    by_layer = {layer.name: [] for layer in ensemble.layers_}
     for layer, key, name, records in fit_rows(ensemble):
         scores = [] if _in_sample(layer) else [
             r[5] for r in records if r[5] is not None]
         # as Layer.predict_times_: the fits that predicted held-out rows
         predict = [r[4] for r in records if r[2] != 0 or r[5] is not None]
-        rows.append([len(scores)] + summarize(scores) + [
-            _mean([r[3] for r in records]), _mean(predict)])
-        index.append((layer.name, name))
-    return pd.DataFrame(
-        rows, columns=["folds"] + _SUMMARY + ["fit_time", "predict_time"],
-        index=pd.MultiIndex.from_tuples(index, names=["layer", "learner"]))
+        by_layer[layer.name].append((name, [len(scores)] + summarize(
+            scores) + [_mean([r[3] for r in records]), _mean(predict)], None))
+    for layer in ensemble.layers_:
+        taken = {row[0] for row in by_layer[layer.name]}
+        for key, reason in (getattr(layer, "failed_learners_", None)
+                            or {}).items():
+            by_layer[layer.name].append((_failed_name(layer, key, taken),
+                                         [0] + [np.nan] * 6, reason))
+    entries = [e for layer in ensemble.layers_ for e in by_layer[layer.name]]
+    table = pd.DataFrame(
+        [e[1] for e in entries],
+        columns=["folds"] + _SUMMARY + ["fit_time", "predict_time"],
+        index=pd.MultiIndex.from_tuples(
+            [(layer.name, e[0]) for layer in ensemble.layers_
+             for e in by_layer[layer.name]], names=["layer", "learner"]))
+    if any(e[2] is not None for e in entries):
+        table["failed"] = [e[2] for e in entries]
+    return table
+
+
+def _failed_name(layer, key, taken):
+    """The row name of learner ``key``, dropped from ``layer`` at fit: as
+    ``ensemble.data`` would have named it (``case.learner`` behind a case of
+    preprocessing steps, else ``learner``, unless another row has that
+    name)."""
+    case, _, name = key.rpartition("__")
+    if not case:
+        return key
+    steps = {t.name: t.steps for g in layer.groups for t in g.transformers}
+    if steps.get(case) or name in taken:
+        return "%s.%s" % (case, name)
+    return name
 
 
 def fit_rows(ensemble):
@@ -188,8 +218,10 @@ def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
 
     Each outer fold fits a clone of ``ensemble`` on its training rows (with
     the ensemble's own inner folds) and scores, on its test rows, the
-    ensemble, each base learner (its fit on all the outer training rows,
-    which the ensemble predicts with) and the discrete Super Learner: the
+    ensemble, each base learner as the ensemble predicts with it (its fit
+    on all the outer training rows; for a layer fitted with
+    ``refit=False``, the average of its inner fold models) and the
+    discrete Super Learner: the
     base learner with the best ``scoring`` on its inner out-of-fold
     predictions, pooled over the inner folds. The numbers are those of a
     loop over the outer folds calling ``clone(ensemble).fit``, but all
@@ -231,8 +263,9 @@ n_features)
     greater_is_better : bool or None, default=None
         For a metric ``f(y_true, y_pred)``: whether larger is better.
         None: True unless its name says it is a loss (``error``, ``loss``,
-        ``mse``, ...), as for the Evaluator. Scorer objects and names are
-        greater is better already.
+        ``mse``, ... in a name that does not end in ``score``), as for the
+        Evaluator. Scorer objects and names are greater is better
+        already.
 
     Returns
     -------
@@ -390,10 +423,11 @@ def _score_learner(name, scorer, estimator, X, y, sample_weight=None):
 def base_learners(model):
     """``{learner name: estimator}`` of the first layer of a fitted
     ensemble (names as in ``model.data``): each learner's fit on all rows
-    (behind its fitted preprocessing, as a ``Pipeline``), or None for a
-    learner fitted per partition, or for a regressor in a classification
-    ensemble (fitted on class positions, which a classification scorer
-    cannot score)."""
+    (behind its fitted preprocessing, as a ``Pipeline``), or, for a layer
+    fitted with ``refit=False``, the average of its fold models, as the
+    layer predicts with them; None for a learner fitted per partition, or
+    for a regressor in a classification ensemble (fitted on class
+    positions, which a classification scorer cannot score)."""
     return {name: est for name, _, est in _first_layer(model)}
 
 
@@ -410,14 +444,82 @@ def _first_layer(model):
         fits = [key for key in layer.estimators_ if key[0] == lr.key and
                 key[2] == 0]
         est = layer.estimators_.get((lr.key, 0, 0))
-        if len(fits) != 1 or (classifier and is_regressor(est)):
+        if not layer.refit:
+            est = _fold_average(layer, lr)
+        elif len(fits) != 1:
             est = None
         elif lr.preprocess is not None:
             steps = layer.pipelines_[(lr.preprocess, 0, 0)]
             est = Pipeline([("step%d" % i, s) for i, s in enumerate(steps)]
                            + [(lr.name, est)])
+        if est is not None and classifier and is_regressor(
+                est.estimators[0] if isinstance(est, _BagRegressor)
+                else est):
+            est = None
         out.append((names[lr.key], lr, est))
     return out
+
+
+def _fold_average(layer, lr):
+    """The learner ``lr`` of a layer fitted with ``refit=False`` as the
+    layer predicts new data with it, the average of its fold models (None
+    for a learner fitted per partition)."""
+    splits = [s for g, group in enumerate(layer.groups)
+              if lr in group.learners for s in layer.splits_[g]]
+    if any(s.partition != 0 for s in splits):
+        return None
+    cls = _BagRegressor if layer.classes is None else _BagClassifier
+    return cls(lr.key, [layer.estimators_[(lr.key, s.partition, s.fold)]
+                        for s in splits],
+               [layer._pipeline(lr, s) for s in splits], lr.proba,
+               layer.classes, layer._width(lr, 1), layer.n_outputs)
+
+
+class _BagRegressor(RegressorMixin, BaseEstimator):
+    """The average of a learner's fold models, as a layer fitted with
+    ``refit=False`` predicts with it (:func:`mlcore._subtasks._predict_bag`
+    computes it), for a scikit-learn scorer."""
+
+    def __init__(self, name, estimators, pipelines, proba, classes, width,
+                 n_outputs):
+        self.name, self.estimators, self.pipelines = name, estimators, \
+            pipelines
+        self.proba, self.classes, self.width = proba, classes, width
+        self.n_outputs = n_outputs
+
+    def _bag(self, X, proba, width):
+        from ._subtasks import _predict_bag
+        return _predict_bag(None, self.name, self.estimators, self.pipelines,
+                            X, None, proba, self.classes, 0, True, 0, width,
+                            n_outputs=self.n_outputs).prediction
+
+    def predict(self, X):
+        pred = self._bag(X, self.proba, self.width)
+        return pred[:, 0] if pred.shape[1] == 1 else pred
+
+
+class _BagClassifier(ClassifierMixin, _BagRegressor):
+    """:class:`_BagRegressor` of a classifier: labels, and the average of
+    the fold models' class probabilities."""
+
+    @property
+    def classes_(self):
+        return self.classes
+
+    def predict(self, X):
+        block = self._bag(X, self.proba, self.width)
+        if self.n_outputs > 1:  # one column per label: 0/1 or P(1)
+            return self.classes[(block > 0.5).astype(np.intp)]
+        pos = block.argmax(axis=1) if self.proba else block[:, 0]
+        return self.classes[pos.astype(np.intp)]
+
+    def _has_proba(self):
+        return self.n_outputs == 1 and all(
+            hasattr(est, "predict_proba") for est in self.estimators)
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        return self._bag(X, True, len(self.classes))
 
 
 def inner_scores(model, y, scorer, sample_weight=None):

@@ -232,12 +232,20 @@ class default_scorer(object):
         labels, so that ``y`` and the predictions a user scorer receives are
         both the user's labels. A block of class probabilities is passed on
         as it is (columns in the order of ``classes``).
+    proba : bool, default=False
+        Score class probabilities: a layer that passes on labels gives this
+        scorer its learners' class probabilities of the held-out rows
+        instead (where they have ``predict_proba``). Set for the meta layer
+        of an ensemble whose layer before it passes on probabilities, so
+        that the meta learner is scored as the base learners are.
     """
 
-    def __init__(self, classification, scorer=None, classes=None):
+    def __init__(self, classification, scorer=None, classes=None,
+                 proba=False):
         self.classification = classification
         self.scorer = check_prediction_scorer(scorer)
         self.classes = classes
+        self.proba = bool(proba)
 
     @property
     def name(self):
@@ -253,13 +261,21 @@ class default_scorer(object):
         idx = np.clip(positions, 0, len(self.classes) - 1).astype(np.intp)
         return np.asarray(self.classes)[idx]
 
-    def __call__(self, y, block):
+    def received(self, y, block):
+        """What the scorer is given for ``block``: 1-D for a one-column
+        block (labels for classification), else the block itself."""
         block = np.asarray(block)
         if np.ndim(y) == 2:
-            return self._score_outputs(y, block)
+            return block
         p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
         if self.classification and p.ndim == 1:
             p = self._labels(p)
+        return p
+
+    def __call__(self, y, block):
+        p = self.received(y, block)
+        if np.ndim(y) == 2:
+            return self._score_outputs(y, p)
         if self.scorer is not None:
             return float(self.scorer(y, p))
         if self.classification:
