@@ -210,3 +210,38 @@ def test_failure_on_a_private_copy_names_learner_and_fold(monkeypatch,
     # no thread of the fit outlives it but the persistent pool's workers
     assert {t for t in set(threading.enumerate()) - before
             if not t.name.startswith("mlcore-worker")} == set()
+
+
+def _module_seen_together(barrier):
+    """A job that waits for another to be running too, then reports the
+    liblinear module file its thread sees."""
+    barrier.wait(WAIT)  # BrokenBarrierError: the jobs did not overlap
+    return svm_base.liblinear.__file__
+
+
+def test_joblib_s_verbose_threads_use_copies_too():
+    # a verbose engine runs the jobs on joblib's own threading Parallel
+    from joblib import Parallel
+    barrier = threading.Barrier(2)
+    jobs = [(_module_seen_together, (barrier,), {})] * 2
+    with Parallel(n_jobs=2, backend="threading") as parallel:
+        files = _scheduler.run_jobs(jobs, workers=2, parallel=parallel,
+                                    keys=["liblinear"] * 2, verbose=1)
+    assert len(set(files)) == 2
+    assert sklearn.svm._liblinear.__file__ not in files
+
+
+def test_without_copies_the_key_stays_exclusive(monkeypatch):
+    # the scheduler then keeps such jobs apart (see test_scheduling), and
+    # they run on the original module
+    monkeypatch.setattr(_native, "enabled", False)
+    assert _scheduler._shareable(["liblinear", None], 2) == set()
+    jobs = [(lambda: svm_base.liblinear.__file__, (), {})] * 2
+    assert _scheduler.run_jobs(jobs, workers=2, keys=["liblinear"] * 2) == [
+        sklearn.svm._liblinear.__file__] * 2
+
+
+def test_copies_are_not_made_for_unknown_resources():
+    assert not _native.available("no-such-resource")
+    assert _scheduler._shareable(["k", None, "liblinear"], 2) == {
+        "liblinear"}
