@@ -245,3 +245,25 @@ def test_copies_are_not_made_for_unknown_resources():
     assert not _native.available("no-such-resource")
     assert _scheduler._shareable(["k", None, "liblinear"], 2) == {
         "liblinear"}
+
+
+def test_ensembles_nested_in_thread_workers_fit_on_copies(monkeypatch):
+    # the outer ensemble's workers each fit an inner ensemble, whose
+    # LinearSVR fits run in that worker thread: on copies of their own
+    monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)
+    X, y = make_regression(2000, 40, noise=5.0, random_state=0)
+
+    def make(n_jobs):
+        inner = SuperLearner(folds=KFold(3), n_jobs=n_jobs,
+                             backend="threading")
+        inner.add([("svr", CASES["LinearSVR"][2](0))])
+        inner.add_meta(Ridge())
+        outer = SuperLearner(folds=KFold(FOLDS), n_jobs=n_jobs,
+                             backend="threading")
+        outer.add([("inner", inner)])
+        outer.add_meta(Ridge())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return outer.fit(X, y).oof_predictions_["layer-1"]
+
+    np.testing.assert_array_equal(make(2), make(1))
