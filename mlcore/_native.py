@@ -25,9 +25,9 @@ thread at a time.
 
 Threads that a fit starts itself are not bound: they use the original
 module, as they always did. Where copies cannot be made (a platform other
-than Linux or macOS, a folder whose files cannot be mapped executable, a
-scikit-learn laid out differently), :func:`available` says so and the
-scheduler runs such fits one at a time instead.
+than Linux, where this is tested; a folder whose files cannot be mapped
+executable; a scikit-learn laid out differently), :func:`available` says
+so and the scheduler runs such fits one at a time instead.
 """
 import contextlib
 import importlib.machinery
@@ -116,7 +116,7 @@ def available(key, count=1):
         if key in _UNAVAILABLE:
             return False
         missing = count - _MADE.get(key, 0)
-    if not (sys.platform.startswith("linux") or sys.platform == "darwin"):
+    if not sys.platform.startswith("linux"):
         with _LOCK:
             _UNAVAILABLE[key] = ("copies of loaded libraries are not used "
                                  "on %s" % sys.platform)

@@ -267,3 +267,25 @@ def test_ensembles_nested_in_thread_workers_fit_on_copies(monkeypatch):
             return outer.fit(X, y).oof_predictions_["layer-1"]
 
     np.testing.assert_array_equal(make(2), make(1))
+
+
+def test_when_copies_cannot_be_loaded_fits_run_one_at_a_time(monkeypatch,
+                                                             tmp_path):
+    # e.g. a temporary folder mounted noexec: loading a copy fails
+    def refuse(module, folder):
+        raise OSError("failed to map segment from shared object")
+
+    monkeypatch.setattr(_native, "_load_copy", refuse)
+    for name in ("_FREE", "_MADE", "_UNAVAILABLE"):
+        monkeypatch.setattr(_native, name, {})
+    monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)
+    make, kwargs, est, _ = CASES["LinearSVR"]
+    X, y = make(**kwargs)
+    estimators = [("a", est(0)), ("b", est(1))]
+    with config.config_context(tmpdir=str(tmp_path)):
+        ens = _fit(estimators, X, y)
+    assert "failed to map segment" in _native._UNAVAILABLE["liblinear"]
+    assert _scheduler._shareable(["liblinear"], 2) == set()  # exclusive
+    assert os.listdir(tmp_path) == []
+    np.testing.assert_array_equal(ens.oof_predictions_["layer-1"],
+                                  _reference(estimators, X, y))
