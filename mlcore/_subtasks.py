@@ -40,9 +40,9 @@ def run(parallel, jobs, keys=None, small=False, sizes=None):
     ``keys`` (one per job, or None) name process-wide resources that jobs
     use (see :func:`mlcore._scheduler.exclusive_key`); ``small`` says that
     the input is tiny; ``sizes`` (one per job, or None) are the jobs'
-    working sets in bytes (see :func:`working_set`). In an ensemble fit with a fit
-    store (see :mod:`mlcore.fitstore`), fits whose results are stored are
-    read back instead of run. The engines of
+    working sets in bytes (see :func:`working_set`). In an ensemble fit
+    with a fit store (see :mod:`mlcore.fitstore`), fits whose results are
+    stored are read back instead of run. The engines of
     :mod:`mlcore.backend` hand their tasks a ``parallel`` with a
     ``run(jobs, keys, small, sizes)`` method; any other ``parallel`` (a
     joblib ``Parallel``) is called with the jobs.
