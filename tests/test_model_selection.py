@@ -560,10 +560,21 @@ def test_evaluator_fits_run_on_the_mlcore_workers_with_blas_capped(
     np.testing.assert_allclose(rec["test_score"], test, rtol=1e-12)
 
 
-def test_evaluator_runs_liblinear_fits_one_at_a_time(monkeypatch):
+@pytest.mark.parametrize("copies", [True, False])
+def test_evaluator_liblinear_fits_on_threads_are_reproducible(monkeypatch,
+                                                              copies):
     from sklearn.svm import LinearSVR
-    # seeded liblinear fits share one random generator per process: the
-    # scheduler never runs two of them at once on thread workers
-    _occupancy_fit(LinearSVR(random_state=0, max_iter=5000), monkeypatch)
+    from mlcore import _native
+    # seeded liblinear fits share one random generator per process: thread
+    # workers fit them on private copies of liblinear, or (without copies)
+    # never run two of them at once
+    monkeypatch.setattr(_native, "enabled", copies)
+    est = LinearSVR(random_state=0, max_iter=5000)
+    ev = _occupancy_fit(est, monkeypatch)
     assert len(Occupancy.seen) == 2 * 4
-    assert Occupancy.peak == 1
+    if not copies:
+        assert Occupancy.peak == 1
+    test, _ = manual(est, {}, X, Y, list(KFold(4).split(X)), fn_score(mse))
+    for name in ("occ", "other"):
+        np.testing.assert_array_equal(records(ev, name)[0]["test_score"],
+                                      test)
