@@ -609,18 +609,19 @@ class LazyParallel(object):
         # where process workers note what they run (see Subtask)
         self._records = records if self._local else None
 
-    def run(self, jobs, keys=None, small=False):
+    def run(self, jobs, keys=None, small=False, sizes=None):
         """Run joblib-style ``(func, args, kwargs)`` jobs; results in job
         order.
 
         Several thread workers run them on mlcore's scheduler (its thread
-        pool, BLAS/OpenMP caps, exclusive keys and inline runs of quick jobs
-        on ``small`` inputs); other backends run them on this ``Parallel``.
-        See :func:`mlcore._scheduler.run_jobs`.
+        pool, BLAS/OpenMP caps, exclusive keys, working sets ``sizes`` and
+        inline runs of quick jobs on ``small`` inputs); other backends run
+        them on this ``Parallel``. See :func:`mlcore._scheduler.run_jobs`.
         """
         return _scheduler.run_jobs(self._wrapped(jobs), workers=self.workers,
                                    parallel=self, keys=keys, small=small,
-                                   verbose=self._params.get("verbose", 0))
+                                   verbose=self._params.get("verbose", 0),
+                                   sizes=sizes)
 
     def _wrapped(self, jobs):
         if not self._wrap:

@@ -34,17 +34,18 @@ SubResult = namedtuple(
                  "estimator prediction")
 
 
-def run(parallel, jobs, keys=None, small=False):
+def run(parallel, jobs, keys=None, small=False, sizes=None):
     """Run ``jobs`` on the engine's ``parallel``; results in job order.
 
-    ``keys`` (one per job, or None) name resources that jobs must not use
-    at the same time (see :func:`mlcore._scheduler.exclusive_key`);
-    ``small`` says that the input is tiny. In an ensemble fit with a fit
-    store (see :mod:`mlcore.fitstore`), fits whose results are stored are
-    read back instead of run. The engines of
+    ``keys`` (one per job, or None) name process-wide resources that jobs
+    use (see :func:`mlcore._scheduler.exclusive_key`); ``small`` says that
+    the input is tiny; ``sizes`` (one per job, or None) are the jobs'
+    working sets in bytes (see :func:`working_set`). In an ensemble fit
+    with a fit store (see :mod:`mlcore.fitstore`), fits whose results are
+    stored are read back instead of run. The engines of
     :mod:`mlcore.backend` hand their tasks a ``parallel`` with a
-    ``run(jobs, keys, small)`` method; any other ``parallel`` (a joblib
-    ``Parallel``) is called with the jobs.
+    ``run(jobs, keys, small, sizes)`` method; any other ``parallel`` (a
+    joblib ``Parallel``) is called with the jobs.
     """
     if not jobs:
         return []
@@ -60,7 +61,7 @@ def run(parallel, jobs, keys=None, small=False):
     if runner is None:
         results = _scheduler.run_jobs(jobs, parallel=parallel)
     else:
-        results = runner(jobs, keys=keys, small=small)
+        results = runner(jobs, keys=keys, small=small, sizes=sizes)
     if progress is not None:
         _progress.settle(progress, results)
     if store is not None:
@@ -117,6 +118,24 @@ def in_caller_context(jobs):
     return [(f if isinstance(f, _InCallerContext)
              else _InCallerContext(f, config, filters), a, k)
             for f, a, k in jobs]
+
+
+def working_set(X, rows):
+    """The bytes of input rows ``rows`` (None: all; a slice or an index
+    array) of ``X``: what a subtask that fits on them copies, and a
+    measure of the memory its learner works in, for the scheduler (see
+    :class:`mlcore._scheduler._JobQueue`)."""
+    total = nbytes(X)
+    if not total and hasattr(X, "memory_usage"):  # a DataFrame
+        total = int(X.memory_usage(index=False, deep=False).sum())
+    n = X.shape[0] if getattr(X, "shape", None) else 0
+    if rows is None or not n:
+        return float(total)
+    if isinstance(rows, slice):
+        count = len(range(*rows.indices(n)))
+    else:
+        count = len(rows)
+    return total * count / float(n)
 
 
 ###############################################################################

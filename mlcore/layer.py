@@ -13,8 +13,8 @@ Calling a layer runs two flat pools of subtasks (see
    out-of-fold predictions in place into the layer's output array ``P``.
 
 The engine decides where the subtasks run (see :mod:`mlcore._scheduler`);
-the layer only says which of them must not run at the same time and
-whether its input is tiny.
+the layer only says which process-wide resources they use, how many bytes
+of input rows each works on, and whether its input is tiny.
 """
 import numbers
 import warnings
@@ -29,7 +29,8 @@ from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
-                        _predict_bag, _predict_learner, harden, run, votes)
+                        _predict_bag, _predict_learner, harden, run, votes,
+                        working_set)
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
                          LearnerFailedWarning, LearnerTypeError,
@@ -519,15 +520,16 @@ class Layer(object):
     def _fit_pipelines(self, parallel, inp, small):
         """Every (preprocessing case x split) fit; sets ``pipelines_``."""
         self._dropped = Dropped()
+        fits = [(tr, s) for g_idx, group in enumerate(self.groups)
+                for tr in group.transformers for s in self.splits_[g_idx]]
         jobs = [self._guard(delayed(_fit_pipeline)(
                     self._key("%s.__pipe__" % tr.name, s), tr.name, tr.steps,
                     inp.X, inp.y, s.train, s.partition, s.fold,
                     inp.cache_sub, None, inp.handback), "preprocessing case",
-                    tr.name, s)
-                for g_idx, group in enumerate(self.groups)
-                for tr in group.transformers for s in self.splits_[g_idx]]
+                    tr.name, s) for tr, s in fits]
         self.pipelines_ = {}
-        results = run(parallel, jobs, small=small)
+        results = run(parallel, jobs, small=small, sizes=[
+            working_set(inp.X, s.train) for _, s in fits])
         self._fold_failures(results, lambda case: [
             lr.key for lr in self.learners if lr.preprocess == case])
         for res in results:
@@ -546,7 +548,7 @@ class Layer(object):
         if ctx is not None and "sample_weight" in ctx.params:
             params["sample_weight"] = ctx.take("sample_weight")
         keep = self._repeats() > 1
-        jobs, targets, keys = [], [], []
+        jobs, targets, keys, sizes = [], [], [], []
         for lr, s, col in self._learner_splits():
             if lr.key in self.failed_learners_:
                 continue  # its preprocessing failed
@@ -554,6 +556,7 @@ class Layer(object):
                                                           self._fit_offset)
             targets.append((out_rows, col))
             keys.append(exclusive_key(lr.estimator))
+            sizes.append(working_set(inp.X, s.train))
             jobs.append(self._guard(delayed(_fit_learner)(
                 self._key(lr.key, s), lr.key, lr.estimator,
                 self._pipeline(lr, s), inp.X, inp.y, s.train, s.test,
@@ -562,7 +565,7 @@ class Layer(object):
                 inp.handback, width=self._width(lr, 1), dtype=self.dtype,
                 n_outputs=self.n_outputs, keep=keep), "learner", lr.key, s,
                 budget_for(self.max_fit_time, lr.key, lr.name)))
-        results = run(parallel, jobs, keys=keys, small=small)
+        results = run(parallel, jobs, keys=keys, small=small, sizes=sizes)
         self._fold_failures(results, lambda key: [key])
         # the fits of failed learners are left out, as if never added
         kept = [(res, target) for res, target in zip(results, targets)

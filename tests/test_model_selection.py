@@ -4,6 +4,7 @@ References are computed with plain scikit-learn loops over the same folds.
 Process backends are slow to start on 2 cores: one loky case, n_jobs=2.
 """
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -567,7 +568,7 @@ class Occupancy(RegressorMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def _occupancy_fit(inner, monkeypatch):
+def _occupancy_fit(inner, monkeypatch, X=X, Y=Y):
     from mlcore import _scheduler
     monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)  # use the workers
     Occupancy.active, Occupancy.peak, Occupancy.seen = 0, 0, []
@@ -594,10 +595,28 @@ def test_evaluator_fits_run_on_the_mlcore_workers_with_blas_capped(
     np.testing.assert_allclose(rec["test_score"], test, rtol=1e-12)
 
 
-def test_evaluator_runs_liblinear_fits_one_at_a_time(monkeypatch):
+@pytest.mark.parametrize("copies", [True, False])
+def test_evaluator_liblinear_fits_on_threads_are_reproducible(monkeypatch,
+                                                              copies):
     from sklearn.svm import LinearSVR
-    # seeded liblinear fits share one random generator per process: the
-    # scheduler never runs two of them at once on thread workers
-    _occupancy_fit(LinearSVR(random_state=0, max_iter=5000), monkeypatch)
+    from mlcore import _native
+    # seeded liblinear fits share one random generator per process: thread
+    # workers fit them on private copies of liblinear, or (without copies)
+    # never run two of them at once
+    from sklearn.datasets import make_regression
+    monkeypatch.setattr(_native, "enabled", copies)
+    # fits of some length, stopped before they converge (max_iter): the
+    # order of their random draws shows in the scores
+    X, Y = make_regression(2000, 40, noise=5.0, random_state=0)
+    est = LinearSVR(C=10.0, tol=1e-8, max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's ConvergenceWarning
+        ev = _occupancy_fit(est, monkeypatch, X, Y)
+        test, _ = manual(est, {}, X, Y, list(KFold(4).split(X)),
+                         fn_score(mse))
     assert len(Occupancy.seen) == 2 * 4
-    assert Occupancy.peak == 1
+    if not copies:
+        assert Occupancy.peak == 1
+    for name in ("occ", "other"):
+        np.testing.assert_array_equal(records(ev, name)[0]["test_score"],
+                                      test)
