@@ -25,8 +25,17 @@ from mlcore import _native, _scheduler, config
 from mlcore.ensemble import SuperLearner
 from mlcore.exceptions import LearnerError
 
+def _copies_available():
+    # copies are opt-in: ask with them switched on
+    enabled, _native.enabled = _native.enabled, True
+    try:
+        return _native.available("liblinear")
+    finally:
+        _native.enabled = enabled
+
+
 pytestmark = pytest.mark.skipif(
-    not _native.available("liblinear"),
+    not _copies_available(),
     reason="no private copies of native modules here: %s"
     % _native._UNAVAILABLE.get("liblinear"))
 
@@ -72,6 +81,12 @@ class TogetherRegressor(RegressorMixin, _Together):
 class TogetherClassifier(ClassifierMixin, _Together):
     def predict_proba(self, X):
         return self.estimator_.predict_proba(X)
+
+
+@pytest.fixture(autouse=True)
+def copies_on(monkeypatch):
+    # copies are opt-in (mlcore._native.enabled); these tests switch them on
+    monkeypatch.setattr(_native, "enabled", True)
 
 
 @pytest.fixture
