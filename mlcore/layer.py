@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _progress
 from ._scheduler import exclusive_key, is_small
-from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
+from ._spec import (ANY_CASE, check_name, estimators_by_case, mlens_names,
                     preprocessing_cases, unnamed_steps)
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
@@ -163,9 +163,15 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     several = isinstance(preprocessing, dict)
     transformers = [Transformer(steps, case) for case, steps in
                     preprocessing_cases(preprocessing or None)]
+    keys = [str(k) for k in estimators] if isinstance(estimators, dict) \
+        else [""]
+    # ML-Ensemble numbers repeated names in the order of the sorted cases
+    by_case = sorted(zip(keys, estimators_by_case(estimators)),
+                     key=lambda entry: entry[0])
+    names = mlens_names([ests for _, (_, ests) in by_case],
+                        taken=[t.name for t in transformers])
     learners, order = [], []
-    keys = list(estimators) if isinstance(estimators, dict) else [None]
-    for key, (case, ests) in zip(keys, estimators_by_case(estimators)):
+    for (key, (case, _)), pairs in zip(by_case, names):
         if case is ANY_CASE:
             if several:
                 raise LayerSpecificationError(
@@ -176,11 +182,16 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
             raise LayerSpecificationError(
                 "estimators map to preprocessing case %r, but "
                 "preprocessing is not a dict of cases" % case)
-        for est_name, est in named(ests, "estimator"):
+        for est_name, est in pairs:
             learners.append(Learner(est, est_name, preprocess=case,
                                     **learner_kwargs))
             order.append(est_name if not isinstance(estimators, dict) else
-                         "%s__%s" % ("" if key is None else key, est_name))
+                         "%s__%s" % (key, est_name))
+    flat = [lr.key for lr in learners]
+    if len(set(flat)) != len(flat):
+        raise LayerSpecificationError(
+            "duplicate learner names: %s; name the estimators with "
+            "(name, estimator) pairs" % sorted(flat))
     if not learners:
         raise LayerSpecificationError("a group needs at least one estimator")
     learners = [lr for _, lr in sorted(zip(order, learners),

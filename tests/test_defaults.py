@@ -413,7 +413,7 @@ def test_deep_params_name_every_learner_step_and_meta():
     objects = {k: v for k, v in params.items()
                if k.startswith("layer-") and hasattr(v, "get_params")}
     assert sorted(objects) == ["layer-1__linearregression",
-                               "layer-1__sc__ridge", "layer-1__sc__ridge-2",
+                               "layer-1__sc__ridge-1", "layer-1__sc__ridge-2",
                                "layer-1__sc__standardscaler",
                                "layer-2__ridge"]
     assert params["layer-1__sc__ridge-2__alpha"] == 3.0
@@ -838,3 +838,16 @@ def test_every_public_method_documents_its_parameters(cls):
                                                documented)
     if cls is SequentialEnsemble:
         assert "cls : {'stack', 'blend'" in SequentialEnsemble.add.__doc__
+
+
+def test_replacing_a_numbered_learner_keeps_the_other_names():
+    # ridge-1 replaced by a Lasso: the other Ridge stays ridge-2
+    from sklearn.linear_model import Lasso
+    ens = SuperLearner(**SEQ).add([Ridge(), Ridge(alpha=3.0)])
+    ens.set_params(**{"layer-1__ridge-1": Lasso()})
+    params = ens.get_params(deep=True)
+    assert isinstance(params["layer-1__ridge-1"], Lasso)
+    assert params["layer-1__ridge-2__alpha"] == 3.0
+    X, y = make_classification(60, 4, random_state=0)
+    assert sorted(ens.fit(X, y.astype(float)).data["score-m"]) == [
+        "layer-1/ridge-1", "layer-1/ridge-2"]

@@ -1086,7 +1086,8 @@ def test_add_replace_remove():
     with pytest.raises(LayerSpecificationError, match="unknown layer class"):
         SequentialEnsemble().add("nope", [Ridge()])
     with pytest.raises(LayerSpecificationError, match="duplicate"):
-        SuperLearner().add([("a", Ridge()), ("a", Ridge())]).fit(X, y)
+        # numbered as ML-Ensemble numbers them: ridge-1, ridge-1, ridge-2
+        SuperLearner().add([("ridge-1", Ridge()), Ridge(), Ridge()]).fit(X, y)
 
 
 def test_get_set_params_and_clone():

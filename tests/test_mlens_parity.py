@@ -413,3 +413,43 @@ def test_index_folds_attribute_as_mlens(mlens_ensemble, name, args):
     for (a, b), (c, d) in zip(*pairs):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+@pytest.mark.parametrize("spec", [
+    ([Ridge(), Ridge(alpha=30.0), KNeighborsRegressor()], None),
+    ([("ridge", Ridge()), Ridge(alpha=30.0)], None),
+    ({"a": [Ridge()], "b": [Ridge(alpha=30.0)]},
+     {"a": [StandardScaler()], "b": [StandardScaler(with_mean=False)]}),
+    ({"a": [Ridge()], "b": [Ridge(alpha=3.0)]}, {"a": [StandardScaler()],
+                                                 "b": []}),
+    ({"ridge": [Ridge()]}, {"ridge": [StandardScaler()]}),
+], ids=["list", "pair", "cases", "empty-case", "case-name"])
+def test_repeated_names_numbered_as_mlens(mlens_ensemble, spec):
+    # ML-Ensemble numbers every occurrence of a repeated name, across the
+    # layer's preprocessing cases and its case names: ridge-1, ridge-2
+    X, y, X_new = _regression()
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            ens = module.SuperLearner(folds=3, scorer=_mse)
+            ens.add(*[_clone_spec(s) for s in spec])
+            ens.add_meta(Ridge())
+            ens.fit(X, y)
+            out[module] = (sorted(ens.data["score-m"]), ens.predict(X_new))
+    assert out[mlcore.ensemble][0] == out[mlens_ensemble][0]
+    np.testing.assert_array_equal(out[mlcore.ensemble][1],
+                                  out[mlens_ensemble][1])
+
+
+def _mse(y, p):
+    return float(np.mean((np.asarray(y) - np.asarray(p)) ** 2))
+
+
+def _clone_spec(spec):
+    from sklearn.base import clone
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {k: _clone_spec(v) for k, v in spec.items()}
+    return [(s[0], clone(s[1])) if isinstance(s, tuple) else clone(s)
+            for s in spec]
