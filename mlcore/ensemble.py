@@ -56,7 +56,7 @@ from .fitstore import using as using_store
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index, repeat_folds)
-from .layer import FitContext, KeptColumns, Layer, make_group
+from .layer import FitContext, KeptColumns, Layer, LenientScorer, make_group
 from .metrics import Data, default_scorer
 
 try:
@@ -758,6 +758,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             random_state = kw.get("random_state", seed)
             scorer = default_scorer(classification,
                                     kw.get("scorer", self.scorer), classes)
+            if spec.meta and "scorer" not in kw and scorer.scorer is not None:
+                # the base layers' scorer may not fit the meta learner's
+                # output: no meta score then, and a warning, not a crash
+                scorer = LenientScorer(scorer)
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             if classification:

@@ -453,3 +453,33 @@ def _clone_spec(spec):
         return {k: _clone_spec(v) for k, v in spec.items()}
     return [(s[0], clone(s[1])) if isinstance(s, tuple) else clone(s)
             for s in spec]
+
+
+@pytest.mark.parametrize("base_proba, meta_proba, scorer", [
+    (False, True, "accuracy"), (True, False, "log_loss")],
+    ids=["accuracy-of-meta-probabilities", "log_loss-of-meta-labels"])
+def test_meta_scorer_failure_does_not_fail_the_fit(mlens_ensemble, base_proba,
+                                                   meta_proba, scorer):
+    # ML-Ensemble completes these fits (its meta layer has no score); the
+    # user's scorer does not take the meta learner's output
+    from sklearn.metrics import accuracy_score, log_loss
+    scorer = {"accuracy": accuracy_score, "log_loss": log_loss}[scorer]
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3,
+                               random_state=1)
+    tables = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        ens = module.SuperLearner(folds=3, scorer=scorer)
+        ens.add([LogisticRegression(max_iter=500), GaussianNB()],
+                proba=base_proba)
+        ens.add_meta(LogisticRegression(max_iter=500), proba=meta_proba)
+        if module is mlcore.ensemble:
+            with pytest.warns(UserWarning, match="scorer %s failed on the "
+                              "output of the meta layer" % scorer.__name__):
+                ens.fit(X, y)
+        else:
+            ens.fit(X, y)
+        tables[module] = ens.data
+    assert sorted(tables[mlcore.ensemble]["score-m"]) == sorted(
+        tables[mlens_ensemble]["score-m"])
+    for row, value in tables[mlens_ensemble]["score-m"].items():
+        assert tables[mlcore.ensemble]["score-m"][row] == pytest.approx(value)
