@@ -1006,12 +1006,15 @@ n_features)
             Class labels (of ``classes_``) for classification, else the
             final layer's predictions; one column per output of a
             multi-output ``y`` (labels 0 and 1 of each label of a
-            multilabel ``y``). An ensemble without a meta layer whose
-            last layer was added with ``proba=True`` returns that layer's
-            output, the class probabilities (as ML-Ensemble did): one
-            column per class of each learner, learners in the order of
+            multilabel ``y``). An ensemble whose last layer was added with
+            ``proba=True`` (``add_meta(est, proba=True)``, or a base layer
+            without meta layer) returns that layer's output, the class
+            probabilities, as ML-Ensemble did: one column per class of
+            each learner, learners in the order of
             :meth:`get_feature_names_out` (for a multilabel ``y``, the
-            labels 0 and 1 still).
+            labels 0 and 1 still). For labels, add the meta layer without
+            ``proba`` (:meth:`predict_proba` gives the probabilities
+            either way).
         """
         return self._predict(X, labels=False)
 
@@ -1024,10 +1027,10 @@ n_features)
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
                 any(lr.proba for lr in final.learners):
-            if not (labels or getattr(final, "_meta", True)
-                    or getattr(model, "n_outputs_", 1) > 1):
-                # a base layer's output, as ML-Ensemble's predict gave it
-                # (a multilabel y, which it did not take, gets labels)
+            if not (labels or getattr(model, "n_outputs_", 1) > 1):
+                # the last layer's probabilities, as ML-Ensemble's predict
+                # gave them, meta layer or not (a multilabel y, which it
+                # did not take, gets labels)
                 return np.asarray(P.toarray() if sp.issparse(P) else P)
             P = np.asarray(P.toarray() if sp.issparse(P) else P)
             if getattr(model, "n_outputs_", 1) > 1 and \

@@ -483,3 +483,29 @@ def test_meta_scorer_failure_does_not_fail_the_fit(mlens_ensemble, base_proba,
         tables[mlens_ensemble]["score-m"])
     for row, value in tables[mlens_ensemble]["score-m"].items():
         assert tables[mlcore.ensemble]["score-m"][row] == pytest.approx(value)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SuperLearner", {"folds": 3}), ("BlendEnsemble", {}),
+    ("Subsemble", {"partitions": 2, "folds": 2})])
+def test_proba_meta_layer_predicts_probabilities(mlens_ensemble, name,
+                                                 kwargs):
+    # add_meta(est, proba=True): ML-Ensemble's predict gives the meta
+    # learner's class probabilities, shape (n, n_classes)
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3,
+                               random_state=1)
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            ens = getattr(module, name)(**kwargs)
+            ens.add([LogisticRegression(max_iter=500), GaussianNB()],
+                    proba=True)
+            ens.add_meta(LogisticRegression(max_iter=500), proba=True)
+            out[module] = ens.fit(X, y).predict(X)
+    ours = out[mlcore.ensemble]
+    assert ours.shape == (150, 3)
+    np.testing.assert_allclose(ours, out[mlens_ensemble], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(ours, ens.predict_proba(X), rtol=1e-6)
+    from sklearn.metrics import accuracy_score
+    assert ens.score(X, y) == accuracy_score(y, ours.argmax(axis=1))
