@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import mlcore
+import mlcore.metrics
 import mlcore.ensemble
 import mlcore.index
 import mlcore.model_selection
@@ -509,3 +510,33 @@ def test_proba_meta_layer_predicts_probabilities(mlens_ensemble, name,
     np.testing.assert_allclose(ours, ens.predict_proba(X), rtol=1e-6)
     from sklearn.metrics import accuracy_score
     assert ens.score(X, y) == accuracy_score(y, ours.argmax(axis=1))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("BlendEnsemble", {"test_size": 0.5}),
+    ("Subsemble", {"partitions": 2, "folds": 2})])
+def test_evaluator_with_an_ensemble_case_scores_as_mlens(mlens_ensemble,
+                                                         name, kwargs):
+    # an ensemble in model selection mode as a preprocessing case: on the
+    # training rows, transform(X, y) gives the rows it predicted (half of
+    # them for a blend) and their y, which the estimator is fitted on
+    import mlens
+    import mlens.metrics
+    import mlens.model_selection
+    from sklearn.metrics import mean_squared_error
+    X, y = make_regression(90, 4, random_state=0)
+    scores = {}
+    for pkg in (mlens, mlcore):
+        with mlcore.config_context(dtype="float32"):
+            module = mlens_ensemble if pkg is mlens else mlcore.ensemble
+            ens = getattr(module, name)(model_selection=True, **kwargs)
+            ens.add([Ridge(), Ridge(alpha=9.0)])
+            scorer = pkg.metrics.make_scorer(mean_squared_error,
+                                             greater_is_better=False)
+            ev = pkg.model_selection.Evaluator(scorer, cv=3, shuffle=False)
+            ev.fit(X, y, [Ridge()], {}, n_iter=1,
+                   preprocessing={"case": [ens]})
+            scores[pkg] = dict(ev.results["test_score-m"])
+    assert list(scores[mlcore]) == list(scores[mlens]) == ["case.ridge"]
+    assert scores[mlcore]["case.ridge"] == pytest.approx(
+        scores[mlens]["case.ridge"], rel=1e-5)
