@@ -937,6 +937,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             "%s/%s" % (layer.name, key): reason for layer in layers
             for key, reason in layer.failed_learners_.items()}
         self._fit_output = preds[-1]  # what the next step is fed
+        # the meta layer's input at fit (the base layers' out-of-fold
+        # predictions), for transform of the training data
+        self._meta_input = preds[-2] if len(preds) > 1 and getattr(
+            layers[-1], "_meta", False) and tasks.collected[-2] != \
+            layers[-1].name else None
         self._fit_rows = _output_rows(layers, n)
         if classifier:
             self.classes_ = classes
@@ -965,8 +970,15 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 # made them. (Replaying the folds on X would predict the
                 # wrong rows after a shuffled fit: the folds index the
                 # shuffled rows.)
-                P = self._fit_output
-                return P.copy()
+                meta_input = getattr(self, "_meta_input", None)
+                if meta_input is None:
+                    return self._fit_output.copy()
+                # As ML-Ensemble: the meta learner's fit on all rows applied
+                # to the base layers' out-of-fold predictions
+                layer = copy.copy(self.layers_[-1])
+                with self._engine() as engine:
+                    return engine.stack([layer], "predict", meta_input,
+                                        return_preds=True)
             job = "predict"  # new data: predictions of the full fits
         # Shallow copies: setup() records per-call state on the layer (rows,
         # columns, the proba override), so calls from several threads on one
@@ -1069,7 +1081,14 @@ n_features)
         For the training data (recognised by a fingerprint of the validated
         ``X`` taken at fit), the fit-time out-of-fold predictions, so
         ``fit(X, y).transform(X)`` equals ``fit_transform(X, y)`` (for a
-        blend or temporal layer, only the rows it predicted).
+        blend or temporal layer, only the rows it predicted). With a meta
+        layer (:meth:`add_meta`), as in ML-Ensemble: the meta learner's fit
+        on all rows applied to the base layers' out-of-fold predictions
+        (the meta layer's own cross-validated predictions are in
+        ``oof_predictions_``). Always two-dimensional, as scikit-learn
+        requires of a transformer: ML-Ensemble's ``transform`` gave shape
+        ``(n_samples,)`` for a meta layer of one column (and its
+        ``fit_transform`` ``(n_samples, 1)``).
         For any other data, the predictions of the full fits, as at predict
         time (one row per row of ``X``), so that an ensemble works as a step
         of a scikit-learn ``Pipeline``. Columns: see
@@ -1126,6 +1145,8 @@ n_features)
         ndarray, sparse matrix or DataFrame
         """
         self.fit(X, y, **fit_params)
+        if getattr(self, "_meta_input", None) is not None:
+            return self._frame_rows(self._run(X, "transform"), X)
         return self._frame_rows(self._fit_output, X)
 
     def _frame_rows(self, P, X):
@@ -1341,7 +1362,7 @@ _STATE_LOCK = threading.Lock()
 
 # Private attributes that belong to the fitted state (besides the public
 # ones, which end with an underscore).
-_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id",
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id", "_meta_input",
                       "_fit_weights")
 
 

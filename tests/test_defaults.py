@@ -294,11 +294,16 @@ def test_layer_estimators_are_fitted_on_the_users_labels():
             oof[:, j], cross_val_predict(est, X, y, cv=StratifiedKFold(5)))
     meta_oof = ens.oof_predictions_["layer-2"][:, 0]
     assert set(meta_oof) <= set(names)
-    # transform is what the next step is fed: positions in classes_
+    # transform of the training data, as ML-Ensemble's: the meta learner's
+    # fit on all rows applied to the out-of-fold predictions, as positions
+    # in classes_
     Z = ens.fit_transform(X, y)
-    assert Z.dtype == np.float64
+    assert Z.dtype == np.float64 and Z.shape == (len(X), 1)
     np.testing.assert_array_equal(ens.transform(X), Z)
-    np.testing.assert_array_equal(names[Z[:, 0].astype(int)], meta_oof)
+    Z = Z[:, 0]
+    (meta,) = [e for k, e in ens.layer_2.estimators_.items() if k[2] == 0]
+    np.testing.assert_array_equal(
+        names[Z.astype(int)], meta.predict(np.searchsorted(names, oof)))
 
 
 def test_numeric_labels_keep_numbers_in_the_tables():

@@ -217,7 +217,7 @@ def test_blend_equals_holdout_fit(test_size, refit):
     rows = slice(0, 60) if refit else slice(0, n_train)
     T = _hstack([_full(e, X[rows], y[rows], X_new) for e in base])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
-    # transform replays the holdout predictions for the training data
+    # transform: the meta fit applied to the holdout predictions (as mlens)
     assert np.array_equal(ens.transform(X)[:, 0], meta.predict(P))
 
 

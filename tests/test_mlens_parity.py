@@ -540,3 +540,23 @@ def test_evaluator_with_an_ensemble_case_scores_as_mlens(mlens_ensemble,
     assert list(scores[mlcore]) == list(scores[mlens]) == ["case.ridge"]
     assert scores[mlcore]["case.ridge"] == pytest.approx(
         scores[mlens]["case.ridge"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SuperLearner", {"folds": 3}), ("BlendEnsemble", {"test_size": 0.5})])
+def test_transform_of_training_data_with_meta_as_mlens(mlens_ensemble, name,
+                                                       kwargs):
+    # the meta learner's fit on all rows applied to the base layers'
+    # out-of-fold predictions; two-dimensional in mlcore (scikit-learn's
+    # transformer contract), ML-Ensemble's transform gave shape (n,)
+    X, y, _ = _regression()
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            make = lambda: getattr(module, name)(**kwargs).add(  # noqa: E731
+                [Ridge(), KNeighborsRegressor()]).add_meta(Ridge())
+            out[module] = (make().fit(X, y).transform(X),
+                           make().fit_transform(X, y))
+    for ours, theirs in zip(out[mlcore.ensemble], out[mlens_ensemble]):
+        assert ours.shape == (theirs.shape[0], 1)
+        np.testing.assert_array_equal(ours[:, 0], np.ravel(theirs))
