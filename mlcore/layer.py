@@ -237,7 +237,8 @@ class LenientScorer(default_scorer):
     """
 
     def __init__(self, scorer):
-        super().__init__(scorer.classification, scorer.scorer, scorer.classes)
+        super().__init__(scorer.classification, scorer.scorer, scorer.classes,
+                         proba=scorer.proba)
 
     def __call__(self, y, block):
         try:

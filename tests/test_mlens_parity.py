@@ -458,11 +458,15 @@ def _clone_spec(spec):
 
 @pytest.mark.parametrize("base_proba, meta_proba, scorer", [
     (False, True, "accuracy"), (True, False, "log_loss")],
-    ids=["accuracy-of-meta-probabilities", "log_loss-of-meta-labels"])
+    ids=["accuracy-of-meta-probabilities", "log_loss-after-proba-layer"])
 def test_meta_scorer_failure_does_not_fail_the_fit(mlens_ensemble, base_proba,
                                                    meta_proba, scorer):
-    # ML-Ensemble completes these fits (its meta layer has no score); the
-    # user's scorer does not take the meta learner's output
+    # ML-Ensemble completes these fits (its meta layer has no score). The
+    # accuracy of the meta learner's probabilities cannot be computed: no
+    # meta score, a warning. A log-loss after a proba layer scores the meta
+    # learner's probabilities, as the base learners' were: a meta row that
+    # ML-Ensemble lacks, the other rows equal.
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.metrics import accuracy_score, log_loss
     scorer = {"accuracy": accuracy_score, "log_loss": log_loss}[scorer]
     X, y = make_classification(150, 6, n_informative=4, n_classes=3,
@@ -473,17 +477,27 @@ def test_meta_scorer_failure_does_not_fail_the_fit(mlens_ensemble, base_proba,
         ens.add([LogisticRegression(max_iter=500), GaussianNB()],
                 proba=base_proba)
         ens.add_meta(LogisticRegression(max_iter=500), proba=meta_proba)
-        if module is mlcore.ensemble:
+        if module is mlcore.ensemble and not base_proba:
             with pytest.warns(UserWarning, match="scorer %s failed on the "
                               "output of the meta layer" % scorer.__name__):
                 ens.fit(X, y)
         else:
             ens.fit(X, y)
         tables[module] = ens.data
+        if module is mlcore.ensemble:
+            mine = ens
     assert sorted(tables[mlcore.ensemble]["score-m"]) == sorted(
         tables[mlens_ensemble]["score-m"])
     for row, value in tables[mlens_ensemble]["score-m"].items():
         assert tables[mlcore.ensemble]["score-m"][row] == pytest.approx(value)
+    meta = mine.risk_table().loc["layer-2"]
+    if not base_proba:
+        assert meta["mean"].isna().all()
+    else:
+        ref = -cross_val_score(LogisticRegression(max_iter=500),
+                               mine.oof_predictions_["layer-1"], y,
+                               cv=StratifiedKFold(3), scoring="neg_log_loss")
+        assert meta["mean"].iloc[0] == pytest.approx(ref.mean(), rel=1e-6)
 
 
 @pytest.mark.parametrize("name, kwargs", [

@@ -73,13 +73,15 @@ def test_meta_row_after_a_proba_layer_scores_its_probabilities():
     # scoring=None is the layer's own scorer: the same baseline
     assert learner_contributions(ens, y).attrs["baseline"] == row["mean"]
     # a meta layer added with proba=True passes its probabilities on: the
-    # same score, and predict gives their most probable class
+    # same score, and predict gives those probabilities (as ML-Ensemble)
     own = SuperLearner(scorer=log_loss, random_state=0, n_jobs=1)
     own.add(learners_c(), proba=True).add_meta(M.ConvexLogLossClassifier(),
                                                proba=True)
     own.fit(X, y)
     assert meta_row(own)["mean"] == row["mean"]
-    np.testing.assert_array_equal(own.predict(X), ens.predict(X))
+    np.testing.assert_array_equal(own.predict(X), ens.predict_proba(X))
+    np.testing.assert_array_equal(
+        ens.classes_[own.predict(X).argmax(axis=1)], ens.predict(X))
 
 
 def test_meta_row_after_a_label_layer_scores_its_labels():
