@@ -49,9 +49,10 @@ def run(parallel, jobs, keys=None, small=False):
     if not jobs:
         return []
     from .fitstore import current
+    from ._tolerance import store_wrap
     store = current()
     if store is not None:  # an ensemble fit with memory=
-        jobs = store.wrap(jobs)
+        jobs = store_wrap(store, jobs)
     jobs = in_caller_context(jobs)
     progress = _progress.current()
     if progress is not None:
@@ -61,6 +62,7 @@ def run(parallel, jobs, keys=None, small=False):
         results = _scheduler.run_jobs(jobs, parallel=parallel)
     else:
         results = runner(jobs, keys=keys, small=small)
+    results = _reissued(results)
     if progress is not None:
         _progress.settle(progress, results)
     if store is not None:
@@ -102,7 +104,64 @@ class _InCallerContext(object):
                 self.config, self.filters)
         else:  # scikit-learn < 1.7: the configuration only
             wrapper = wrapper.with_config(self.config)
-        return wrapper(*args, **kwargs)
+        # the warnings of another process would be lost (or only printed
+        # there): they travel back with the result (see _reissued)
+        with warnings.catch_warnings(record=True) as caught:
+            result = wrapper(*args, **kwargs)
+        if not caught:
+            return result
+        return _Warned(result, [_portable(w) for w in caught])
+
+
+class _Warned(object):
+    """The result of a subtask run in another process, with the warnings
+    it raised there: ``(category, message text)`` pairs."""
+
+    def __init__(self, result, warned):
+        self.result, self.warned = result, warned
+
+
+def _portable(w):
+    """``(category, text)`` of a recorded warning, that pickles: a
+    category that cannot travel becomes a UserWarning naming it."""
+    import pickle
+    text = str(w.message)
+    try:
+        pickle.loads(pickle.dumps(w.category))
+    except Exception:
+        return UserWarning, "%s: %s" % (w.category.__name__, text)
+    return w.category, text
+
+
+def _reissued(results):
+    """``results`` without the :class:`_Warned` wrappers of subtasks run in
+    other processes; their warnings are issued again here, where the
+    caller's filters (and ``pytest.warns``, ``catch_warnings``) see them."""
+    if not any(isinstance(res, _Warned) for res in results):
+        return results
+    out = []
+    for res in results:
+        if isinstance(res, _Warned):
+            for category, text in res.warned:
+                warnings.warn(text, category, stacklevel=user_stacklevel())
+            res = res.result
+        out.append(res)
+    return out
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a ``warnings.warn`` of the calling
+    function point at the innermost frame outside mlcore: the user's call
+    (``fit``, ``predict``) that led to it, however deep in mlcore it is
+    issued."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and \
+            os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def in_caller_context(jobs):
@@ -266,28 +325,53 @@ def _release_heap():
         _MALLOC_TRIM[0](0)
 
 
-def _failure(what, name, where, stage, exc):
+def where(partition, fold, full=False):
+    """A fit as messages name it: ``partition 0, fold 2``, or ``partition
+    0, full fit`` for the fit on all rows of the partition."""
+    if full:
+        return "partition %d, full fit" % partition
+    return "partition %d, fold %d" % (partition, fold)
+
+
+def _failure(what, name, place, stage, exc):
     """The LearnerError of a subtask that failed."""
     return LearnerError.from_exception(
         "%s %r failed on %s during %s: %s: %s"
-        % (what, name, where, stage, type(exc).__name__, exc), exc)
+        % (what, name, place, stage, type(exc).__name__, exc), exc)
+
+
+def _save_fitted(cache, key, fitted, what, name, place):
+    """``cache_save`` of a subtask's fitted object. An object that cannot
+    be pickled (it holds a lock, an open file) fails its learner like an
+    error of its fit, naming it; an ``OSError`` (a full disk) stays what
+    it is: it is not the learner's fault."""
+    try:
+        cache_save(cache, key, fitted)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise _failure(what, name, place, "the saving of its fitted state "
+                       "for the engine (on process backends it is pickled)",
+                       exc) from exc
 
 
 ###############################################################################
 # Layer subtasks
 
 def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
-                  fit_params, handback):
-    """Fit a preprocessing case on the training rows of one split."""
+                  fit_params, handback, full=False):
+    """Fit a preprocessing case on the training rows of one split
+    (``full``: all rows of the partition)."""
     t0 = time.perf_counter()
+    place = where(partition, fold, full)
     try:
         fitted = fit_steps(steps, take(X, train), take(y, train))
     except Exception as exc:
-        raise _failure("preprocessing case", case, "partition %d, fold %d"
-                       % (partition, fold), "fit", exc) from exc
+        raise _failure("preprocessing case", case, place, "fit",
+                       exc) from exc
     fit_time = time.perf_counter() - t0
     if not handback:
-        cache_save(cache, key, fitted)
+        _save_fitted(cache, key, fitted, "preprocessing case", case, place)
         fitted = None
     return SubResult(key, "transformer", case, partition, fold, fit_time, 0.0,
                      None, fitted, None)
@@ -544,10 +628,11 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                 P[out_rows, col:col + pred.shape[1]] = pred
                 pred = None
     except Exception as exc:
-        raise _failure("learner", name, "partition %d, fold %d"
-                       % (partition, fold), stage, exc) from exc
+        raise _failure("learner", name, where(partition, fold, test is None),
+                       stage, exc) from exc
     if not handback:
-        cache_save(cache, key, est)
+        _save_fitted(cache, key, est, "learner", name,
+                     where(partition, fold, test is None))
         est = None
     if big:
         _release_heap()
@@ -566,13 +651,58 @@ def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
                                            classes, width, dtype, n_outputs,
                                            vote=keep)
     except Exception as exc:
-        raise _failure("learner", name, "partition %d, fold %d"
-                       % (partition, fold), job, exc) from exc
+        # a fold-0 model predicting all rows (new data) is the full fit
+        raise _failure("learner", name, where(partition, fold,
+                                              fold == 0 and rows is None),
+                       job, exc) from exc
     if not (handback or keep):
         P[out_rows, col:col + pred.shape[1]] = pred
         pred = None
     return SubResult(key, "learner", name, partition, fold, 0.0,
                      predict_time, None, None, pred)
+
+
+# The most training rows a full fit's check predicts.
+_CHECK_ROWS = 16
+
+
+def _sample_rows(train, n):
+    """Up to ``_CHECK_ROWS`` of the rows ``train`` (None: all ``n``),
+    evenly spread, the first and the last included."""
+    if train is None or isinstance(train, slice):
+        rows = np.arange(n)[train if train is not None else slice(None)]
+    else:
+        rows = np.asarray(train)
+    if rows.shape[0] <= _CHECK_ROWS:
+        return rows
+    return rows[np.unique(np.linspace(0, rows.shape[0] - 1,
+                                      _CHECK_ROWS).astype(np.intp))]
+
+
+def check_full_fit(result, key, name, pipeline, X, train, proba, classes,
+                   cache, partition, handback, width=None, dtype=None,
+                   n_outputs=1, **_):
+    """Raise LearnerError unless the full fit that returned ``result``
+    (the other arguments: those of its :func:`_fit_learner` call) predicts
+    a sample of its training rows as the layer needs (the checks of
+    :func:`check_block`).
+
+    A full fit predicts nothing at fit time, so without this a learner
+    whose full fit fails to predict (an exception, NaN, a wrong shape)
+    would only fail at predict time, when it can no longer be dropped.
+    """
+    est = result.estimator if handback else cache_load(cache, key)
+    place = where(partition, 0, True)
+    rows = _sample_rows(train, X.shape[0])
+    try:
+        if isinstance(pipeline, str):
+            pipeline = cache_load(cache, pipeline)
+        _predict_rows(est, pipeline, X, rows, proba, classes, width, dtype,
+                      n_outputs)
+    except Exception as exc:
+        raise _failure("learner", name, place, "the check of its "
+                       "predictions (%d training rows)" % rows.shape[0],
+                       exc) from exc
 
 
 def _predict_bag(key, name, ests, pipelines, X, P, proba, classes,
