@@ -149,17 +149,31 @@ def _reissued(results):
     return out
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+def _library_folders():
+    """The folders of mlcore and of scikit-learn, whose wrappers
+    (``set_output``, ``Pipeline``) a user's call may pass through."""
+    folders = [os.path.dirname(os.path.abspath(__file__))]
+    try:
+        import sklearn
+        folders.append(os.path.dirname(os.path.abspath(sklearn.__file__)))
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(folder + os.sep for folder in folders)
+
+
+_LIBRARIES = []
 
 
 def user_stacklevel():
     """The ``stacklevel`` that makes a ``warnings.warn`` of the calling
-    function point at the innermost frame outside mlcore: the user's call
-    (``fit``, ``predict``) that led to it, however deep in mlcore it is
-    issued."""
+    function point at the innermost frame outside mlcore and
+    scikit-learn: the user's call (``fit``, ``fit_transform``, a
+    ``Pipeline``'s ``fit``) that led to it, however deep it is issued."""
+    if not _LIBRARIES:
+        _LIBRARIES.append(_library_folders())
     frame, level = sys._getframe(1), 1
-    while frame is not None and \
-            os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    while frame is not None and os.path.abspath(
+            frame.f_code.co_filename).startswith(_LIBRARIES[0]):
         frame, level = frame.f_back, level + 1
     return level
 

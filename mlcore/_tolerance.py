@@ -20,7 +20,6 @@ Time is read from :data:`mlcore._scheduler.clock`, which tests replace with
 a clock they drive.
 """
 import copy
-import inspect
 import numbers
 import os
 import signal
@@ -154,20 +153,8 @@ def check_result(func, args, kwargs, result):
     """Check the output of the full fit that ``func(*args, **kwargs)``
     (a learner fit) returned as ``result``; LearnerError if it is bad."""
     from ._subtasks import check_full_fit
-    check_full_fit(result, **_bound(func, args, kwargs))
-
-
-_SIGNATURES = {}
-
-
-def _bound(func, args, kwargs):
-    """``{name: value}`` of a call of ``func``, defaults included."""
-    sig = _SIGNATURES.get(func)
-    if sig is None:
-        sig = _SIGNATURES[func] = inspect.signature(func)
-    bound = sig.bind(*args, **kwargs)
-    bound.apply_defaults()
-    return bound.arguments
+    from .fitstore import _arguments
+    check_full_fit(result, **_arguments(func, args, kwargs))
 
 
 class Guarded(object):
