@@ -717,7 +717,7 @@ def test_a_full_fit_read_back_is_checked_too(tmp_path):
     store = str(tmp_path / "store")
     learners = [("ols", LinearRegression()), ("full", Faulty("nan", 60))]
     _super(learners, memory=store).fit(X, y)  # the full fit predicts NaN
-    assert len(_keys(store)) == 9
+    assert len(_keys(store)) == 12  # 4 fits of 2 learners and the meta
     ens = _super(learners, raise_on_exception=False, memory=store)
     assert len(_fit_warned(ens, X, y)) == 1
     assert "learner 'full' failed on partition 0, full fit during the " \
