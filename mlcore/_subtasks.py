@@ -17,6 +17,7 @@ joblib ``Parallel`` just runs them.
 """
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import namedtuple
@@ -25,7 +26,7 @@ from functools import update_wrapper
 import numpy as np
 import scipy.sparse as sp
 
-from . import _progress, _scheduler, kernels
+from . import _progress, _scheduler, _userwarnings, kernels
 from ._store import cache_load, cache_save, nbytes
 from .exceptions import LearnerError
 
@@ -53,7 +54,8 @@ def run(parallel, jobs, keys=None, small=False):
     store = current()
     if store is not None:  # an ensemble fit with memory=
         jobs = store_wrap(store, jobs)
-    jobs = in_caller_context(jobs)
+    deferred = []  # warnings for the user from worker threads
+    jobs = in_caller_context(jobs, deferred)
     progress = _progress.current()
     if progress is not None:
         jobs = _progress.wrap(jobs, progress, parallel)
@@ -62,7 +64,7 @@ def run(parallel, jobs, keys=None, small=False):
         results = _scheduler.run_jobs(jobs, parallel=parallel)
     else:
         results = runner(jobs, keys=keys, small=small)
-    results = _reissued(results)
+    results = _userwarnings.reissued(results, deferred)
     if progress is not None:
         _progress.settle(progress, results)
     if store is not None:
@@ -85,17 +87,22 @@ class _InCallerContext(object):
     caller's feet (a filter the caller removed meanwhile would come back).
     """
 
-    def __init__(self, func, config, filters):
+    def __init__(self, func, config, filters, deferred=None):
         # first: update_wrapper copies the __dict__ of a callable object,
         # whose own ``func`` would replace the one set here
         update_wrapper(self, func)
         self.func, self.config, self.filters = func, config, filters
-        self.pid = os.getpid()
+        self.pid, self.thread = os.getpid(), threading.get_ident()
+        self.deferred = deferred
 
     def __call__(self, *args, **kwargs):
         from sklearn import config_context
         if os.getpid() == self.pid:
-            with config_context(**self.config):
+            # in a worker thread, mlcore's warnings for the user wait for
+            # the dispatching thread (see mlcore._userwarnings)
+            other = threading.get_ident() != self.thread
+            with config_context(**self.config), _userwarnings.deferred_to(
+                    self.deferred if other else None):
                 return self.func(*args, **kwargs)
         from sklearn.utils.parallel import delayed
         wrapper = delayed(self.func)(*args, **kwargs)[0]
@@ -105,90 +112,23 @@ class _InCallerContext(object):
         else:  # scikit-learn < 1.7: the configuration only
             wrapper = wrapper.with_config(self.config)
         # the warnings of another process would be lost (or only printed
-        # there): they travel back with the result (see _reissued)
-        with warnings.catch_warnings(record=True) as caught:
-            result = wrapper(*args, **kwargs)
-        if not caught:
-            return result
-        return _Warned(result, [_portable(w) for w in caught])
+        # there): they travel back with the result
+        return _userwarnings.recorded(wrapper, args, kwargs)
 
 
-class _Warned(object):
-    """The result of a subtask run in another process, with the warnings
-    it raised there: ``(category, message text)`` pairs."""
-
-    def __init__(self, result, warned):
-        self.result, self.warned = result, warned
-
-
-def _portable(w):
-    """``(category, text)`` of a recorded warning, that pickles: a
-    category that cannot travel becomes a UserWarning naming it."""
-    import pickle
-    text = str(w.message)
-    try:
-        pickle.loads(pickle.dumps(w.category))
-    except Exception:
-        return UserWarning, "%s: %s" % (w.category.__name__, text)
-    return w.category, text
-
-
-def _reissued(results):
-    """``results`` without the :class:`_Warned` wrappers of subtasks run in
-    other processes; their warnings are issued again here, where the
-    caller's filters (and ``pytest.warns``, ``catch_warnings``) see them."""
-    if not any(isinstance(res, _Warned) for res in results):
-        return results
-    out = []
-    for res in results:
-        if isinstance(res, _Warned):
-            for category, text in res.warned:
-                warnings.warn(text, category, stacklevel=user_stacklevel())
-            res = res.result
-        out.append(res)
-    return out
-
-
-def _library_folders():
-    """The folders of mlcore and of scikit-learn, whose wrappers
-    (``set_output``, ``Pipeline``) a user's call may pass through."""
-    folders = [os.path.dirname(os.path.abspath(__file__))]
-    try:
-        import sklearn
-        folders.append(os.path.dirname(os.path.abspath(sklearn.__file__)))
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(folder + os.sep for folder in folders)
-
-
-_LIBRARIES = []
-
-
-def user_stacklevel():
-    """The ``stacklevel`` that makes a ``warnings.warn`` of the calling
-    function point at the innermost frame outside mlcore and
-    scikit-learn: the user's call (``fit``, ``fit_transform``, a
-    ``Pipeline``'s ``fit``) that led to it, however deep it is issued."""
-    if not _LIBRARIES:
-        _LIBRARIES.append(_library_folders())
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(
-            frame.f_code.co_filename).startswith(_LIBRARIES[0]):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def in_caller_context(jobs):
+def in_caller_context(jobs, deferred=None):
     """``jobs`` (joblib-style ``(func, args, kwargs)``) that run under the
     calling thread's scikit-learn configuration and warning filters,
-    wherever they run (see :class:`_InCallerContext`)."""
+    wherever they run (see :class:`_InCallerContext`); ``deferred`` (a
+    list) collects the warnings for the user that they issue in other
+    threads."""
     try:
         from sklearn import get_config
     except ImportError:  # no scikit-learn: nothing to carry
         return jobs
     config, filters = get_config(), list(warnings.filters)
     return [(f if isinstance(f, _InCallerContext)
-             else _InCallerContext(f, config, filters), a, k)
+             else _InCallerContext(f, config, filters, deferred), a, k)
             for f, a, k in jobs]
 
 

@@ -17,7 +17,6 @@ the layer only says which of them must not run at the same time and
 whether its input is tiny.
 """
 import numbers
-import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -29,8 +28,8 @@ from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
-                        _predict_bag, _predict_learner, harden, run,
-                        user_stacklevel, votes)
+                        _predict_bag, _predict_learner, harden, run, votes)
+from ._userwarnings import warn
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
                          LearnerFailedWarning, LearnerTypeError,
@@ -643,10 +642,9 @@ class Layer(object):
                     "Its learner %r is" % lrs[0].key
             else:
                 what = "The learner is"
-            warnings.warn("layer %r: %s. %s dropped from the layer "
-                          "(raise_on_exception=False)."
-                          % (self.name, reason.rstrip("."), what),
-                          LearnerFailedWarning, stacklevel=user_stacklevel())
+            warn("layer %r: %s. %s dropped from the layer "
+                 "(raise_on_exception=False)."
+                 % (self.name, reason.rstrip("."), what), LearnerFailedWarning)
 
     def _record_fit(self, res, target, inp, write=True):
         est = res.estimator if inp.handback else cache_load(inp.cache, res.key)

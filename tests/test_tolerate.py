@@ -994,8 +994,14 @@ def test_a_full_fit_that_cannot_predict_is_dropped_at_fit(
 
 @pytest.mark.parametrize("backend", ["threading", "loky"])
 def test_warnings_of_an_ensemble_fitted_in_an_evaluator_reach_the_caller(
-        backend):
+        monkeypatch, backend):
+    """Issued in a worker process, or in a worker thread (whose stack does
+    not hold the user's call), they are issued again in the caller's
+    thread, pointing at the user's call."""
     from mlcore.model_selection import Evaluator
+    # threads: the first subtask runs in this thread (the input is tiny),
+    # and the clock sends the other one to a worker thread
+    _ticking(monkeypatch)
     X, y = _regression()
     ens = _super([("ols", LinearRegression()), ("bad", Faulty("nan"))],
                  "sequential", 1, raise_on_exception=False)
