@@ -14,7 +14,15 @@ tolerated). A running fit cannot be interrupted in a thread, so on
 sequential and thread backends the budget is checked when the fit ends, and
 the learner's fits that have not started yet are skipped. On process
 backends (loky, multiprocessing) the engine also watches running fits
-(:func:`run_watched`) and stops the worker of a fit that runs over.
+(:func:`run_watched`) and stops the worker of a fit that runs over, with
+the processes the fit started.
+
+A full fit (fold 0 without held-out rows) predicts nothing at fit time:
+when failures are tolerated its output is checked on a sample of its
+training rows, so that a learner whose full fit cannot predict is dropped
+at fit time. The budget and this check run in a :class:`Held` below the
+fit store's wrapper (:func:`store_wrap`), so that a fit that failed either
+is never stored.
 
 Time is read from :data:`mlcore._scheduler.clock`, which tests replace with
 a clock they drive.
@@ -363,7 +371,13 @@ def _kill_tree(pid):
         os.kill(pid, 0)
     except OSError:  # it ended meanwhile
         return False
-    kill_process_tree(_Pid(pid))
+    try:
+        kill_process_tree(_Pid(pid))
+    except Exception:  # a descendant it may not signal: the worker at least
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            return False
     return True
 
 
