@@ -1581,8 +1581,9 @@ def _check_budget_names(layers):
             budgets.append(layer.max_fit_time)
     unknown = sorted({name for b in budgets for name in b} - known)
     if unknown:
-        raise ValueError("max_fit_time names no learner of the ensemble: %s; "
-                         "its learners are %s" % (unknown, sorted(known)))
+        raise ValueError("max_fit_time names no learner (or preprocessing "
+                         "case) of the ensemble: %s; its learners and cases "
+                         "are %s" % (unknown, sorted(known)))
 
 
 def _check_folds(folds, owner):

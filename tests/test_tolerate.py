@@ -551,8 +551,8 @@ def test_watchdog_kills_only_its_own_workers():
     ("5", TypeError, "number of seconds"),
     ({"ols": 0}, ValueError, r"max_fit_time\['ols'\]"),
     ({1: 5}, TypeError, "learner names"),
-    ({"nope": 5}, ValueError, "names no learner of the ensemble: "
-                              r"\['nope'\]"),
+    ({"nope": 5}, ValueError, r"names no learner \(or preprocessing case\) "
+                              r"of the ensemble: \['nope'\]"),
 ])
 def test_max_fit_time_is_checked(value, error, match):
     X, y = _regression()
