@@ -33,7 +33,12 @@ Engines: ``mlcore-threading``, ``mlcore-loky`` (SuperLearner),
 ``tests/_mlens.py``; skipped when mlens is not installed), ``sklearn``
 (StackingClassifier/Regressor, cv=KFold(5)), ``mlxtend``
 (StackingCVClassifier/Regressor, cv=KFold(5)), ``vecstack``
-(StackingTransformer, variant B, plus the meta estimator). ``ideal`` is not an
+(StackingTransformer, variant B, plus the meta estimator). Not run unless
+named in ``--engines``: ``mlcore-threading-exclusive``, mlcore on threads
+with its seeded liblinear/libsvm fits one at a time instead of on private
+copies of the native modules (``mlcore._native.enabled = False``), the
+scheduler as it was before those copies, for a baseline in the same run.
+``ideal`` is not an
 engine: it fits every (learner x fold) and full fit, and the meta estimator,
 one after another on one thread, timing each fit and out-of-fold predict; its
 sum divided by the number of cores is the ideal wall time every engine is
@@ -96,13 +101,16 @@ ROOT = os.path.dirname(HERE)
 # removed (``--engines mlens-multiprocessing`` shows the error).
 ENGINES = ["mlcore-threading", "mlcore-loky", "mlens-threading", "sklearn",
            "mlxtend", "vecstack"]
+# Run only when named in --engines (baselines of mlcore's own changes).
+EXTRA_ENGINES = ["mlcore-threading-exclusive", "mlens-multiprocessing"]
 # Engines that limit BLAS/OpenMP threads in their workers themselves: under
 # --threads auto their subprocess is not pinned by environment variables.
 # mlcore limits them to cores // workers with threadpoolctl for thread
 # workers (mlcore._scheduler.run_jobs) and joblib's loky backend does it for
 # process workers. (scikit-learn's and mlxtend's loky workers are limited by
 # joblib too, but their refits and meta fits run in the driver: kept pinned.)
-MANAGES_THREADS = {"mlcore-threading", "mlcore-loky"}
+MANAGES_THREADS = {"mlcore-threading", "mlcore-loky",
+                   "mlcore-threading-exclusive"}
 PIN_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
             "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
             "NUMEXPR_NUM_THREADS")
@@ -408,10 +416,13 @@ def build_engine(engine, wl, n_jobs, n_features):
     if engine.startswith(("mlcore", "mlens")):
         if engine.startswith("mlcore"):
             from mlcore.ensemble import SuperLearner
+            if engine.endswith("-exclusive"):
+                import mlcore._native
+                mlcore._native.enabled = False
         else:
             SuperLearner = _import_mlens("mlens.ensemble").SuperLearner
         ens = SuperLearner(folds=N_FOLDS, n_jobs=n_jobs,
-                           backend=engine.split("-", 1)[1])
+                           backend=engine.split("-")[1])
         ens.add(learners, proba=wl.proba,
                 propagate_features=list(range(prop)) if prop else None)
         ens.add_meta(meta)
@@ -714,6 +725,7 @@ def available_engines(engines):
              % ROOT)
     for e in engines:
         mod = {"mlcore-threading": "mlcore.ensemble",
+               "mlcore-threading-exclusive": "mlcore.ensemble",
                "mlcore-loky": "mlcore.ensemble", "sklearn": "sklearn.ensemble",
                "mlens-threading": "mlens.ensemble",
                "mlens-multiprocessing": "mlens.ensemble",
@@ -888,7 +900,9 @@ def check_targets(results, cores, n_jobs):
         mls = [e for e in ("mlcore-threading", "mlcore-loky") if e in rows]
         if not mls:
             continue
-        others = [e for e in rows if e not in mls and e != "ideal"]
+        # the exclusive engine is mlcore's own baseline, not a competitor
+        others = [e for e in rows if e not in mls and e not in
+                  ("ideal", "mlcore-threading-exclusive")]
         ideal = rows.get("ideal", {})
         for m in mls:
             r = rows[m]
@@ -964,7 +978,7 @@ def plot(results, path):
         return
     wnames = list(results)
     engines = sorted({e for r in results.values() for e in r if e != "ideal"},
-                     key=lambda e: ENGINES.index(e))
+                     key=lambda e: (ENGINES + EXTRA_ENGINES).index(e))
     fig, ax = plt.subplots(figsize=(2 + 1.8 * len(wnames), 4))
     width = 0.8 / max(len(engines), 1)
     for i, e in enumerate(engines):

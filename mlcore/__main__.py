@@ -316,7 +316,7 @@ def _report(args, t_start):
     folds = (StratifiedKFold if classification else KFold)(args.folds)
     ens = SuperLearner(folds=folds, n_jobs=args.n_jobs,
                        backend=args.backend, random_state=args.seed,
-                       verbose=True)
+                       verbose=10)  # 10: progress on stderr, not stdout
     ens.add(base, proba=classification)
     ens.add_meta(meta)
     _log("data: %s; %s; train %d rows, holdout %d rows, %d features; "

@@ -208,8 +208,14 @@ def thread_workers(backend, n_jobs):
 def describe(func, args, kwargs):
     """What a subtask is, for error messages: ``"learner 'ols', partition
     0, fold 2"`` from the ``name`` (or ``case``), ``draw``, ``partition``
-    and ``fold`` arguments of its function, else the function's name."""
+    and ``fold`` arguments of its function, else the function's name;
+    followed by the ``label`` of a wrapper that has one (the call of
+    :func:`mlcore._lockstep.map_calls` it belongs to), in parentheses."""
+    labels = []
     while hasattr(func, "func") and not inspect.isfunction(func):
+        label = getattr(func, "label", None)
+        if isinstance(label, str):
+            labels.append(label)
         func = func.func  # the subtask wrappers of the engine
     try:
         bound = inspect.signature(func).bind_partial(*args, **kwargs)
@@ -231,8 +237,9 @@ def describe(func, args, kwargs):
         elif isinstance(value, numbers.Integral) and parts:
             parts.append("%s %d" % (key, value))
     if not parts:
-        return "subtask %s" % getattr(func, "__qualname__", repr(func))
-    return ", ".join(parts)
+        parts.append("subtask %s" % getattr(func, "__qualname__",
+                                            repr(func)))
+    return ", ".join(parts) + "".join(" (%s)" % label for label in labels)
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -392,10 +399,12 @@ def worker_died(exc, records, exit_codes=None):
             one(pid, what) for pid, what in sorted(listed.items()))
     else:
         where = "before any subtask started"
-    return WorkerDiedError(
+    err = WorkerDiedError(
         "A worker process died%s %s. Its learner ended the process (a "
         "crash in compiled code, os._exit, the out-of-memory killer) "
         "and could not report an error of its own." % (codes, where))
+    err.subtasks = sorted(listed.values())  # what it names, one by one
+    return err
 
 
 ###############################################################################
@@ -702,18 +711,19 @@ class LazyParallel(object):
         # where process workers note what they run (see Subtask)
         self._records = records if self._local else None
 
-    def run(self, jobs, keys=None, small=False):
+    def run(self, jobs, keys=None, small=False, sizes=None):
         """Run joblib-style ``(func, args, kwargs)`` jobs; results in job
         order.
 
         Several thread workers run them on mlcore's scheduler (its thread
-        pool, BLAS/OpenMP caps, exclusive keys and inline runs of quick jobs
-        on ``small`` inputs); other backends run them on this ``Parallel``.
-        See :func:`mlcore._scheduler.run_jobs`.
+        pool, BLAS/OpenMP caps, exclusive keys, working sets ``sizes`` and
+        inline runs of quick jobs on ``small`` inputs); other backends run
+        them on this ``Parallel``. See :func:`mlcore._scheduler.run_jobs`.
         """
         return _scheduler.run_jobs(self._wrapped(jobs), workers=self.workers,
                                    parallel=self, keys=keys, small=small,
-                                   verbose=self._params.get("verbose", 0))
+                                   verbose=self._params.get("verbose", 0),
+                                   sizes=sizes)
 
     def _wrapped(self, jobs):
         if not self._wrap:

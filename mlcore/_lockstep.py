@@ -145,21 +145,27 @@ class _LockStep(object):
                     return
                 batch = sorted(self.waiting.items())
                 self.waiting.clear()
-            jobs, keys, small = [], [], True
-            for i, (own_jobs, own_keys, own_small) in batch:
+            jobs, keys, small, sizes = [], [], True, []
+            for i, (own_jobs, own_keys, own_small, own_sizes) in batch:
                 jobs.extend((_Labelled(f, labels[i]), a, k)
                             for f, a, k in own_jobs)
                 keys.extend(own_keys if own_keys is not None
                             else [None] * len(own_jobs))
                 small = small and own_small
+                if sizes is not None and own_sizes is not None:
+                    sizes.extend(own_sizes)
+                else:  # a pool without sizes: none for the batch
+                    sizes = None
             try:
-                results = parallel.run(jobs, keys=keys, small=small)
+                results = parallel.run(jobs, keys=keys, small=small,
+                                       sizes=sizes)
             except BaseException as exc:
+                _note_calls(exc, [labels[i] for i, _ in batch])
                 self._fail(exc)
                 return
             with self.cond:
                 start = 0
-                for i, (own_jobs, _, _) in batch:
+                for i, (own_jobs, _, _, _) in batch:
                     self.results[i] = results[start:start + len(own_jobs)]
                     start += len(own_jobs)
                 self.cond.notify_all()
@@ -189,14 +195,15 @@ class _LockStep(object):
                 self.running -= 1
                 self.cond.notify_all()
 
-    def run(self, jobs, keys=None, small=False):
+    def run(self, jobs, keys=None, small=False, sizes=None):
         """Called by a driver's pool: wait for the shared pool to run
         ``jobs``; their results."""
         i = _LOCAL.index
         with self.cond:
             if self.error is not None:
                 raise _Stopped()
-            self.waiting[i] = (list(jobs), keys, small)
+            self.waiting[i] = (list(jobs), keys, small,
+                               None if sizes is None else list(sizes))
             self.cond.notify_all()
             while i not in self.results and self.error is None:
                 self.cond.wait()
@@ -240,8 +247,8 @@ class _Gathered(object):
     def __init__(self, lockstep):
         self.lockstep = lockstep
 
-    def run(self, jobs, keys=None, small=False):
-        return self.lockstep.run(jobs, keys, small)
+    def run(self, jobs, keys=None, small=False, sizes=None):
+        return self.lockstep.run(jobs, keys, small, sizes)
 
     def __enter__(self):
         return self
@@ -275,6 +282,17 @@ class _Labelled(object):
         except BaseException as exc:
             _note(exc, self.label)
             raise
+
+
+def _note_calls(exc, labels):
+    """Note on ``exc``, an error of the shared pool itself (a process
+    worker that died), the calls among ``labels`` whose subtasks it names
+    (see :func:`mlcore._joblib.describe`): a subtask that ends its worker
+    cannot note its call itself."""
+    for what in getattr(exc, "subtasks", None) or ():
+        for label in labels:
+            if what.endswith("(%s)" % label):
+                _note(exc, label)
 
 
 def _note(exc, label):

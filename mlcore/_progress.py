@@ -17,9 +17,10 @@ thread reports each finished subtask, as it finishes, on every backend:
   fit are read from the results when the pool returns. A batch holds
   several subtasks when joblib's automatic batching groups quick ones.
 
-The display is a `tqdm <https://tqdm.github.io/>`_ bar per layer on stderr
-when tqdm is installed, else plain lines on stderr at most every
-``interval`` seconds (and at the end of each layer). The clock is a
+The display is a `tqdm <https://tqdm.github.io/>`_ bar per layer when tqdm
+is installed, else plain lines at most every ``interval`` seconds (and at
+the end of each layer), on the stream ML-Ensemble printed to
+(:func:`verbose_stream`: stdout unless ``verbose`` is high). The clock is a
 parameter, so the estimate and the throttle are testable without real time.
 """
 import math
@@ -28,12 +29,21 @@ import threading
 import time
 from collections import OrderedDict, namedtuple
 
-__all__ = ["Progress", "Fit", "reporting", "current", "wrap", "settle"]
+__all__ = ["Progress", "Fit", "reporting", "current", "wrap", "settle",
+           "verbose_stream"]
 
 _LOCAL = threading.local()
 
 Fit = namedtuple("Fit", "layer name fold seconds")
 Fit.__doc__ = "One finished fit: its layer, learner, fold and fit time."
+
+
+def verbose_stream(verbose, stderr_from):
+    """Where ``verbose`` output goes, as in ML-Ensemble: ``sys.stdout``
+    below the level ``stderr_from`` (10 for the ensembles, 20 for the
+    Evaluator), ``sys.stderr`` from it. Read at each call, so that a
+    redirected stream is honoured."""
+    return sys.stderr if int(verbose or 0) >= stderr_from else sys.stdout
 
 
 def current():

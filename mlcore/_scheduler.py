@@ -8,8 +8,14 @@ workers here instead:
   with BLAS (process-wide) and OpenMP (per thread) limited to
   ``cores // workers`` threads, so that parallel fits do not oversubscribe
   the cores (see :mod:`mlcore.threadpools`);
-* one at a time for fits that share a process-wide resource
-  (:func:`exclusive_key`), while other fits run beside them;
+* side by side for seeded liblinear/libsvm fits, whose random generator
+  is process-wide, on private copies of the native modules, one per
+  thread (:mod:`mlcore._native`); one at a time, while other fits run
+  beside them, where copies cannot be made or for other resources that
+  fits must not share (:func:`exclusive_key`);
+* without raising the memory peak when that can be avoided: a job whose
+  working set would take the running total above the peak so far waits
+  while a smaller one can start (:class:`_JobQueue`);
 * in the calling thread while they are quick, for tiny inputs
   (:func:`_run_inline`), since millisecond fits under the GIL only lose
   time to hand-offs between threads;
@@ -28,6 +34,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from . import _native
 from ._store import nbytes
 from .exceptions import LearnerError
 from .threadpools import native_limits
@@ -50,38 +57,82 @@ _POOLS_LOCK = threading.Lock()
 
 class _JobQueue(object):
     """The jobs of one call, handed to the worker threads in order, except
-    that two jobs with the same exclusive key never run at the same time:
-    a free worker takes the first pending job whose key is not held, and
-    waits when there is none."""
+    that
 
-    def __init__(self, jobs, keys):
-        self.jobs, self.keys = jobs, keys
+    * jobs with a key start first, and two jobs with the same key (but
+      for keys in ``shared``) never run at the same time: a free worker
+      takes the first pending job whose key is not held, and waits when
+      there is none;
+    * with ``sizes`` (the working set of each job, in bytes), a job that
+      would take the sum of the running jobs' sizes above the peak so far
+      is passed over for the first one that does not; when none fits, the
+      smallest starts and the peak grows by as little as it can. The peak
+      starts at the least that ``workers`` busy workers reach when the
+      largest job runs (the largest plus the smallest for the others), so
+      large jobs run beside small ones rather than beside each other, and
+      no worker idles to save memory.
+    """
+
+    def __init__(self, jobs, keys, sizes=None, workers=1, shared=()):
         # jobs with a key form chains that run one at a time: start them
-        # first, so that the other jobs run beside them rather than before
+        # first, so that the other jobs run beside them rather than before.
+        # Keys in ``shared`` do not exclude (their jobs run on private
+        # copies of the resource) but still start first: liblinear's and
+        # libsvm's iterative solvers tend to be a layer's longest fits
+        # (LinearSVR 5.7 s a fold on the sparse W3 benchmark, SGD 4.1 s,
+        # Ridge 0.05 s), and the quick ones then fill in the end
         self.pending = ([i for i, k in enumerate(keys) if k is not None] +
                         [i for i, k in enumerate(keys) if k is None])
+        self.jobs = jobs
+        self.keys = [None if k in shared else k for k in keys]
         self.held = set()
+        self.sizes = None if sizes is None else [float(z) for z in sizes]
+        self.running = 0.0
+        self.peak = 0.0
+        if self.sizes:
+            others = min(workers, len(jobs)) - 1
+            self.peak = max(self.sizes) + others * min(self.sizes)
         self.results = [None] * len(jobs)
         self.error = None
         self.stopped = False
         self.cond = threading.Condition()
 
+    def _choose(self):
+        """Position in ``pending`` of the job to start, or None when every
+        pending job waits for its key."""
+        smallest = None
+        for pos, i in enumerate(self.pending):
+            key = self.keys[i]
+            if key is not None and key in self.held:
+                continue
+            if self.sizes is None or \
+                    self.running + self.sizes[i] <= self.peak:
+                return pos
+            if smallest is None or \
+                    self.sizes[i] < self.sizes[self.pending[smallest]]:
+                smallest = pos
+        return smallest
+
     def take(self):
         with self.cond:
             while self.pending and self.error is None and not self.stopped:
-                for pos, i in enumerate(self.pending):
-                    key = self.keys[i]
-                    if key is None or key not in self.held:
-                        del self.pending[pos]
-                        if key is not None:
-                            self.held.add(key)
-                        return i
+                pos = self._choose()
+                if pos is not None:
+                    i = self.pending.pop(pos)
+                    if self.keys[i] is not None:
+                        self.held.add(self.keys[i])
+                    if self.sizes is not None:
+                        self.running += self.sizes[i]
+                        self.peak = max(self.peak, self.running)
+                    return i
                 self.cond.wait()
             return None
 
     def done(self, i, result=None, error=None):
         with self.cond:
             self.held.discard(self.keys[i])
+            if self.sizes is not None:
+                self.running -= self.sizes[i]
             if error is not None:
                 if self.error is None:
                     self.error = error
@@ -121,7 +172,7 @@ def _drain(queue):
         _WORKER.active = False
 
 
-def _run_in_threads(workers, jobs, keys=None):
+def _run_in_threads(workers, jobs, keys=None, sizes=None, shared=()):
     """Run joblib-style ``(func, args, kwargs)`` jobs on a persistent pool
     of ``workers`` threads; results in job order.
 
@@ -130,9 +181,12 @@ def _run_in_threads(workers, jobs, keys=None):
     layers; this pool costs well under 1 ms. Pools are kept per process id,
     so a forked child makes its own. ``keys`` (one per job, or None) name
     resources that jobs must not use at the same time (see
-    :func:`exclusive_key`); other jobs run meanwhile. On the first error no
-    further job starts, the running ones are waited for, and the error is
-    raised.
+    :func:`exclusive_key`), except the keys in ``shared``; other jobs run
+    meanwhile. Jobs with a key start first. ``sizes`` (one per
+    job, or None) are their working sets, which the queue keeps from
+    raising the memory peak (see :class:`_JobQueue`). On the first error
+    no further job starts, the running ones are waited for, and the error
+    is raised.
     """
     from concurrent.futures import ThreadPoolExecutor, wait
     pool_key = (os.getpid(), workers)
@@ -141,7 +195,8 @@ def _run_in_threads(workers, jobs, keys=None):
         if pool is None:
             pool = _POOLS[pool_key] = ThreadPoolExecutor(
                 workers, thread_name_prefix="mlcore-worker")
-    queue = _JobQueue(jobs, keys if keys is not None else [None] * len(jobs))
+    queue = _JobQueue(jobs, keys if keys is not None else [None] * len(jobs),
+                      sizes, workers, shared)
     try:
         wait([pool.submit(_drain, queue)
               for _ in range(min(workers, len(jobs)))])
@@ -163,9 +218,11 @@ def exclusive_key(estimator):
     fit and used without the GIL: two such fits in threads of one process
     interleave their draws, and their results stop being reproducible
     (on a sparse regression benchmark, LinearSVR's out-of-fold predictions
-    differed by up to 1.2e-2 from ``cross_val_predict``). Seeded fits of the solvers that draw (liblinear's
-    coordinate descent: dual or L1; libsvm's probability estimates) are
-    therefore run one at a time on thread workers, while other fits run
+    differed by up to 1.2e-2 from ``cross_val_predict``). Seeded fits of
+    the solvers that draw (liblinear's coordinate descent: dual or L1;
+    libsvm's probability estimates) therefore run on thread workers each
+    on private copies of the modules (see :mod:`mlcore._native`), or,
+    where copies cannot be made, one at a time while other fits run
     beside them; process workers (``backend='loky'``) have their own
     generators and run them in parallel. Estimators nested in parameters
     (pipelines, wrappers) are looked at too.
@@ -306,8 +363,35 @@ def _restore_cause(exc):
         exc.__cause__ = original
 
 
+class _Private(object):
+    """A job that runs on private copies of the native modules of resource
+    ``key`` in the thread that runs it (see :mod:`mlcore._native`)."""
+
+    def __init__(self, func, key):
+        self.func, self.key = func, key
+
+    def __call__(self, *args, **kwargs):
+        with _native.private(self.key):
+            return self.func(*args, **kwargs)
+
+
+def _shareable(keys, workers=1):
+    """The keys among ``keys`` whose jobs can run side by side on private
+    copies of native modules, one set per worker (see
+    :mod:`mlcore._native`)."""
+    return {key for key in set(keys) if key is not None and
+            _native.available(key, min(workers, keys.count(key)))}
+
+
+def _privately(jobs, keys, shared):
+    """``jobs`` with those whose key is in ``shared`` run on private
+    copies."""
+    return [(_Private(f, key) if key in shared else f, a, k)
+            for (f, a, k), key in zip(jobs, keys)]
+
+
 def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
-             verbose=0):
+             verbose=0, sizes=None):
     """Run joblib-style ``(func, args, kwargs)`` jobs; results in job order.
 
     Parameters
@@ -321,18 +405,26 @@ def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
         A joblib ``Parallel``: runs the jobs when ``workers`` is None, and
         when ``verbose`` (joblib prints the progress).
     keys : list, optional
-        One per job: jobs with the same key (not None) never run at the
-        same time (see :func:`exclusive_key`).
+        One per job: the process-wide resource a job uses, or None (see
+        :func:`exclusive_key`). Jobs with such a key start first. Where
+        :mod:`mlcore._native` makes private copies of the resource for
+        each thread, they run side by side on them; otherwise jobs with
+        the same key never run at the same time.
     small : bool
         The input of the jobs is tiny: run them in this thread while they
         are quick (see :func:`_run_inline`).
     verbose : int
         Verbosity of ``parallel``.
+    sizes : list of float, optional
+        One per job: its working set in bytes (or any unit shared by all
+        jobs). Thread workers then keep the memory peak down (see
+        :class:`_JobQueue`).
 
     Notes
     -----
     With several thread workers, BLAS and OpenMP are limited to
-    ``cores // workers`` threads during the call. A LearnerError raised by
+    ``cores // workers`` threads during the call (one thread for
+    ``small`` inputs, wherever their jobs run). A LearnerError raised by
     a job gets its original exception back as ``__cause__``.
     """
     try:
@@ -341,29 +433,41 @@ def run_jobs(jobs, workers=None, parallel=None, keys=None, small=False,
                 if parallel is None:
                     return [f(*a, **k) for f, a, k in jobs]
                 return parallel(jobs)
-        if _in_worker():
-            return [f(*a, **k) for f, a, k in jobs]
         keys = list(keys) if keys is not None else [None] * len(jobs)
+        if _in_worker():
+            # an ensemble fitted by a worker: its jobs run in this thread,
+            # beside the other workers' jobs
+            jobs = _privately(jobs, keys, _shareable(keys))
+            return [f(*a, **k) for f, a, k in jobs]
         done = []
         if small and not verbose:
             with _one_native_thread(True):
                 done, jobs = _run_inline(jobs)
             keys = keys[len(done):]
+            if sizes is not None:
+                sizes = list(sizes)[len(done):]
             if not jobs:
                 return done
+        shared = _shareable(keys, workers)
+        jobs = _privately(jobs, keys, shared)
         from joblib import cpu_count
-        n = max(1, cpu_count() // workers)
+        # small inputs: one native thread in the workers too, as in the
+        # calling thread (see _one_native_thread), so that a fit's thread
+        # count, and with it its last bits, does not depend on whether
+        # timing sent it to a worker
+        n = 1 if small else max(1, cpu_count() // workers)
         limits = native_limits()
         jobs = [(_OpenMPLimited(f, limits, n), a, k) for f, a, k in jobs]
         with limits.blas(n):
             if verbose and parallel is not None:
                 with _POOLS_LOCK:
                     locks = {key: _KEY_LOCKS.setdefault(key, threading.Lock())
-                             for key in set(keys) if key is not None}
-                jobs = [(_Locked(f, locks[key]) if key is not None else f, a, k)
+                             for key in set(keys)
+                             if key is not None and key not in shared}
+                jobs = [(_Locked(f, locks[key]) if key in locks else f, a, k)
                         for (f, a, k), key in zip(jobs, keys)]
                 return parallel(jobs)
-            return done + _run_in_threads(workers, jobs, keys)
+            return done + _run_in_threads(workers, jobs, keys, sizes, shared)
     except LearnerError as exc:
         _restore_cause(exc)
         raise

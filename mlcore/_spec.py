@@ -3,8 +3,9 @@
 A specification is what a user passes to ``make_group``,
 ``BaseEnsemble.add`` or ``Evaluator.fit``: an estimator, a list of
 estimators or ``(name, estimator)`` pairs, or a dict mapping preprocessing
-case names to such lists; and preprocessing as a list of transformers (one
-case) or a dict mapping case names to lists of transformers.
+case names to such lists; and preprocessing as a list of transformers or
+``(name, transformer)`` pairs (one case) or a dict mapping case names to
+such lists.
 """
 import os
 
@@ -19,16 +20,22 @@ def check_name(name, what):
     return name
 
 
+def is_pair(item):
+    """Whether ``item`` is a ``(name, estimator)`` pair."""
+    return isinstance(item, tuple) and len(item) == 2 and isinstance(
+        item[0], str)
+
+
 def named(estimators, what):
     """[(name, est)] from a list of estimators or (name, est) pairs; names
     default to the lower-cased class name, numbered when repeated."""
     if estimators is None:
         return []
-    if not isinstance(estimators, (list, tuple)):
+    if is_pair(estimators) or not isinstance(estimators, (list, tuple)):
         estimators = [estimators]
     out, seen = [], {}
     for item in estimators:
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        if is_pair(item):
             name, est = item
         else:
             est = item
@@ -75,12 +82,76 @@ def estimators_by_case(estimators):
     return [(ANY_CASE, estimators)]
 
 
+def unnamed_steps(steps):
+    """The transformers of one preprocessing case, in order: ``steps`` is
+    a transformer or a list of transformers and ``(name, transformer)``
+    pairs (ML-Ensemble's named steps; the names are those of the
+    ``get_params`` paths)."""
+    if steps is None:
+        return []
+    if is_pair(steps) or not isinstance(steps, (list, tuple)):
+        steps = [steps]
+    return [step[1] if is_pair(step) else step for step in steps]
+
+
+_LEARNER_FORMAT = (
+    "A layer's learners are scikit-learn estimators (such as "
+    "sklearn.linear_model.Ridge()) or (name, estimator) pairs: one, a list "
+    "of them, or a dict mapping preprocessing case names to such lists.")
+_STEP_FORMAT = (
+    "Preprocessing steps are scikit-learn transformers (such as "
+    "sklearn.preprocessing.StandardScaler()) or (name, transformer) pairs: "
+    "a list of them (one case), or a dict mapping case names to such "
+    "lists.")
+
+
+def _check_object(obj, what, where, needs, fmt):
+    """Raise LayerSpecificationError unless ``obj`` has every method named
+    in ``needs`` and get_params."""
+    if isinstance(obj, type):
+        raise LayerSpecificationError(
+            "%s: %s %s is a class, not an instance: pass %s()"
+            % (where, what, obj.__name__, obj.__name__))
+    missing = [name for name in needs if not hasattr(obj, name)]
+    if missing:
+        raise LayerSpecificationError(
+            "%s: %r (%s) is not a %s: it has no %s method. %s"
+            % (where, obj, type(obj).__name__, what, ", ".join(missing), fmt))
+    if not hasattr(obj, "get_params"):
+        raise LayerSpecificationError(
+            "%s: %s %r has no get_params method: each fit uses a copy made "
+            "by sklearn.base.clone, which needs get_params and set_params "
+            "(derive its class from sklearn.base.BaseEstimator)"
+            % (where, what, obj))
+
+
+def check_layer_spec(estimators, preprocessing, where):
+    """Raise a LayerSpecificationError that says what is expected unless
+    every learner of ``estimators`` has ``fit`` and ``get_params`` (as
+    ML-Ensemble required), and every preprocessing step ``fit``,
+    ``transform`` and ``get_params``; ``where`` names the layer in the
+    message."""
+    if estimators is None or (isinstance(estimators, (list, tuple, dict))
+                              and not estimators):
+        raise LayerSpecificationError(
+            "%s has no learners. %s" % (where, _LEARNER_FORMAT))
+    for _, ests in estimators_by_case(estimators):
+        if ests is None:
+            continue
+        for _, est in named(ests, "learner"):
+            _check_object(est, "learner", where, ("fit",), _LEARNER_FORMAT)
+    for _, steps in preprocessing_cases(preprocessing):
+        for step in unnamed_steps(steps):
+            _check_object(step, "preprocessing step", where,
+                          ("fit", "transform"), _STEP_FORMAT)
+
+
 def flat_estimators(spec):
     if spec is None:
         return []
     if isinstance(spec, dict):
         return [e for v in spec.values() for e in flat_estimators(v)]
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+    if is_pair(spec):
         return [spec[1]]
     if isinstance(spec, (list, tuple)):
         return [e for v in spec for e in flat_estimators(v)]
@@ -121,7 +192,7 @@ def clone_estimators(spec, random_state, rng):
     if isinstance(spec, dict):
         return {k: clone_estimators(v, random_state, rng)
                 for k, v in spec.items()}
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+    if is_pair(spec):
         return (spec[0], clone_estimators(spec[1], random_state, rng))
     if isinstance(spec, (list, tuple)):
         return [clone_estimators(e, random_state, rng) for e in spec]

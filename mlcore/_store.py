@@ -42,7 +42,9 @@ def load(path):
     single array or a :func:`scipy.sparse.save_npz` matrix; ``.mmap`` and
     ``.pkl`` files are joblib dumps (as written by ML-Ensemble), loaded with
     memory-mapping; anything else is read as text with
-    :func:`numpy.genfromtxt` (comma-separated for ``.csv``).
+    :func:`numpy.genfromtxt`, comma-separated when the first line holds a
+    comma and else separated by whitespace (as ``numpy.savetxt`` writes by
+    default, also to files named ``.csv``).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -65,9 +67,16 @@ def load(path):
     if ext in ("mmap", "pkl", "joblib"):
         return load_mmap(path)
     try:
-        return np.genfromtxt(path, delimiter="," if ext == "csv" else None)
+        return np.genfromtxt(path, delimiter=_delimiter(path))
     except Exception as exc:
         raise OSError("Could not read an array from %r: %s" % (path, exc)) from exc
+
+
+def _delimiter(path):
+    """``','`` if the first line of the text file ``path`` holds a comma,
+    else None (any whitespace)."""
+    with open(path, "rb") as fh:
+        return "," if b"," in fh.readline() else None
 
 
 def load_mmap(f):

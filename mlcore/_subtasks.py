@@ -28,24 +28,25 @@ import scipy.sparse as sp
 
 from . import _progress, _scheduler, _userwarnings, kernels
 from ._store import cache_load, cache_save, nbytes
-from .exceptions import LearnerError
+from .exceptions import LearnerError, ScorerError
 
 SubResult = namedtuple(
     "SubResult", "key kind name partition fold fit_time predict_time score "
                  "estimator prediction")
 
 
-def run(parallel, jobs, keys=None, small=False):
+def run(parallel, jobs, keys=None, small=False, sizes=None):
     """Run ``jobs`` on the engine's ``parallel``; results in job order.
 
-    ``keys`` (one per job, or None) name resources that jobs must not use
-    at the same time (see :func:`mlcore._scheduler.exclusive_key`);
-    ``small`` says that the input is tiny. In an ensemble fit with a fit
-    store (see :mod:`mlcore.fitstore`), fits whose results are stored are
-    read back instead of run. The engines of
+    ``keys`` (one per job, or None) name process-wide resources that jobs
+    use (see :func:`mlcore._scheduler.exclusive_key`); ``small`` says that
+    the input is tiny; ``sizes`` (one per job, or None) are the jobs'
+    working sets in bytes (see :func:`working_set`). In an ensemble fit
+    with a fit store (see :mod:`mlcore.fitstore`), fits whose results are
+    stored are read back instead of run. The engines of
     :mod:`mlcore.backend` hand their tasks a ``parallel`` with a
-    ``run(jobs, keys, small)`` method; any other ``parallel`` (a joblib
-    ``Parallel``) is called with the jobs.
+    ``run(jobs, keys, small, sizes)`` method; any other ``parallel`` (a
+    joblib ``Parallel``) is called with the jobs.
     """
     if not jobs:
         return []
@@ -63,7 +64,7 @@ def run(parallel, jobs, keys=None, small=False):
     if runner is None:
         results = _scheduler.run_jobs(jobs, parallel=parallel)
     else:
-        results = runner(jobs, keys=keys, small=small)
+        results = runner(jobs, keys=keys, small=small, sizes=sizes)
     results = _userwarnings.reissued(results, deferred)
     if progress is not None:
         _progress.settle(progress, results)
@@ -130,6 +131,24 @@ def in_caller_context(jobs, deferred=None):
     return [(f if isinstance(f, _InCallerContext)
              else _InCallerContext(f, config, filters, deferred), a, k)
             for f, a, k in jobs]
+
+
+def working_set(X, rows):
+    """The bytes of input rows ``rows`` (None: all; a slice or an index
+    array) of ``X``: what a subtask that fits on them copies, and a
+    measure of the memory its learner works in, for the scheduler (see
+    :class:`mlcore._scheduler._JobQueue`)."""
+    total = nbytes(X)
+    if not total and hasattr(X, "memory_usage"):  # a DataFrame
+        total = int(X.memory_usage(index=False, deep=False).sum())
+    n = X.shape[0] if getattr(X, "shape", None) else 0
+    if rows is None or not n:
+        return float(total)
+    if isinstance(rows, slice):
+        count = len(range(*rows.indices(n)))
+    else:
+        count = len(rows)
+    return total * count / float(n)
 
 
 ###############################################################################
@@ -575,12 +594,15 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
                 est, pipeline, X, test, proba, classes, width, dtype,
                 n_outputs, vote=keep)
             if scorer is not None and y is not None:
-                voted = keep and votes(est, proba, classes)
-                score = scorer(take(y, test),
-                               harden(pred, n_outputs) if voted else pred)
+                score = _score_test(scorer, est, pipeline, X, take(y, test),
+                                    test, pred, proba, classes, n_outputs,
+                                    keep, name, "partition %d, fold %d"
+                                    % (partition, fold))
             if not (handback or keep):
                 P[out_rows, col:col + pred.shape[1]] = pred
                 pred = None
+    except ScorerError:
+        raise  # the scorer's fault, not the learner's
     except Exception as exc:
         raise _failure("learner", name, where(partition, fold, test is None),
                        stage, exc) from exc
@@ -592,6 +614,59 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
         _release_heap()
     return SubResult(key, "learner", name, partition, fold, fit_time,
                      predict_time, score, est, pred)
+
+
+def _score_test(scorer, est, pipeline, X, y, test, pred, proba, classes,
+                n_outputs, keep, name, where):
+    """The score of a learner's predictions ``pred`` of the held-out rows
+    ``test``: of the labels its layer passes on, or of its class
+    probabilities where the layer passes them on or its scorer asks for
+    them (``scorer.proba``: a meta layer whose input is probabilities)."""
+    voted = keep and votes(est, proba, classes)
+    if (getattr(scorer, "proba", False) and not proba and n_outputs == 1
+            and classes is not None and hasattr(est, "predict_proba")):
+        if not voted:  # a voted block is the probabilities already
+            pred, _ = _predict_rows(est, pipeline, X, test, True, classes,
+                                    None, None)
+        return _score_fold(scorer, y, pred, True, name, where,
+                           own_proba=False)
+    return _score_fold(scorer, y, harden(pred, n_outputs) if voted else pred,
+                       proba and not voted, name, where)
+
+
+def _score_fold(scorer, y, pred, proba, name, where, own_proba=True):
+    """``scorer(y, pred)`` of a learner's out-of-fold predictions; a
+    ScorerError that says what the scorer was given if it fails
+    (``own_proba``: probabilities because the layer passes them on, else
+    because the scorer asks for them)."""
+    try:
+        return scorer(y, pred)
+    except Exception as exc:
+        received = getattr(scorer, "received", None)
+        shape = np.shape(received(y, pred) if received is not None
+                         else pred)
+        if proba:
+            why = ("the layer was added with proba=True" if own_proba else
+                   "the layer before this meta layer passes probabilities "
+                   "on (proba=True), and the meta learner is scored as the "
+                   "learners it combines")
+            hint = ("The scorer receives class probabilities, an array of "
+                    "shape %s (one column per class of classes_), not "
+                    "labels, as %s: use a scorer of probabilities (such as "
+                    "sklearn.metrics.log_loss)%s." % (
+                        shape, why, ", or add the layer without proba=True "
+                        "to score predicted labels" if own_proba else ""))
+        else:
+            what = "predicted labels" if getattr(
+                scorer, "classification", False) else "predictions"
+            hint = ("The scorer is called as scorer(y_true, y_pred) with "
+                    "the learner's %s of the held-out rows, an array of "
+                    "shape %s." % (what, shape))
+        raise ScorerError(
+            "scorer %s failed on the out-of-fold predictions of learner %r "
+            "(%s): %s: %s. %s" % (getattr(scorer, "name", scorer), name,
+                                  where, type(exc).__name__, exc, hint)
+        ) from exc
 
 
 def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,

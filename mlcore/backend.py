@@ -109,9 +109,9 @@ Which backend runs when ``backend=None``: an active
 else :func:`mlcore.config.get_backend` (``MLCORE_BACKEND``, default
 ``'threading'``). A backend given explicitly always wins.
 
-Tasks get a ``parallel`` whose ``run(jobs, keys=None, small=False)`` runs
-their subtasks (see :mod:`mlcore._scheduler`); it is also callable as a
-joblib ``Parallel``, as ML-Ensemble's tasks expect.
+Tasks get a ``parallel`` whose ``run(jobs, keys=None, small=False,
+sizes=None)`` runs their subtasks (see :mod:`mlcore._scheduler`); it is
+also callable as a joblib ``Parallel``, as ML-Ensemble's tasks expect.
 
 This module is longer than the others (about 400 lines of code, the rest
 docstrings) because it is one API, that of ``mlens.parallel.backend``,
@@ -540,8 +540,8 @@ class BaseProcessor(ABC):
 
     def _parallel(self):
         """The ``parallel`` handed to tasks: a joblib ``Parallel`` started on
-        first use, whose ``run(jobs, keys, small)`` schedules subtasks (see
-        :class:`mlcore._joblib.LazyParallel`)."""
+        first use, whose ``run(jobs, keys, small, sizes)`` schedules
+        subtasks (see :class:`mlcore._joblib.LazyParallel`)."""
         temp_folder = self.job.scratch
         # max_nbytes=None: joblib must not dump arrays on its own; the engine
         # memory-maps what workers share, and joblib passes memmaps by

@@ -24,10 +24,15 @@ rows are split, so they stay in one module; about a third of its lines are
 the docstrings scikit-learn users read with ``help()``. Parameter paths,
 column names and table views live in their own modules (``_params``,
 ``_names``, ``metrics``).
+
+ML-Ensemble's module paths are kept for compatibility:
+``mlcore.ensemble.super_learner``, ``.blend``, ``.subsemble``,
+``.sequential``, ``.temporal`` and ``.base`` (``BaseEnsemble``,
+``Sequential``) hold the same classes as :mod:`mlcore.ensemble`, where new
+code imports them.
 """
 import copy
 import numbers
-import sys
 import threading
 import time
 import warnings
@@ -35,10 +40,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._compat import submodule as _submodule
+from ._spec import check_layer_spec as _check_layer_spec
 from ._spec import clone_estimators as _clone_estimators
 from ._spec import flat_estimators as _flat_estimators
 from ._spec import sparse_facing as _sparse_facing
-from . import _lockstep, _progress, config, kernels
+from . import _lockstep, _progress, _store, config, kernels
 from ._names import generated_names, layer_names_out, resolve_columns
 from ._params import deep_params, is_layer_key, set_layer_params
 from .backend import ParallelProcessing
@@ -186,8 +193,11 @@ random_state : int, RandomState or None, default=None
 scorer : callable or None, default=None
     ``scorer(y_true, y_pred)`` for the scores in :attr:`data`. For
     classification both are the user's labels (``y_pred`` holds class
-    probabilities for learners added with ``proba=True``). None: accuracy
-    for classification, R^2 for regression.""",
+    probabilities for learners added with ``proba=True``, and for the meta
+    learner when the layer before it was added with ``proba=True``, so
+    that its score is in the units of the learners it combines). None:
+    accuracy (of the predicted labels) for classification, R^2 for
+    regression.""",
     "raise_on_exception": """\
 raise_on_exception : bool, default=True
     True: a learner that fails on a fold raises a
@@ -223,7 +233,8 @@ max_fit_time : float, dict or None, default=None
     layer.""",
     "verbose": """\
 verbose : bool or int, default=False
-    Print progress to stderr.""",
+    Print progress: to stdout, as ML-Ensemble did, or to stderr with
+    ``verbose >= 10``.""",
     "n_jobs": """\
 n_jobs : int or None, default=None
     Workers (``-1``: one per core). None: :func:`mlcore.config.get_n_jobs`
@@ -251,8 +262,9 @@ n_repeats : int, default=1
     Repeat the folds of every layer of :meth:`add` ``n_repeats`` times,
     each time on a new shuffle of the rows (``RepeatedKFold``, or
     ``RepeatedStratifiedKFold`` for the default stratified folds; the
-    shuffles are seeded by the layer's random state, drawn from
-    ``random_state``). Every row's out-of-fold prediction is the average
+    shuffles are seeded by the ``random_state`` of a ``KFold`` or
+    ``StratifiedKFold`` given as ``folds``, else by the layer's random
+    state, drawn from ``random_state``). Every row's out-of-fold prediction is the average
     of its ``n_repeats`` predictions (for classifiers that pass on labels,
     the most probable class of the averaged probabilities), and with
     ``refit=False`` new data is predicted by all ``n_repeats * folds``
@@ -289,12 +301,13 @@ memory : None, str, os.PathLike, joblib.Memory or FitStore, default=None
     location, as scikit-learn's ``Pipeline`` takes it; see
     :mod:`mlcore.fitstore`). Every fold fit and full fit of every learner
     and preprocessing case is stored under a key of everything that decides
-    it (the estimator's class and parameters, the preprocessing it follows,
-    its rows, the data's values, mlcore's version) and read back by later
-    fits: after adding, removing or changing a learner, a fit runs only that
-    learner and the layers after it, with the same results as a fit from
-    scratch. The store holds pickles: it is as trusted as the code that
-    wrote it. None: nothing is stored.""",
+    it (the estimator's class and parameters, the exact preprocessing fit it
+    follows, its rows, the data's values and layout, mlcore's version) and
+    read back by later fits: after adding, removing or changing a learner, a
+    fit runs only that learner and the layers after it, with the same
+    results as a fit from scratch. The store holds pickles: it is as trusted as the code that
+    wrote it. A path that is a file is refused (a ``ValueError`` at
+    ``fit``). None: nothing is stored.""",
 }
 
 _ATTRIBUTES_DOC = """\
@@ -436,10 +449,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             The layer's learners: estimators or ``(name, estimator)`` pairs
             (unnamed ones are named by their lower-cased class name); a dict
             maps preprocessing case names to lists of them (``None`` or
-            ``'no'``: without preprocessing).
+            ``'no'``: without preprocessing). Their output columns are in
+            ML-Ensemble's order: by name (``'<case>__<name>'`` with a dict),
+            whatever the order given.
         preprocessing : list or dict, optional
-            Transformers fitted on each fold before the learners: a list (one
-            case, for every learner), or a dict of cases.
+            Transformers (or ``(name, transformer)`` pairs) fitted on each
+            fold before the learners, in order: a list (one case, for every
+            learner), or a dict of cases.
         proba : bool, default=False
             Pass class probabilities (one column per class of ``classes_``)
             to the next layer instead of predicted labels.
@@ -464,6 +480,12 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        LayerSpecificationError
+            When a learner or a preprocessing step is not what a layer
+            needs (the message says what is expected).
         """
         for bad in ("backend", "n_jobs"):
             if bad in kwargs:
@@ -481,6 +503,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             indexer, indexer_kwargs = self._indexer_for(kwargs)
         if kwargs:
             raise TypeError("add() got unexpected arguments %s" % sorted(kwargs))
+        _check_layer_spec(estimators, preprocessing,
+                          "layer %d" % (len(self.layers or []) + 1))
         spec = LayerSpec(indexer, estimators, preprocessing, proba,
                          propagate_features, meta, indexer_kwargs, layer_kwargs)
         if self.layers is None:
@@ -500,7 +524,13 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         **kwargs
             ``dtype``, ``random_state``, ``scorer`` for this layer, and for
             :class:`SuperLearner` and :class:`Subsemble` (cross-validated
-            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`.
+            meta layers) ``refit`` and ``n_repeats``, as for :meth:`add`;
+            ``proba=True`` (classification): the meta layer passes on the
+            final estimator's class probabilities, so that ``transform``
+            returns them, :meth:`predict` their most probable class and
+            its score in :meth:`data_table` is that of its probabilities
+            (as it is anyway, with a ``scorer`` of yours, when the layer
+            before it was added with ``proba=True``).
 
         Returns
         -------
@@ -709,9 +739,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             if progress is not None:  # keeps a tqdm bar intact
                 progress.write("[mlcore] %s" % msg)
             else:
-                print("[mlcore] %s" % msg, file=sys.stderr, flush=True)
+                print("[mlcore] %s" % msg, flush=True,
+                      file=_progress.verbose_stream(self.verbose, 10))
 
     def _validate_X(self, X, reset):
+        X = _from_file(X)
         _check_structure(X)
         X = validate_data(self, X, reset=reset,
                           accept_sparse=["csr", "csc", "coo"],
@@ -743,8 +775,14 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             seed = int(rng.randint(0, 2 ** 31 - 1))
             shuffle = kw.get("shuffle", self.shuffle) and not spec.meta
             random_state = kw.get("random_state", seed)
-            scorer = default_scorer(classification,
-                                    kw.get("scorer", self.scorer), classes)
+            # a user's scorer of a meta learner reading class probabilities
+            # gets the meta learner's own, as the learners it combines gave
+            # theirs (the log-loss of labels is not that of probabilities);
+            # the default accuracy scores the labels the ensemble predicts
+            user = kw.get("scorer", self.scorer)
+            scorer = default_scorer(
+                classification, user, classes, proba=user is not None and
+                spec.meta and i > 0 and bool(self.layers[i - 1].proba))
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             if classification:
@@ -757,6 +795,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             group = make_group(indexer, estimators,
                                _clone_estimators(spec.preprocessing, None, rng),
                                learner_kwargs={"proba": proba})
+            if classification and n_outputs == 1:
+                _give_classes(group, classes)
             name = "layer-%d" % (i + 1)
             columns = resolve_columns(spec.propagate_features, names,
                                       len(names), name, named_input=named)
@@ -771,6 +811,8 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             layer._meta = bool(spec.meta)
             layer.feature_names_in_ = names
             layer._names_out = names = layer_names_out(layer, names, classes)
+            if spec.meta and built:
+                _bind_meta_names(layer, built[-1])
             named = True  # an earlier layer's output names are known
             built.append(layer)
         _check_budget_names(built)
@@ -836,9 +878,14 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
         if not self.layers:
             raise LayerSpecificationError(
                 "the ensemble has no layers: call add() first")
+        for i, spec in enumerate(self.layers):
+            # set_params may have put anything in place of a learner
+            _check_layer_spec(spec.estimators, spec.preprocessing,
+                              "layer %d" % (i + 1))
         store = check_memory(self.memory)
         classifier = self._classification()
         # Out-of-fold predictions need at least two rows.
+        X, y = _from_file(X), _from_file(y)
         _check_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc", "coo"],
                              dtype=[np.float64, np.float32],
@@ -888,7 +935,9 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                   % (len(layers), n, X.shape[1]))
         names = [layer.name for layer in layers]
         try:
-            display = _progress.Progress(type(self).__name__) \
+            display = _progress.Progress(
+                type(self).__name__,
+                stream=_progress.verbose_stream(self.verbose, 10)) \
                 if self.verbose else None
             tasks = _Progress(layers, self._log, display, classes)
             with self._engine() as engine, _progress.reporting(display), \
@@ -922,6 +971,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 self.oof_predictions_[layer.name] = _label_columns(
                     layer, P, classes)
         self._train_id = _fingerprint(X)
+        # which sample weights the fit used (a digest), so that a refit of
+        # the meta learner can check it is given the same ones
+        self._fit_weights = None if sample_weight is None else \
+            _fingerprint(sample_weight)
         self.fit_time_ = time.perf_counter() - t0
         self._log("fit done in %.2f s" % self.fit_time_)
         return self
@@ -976,14 +1029,29 @@ n_features)
             Class labels (of ``classes_``) for classification, else the
             final layer's predictions; one column per output of a
             multi-output ``y`` (labels 0 and 1 of each label of a
-            multilabel ``y``).
+            multilabel ``y``). An ensemble without a meta layer whose
+            last layer was added with ``proba=True`` returns that layer's
+            output, the class probabilities (as ML-Ensemble did): one
+            column per class of each learner, learners in the order of
+            :meth:`get_feature_names_out` (for a multilabel ``y``, the
+            labels 0 and 1 still).
         """
+        return self._predict(X, labels=False)
+
+    def _predict(self, X, labels):
+        """:meth:`predict`; with ``labels``, the most probable class of a
+        last layer of class probabilities (for :meth:`score`)."""
         model = self._snapshot()  # one fitted state, even during a refit
         final = model.layers_[-1] if hasattr(model, "layers_") else None
         P = model._run(X, "predict")
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
                 any(lr.proba for lr in final.learners):
+            if not (labels or getattr(final, "_meta", True)
+                    or getattr(model, "n_outputs_", 1) > 1):
+                # a base layer's output, as ML-Ensemble's predict gave it
+                # (a multilabel y, which it did not take, gets labels)
+                return np.asarray(P.toarray() if sp.issparse(P) else P)
             P = np.asarray(P.toarray() if sp.issparse(P) else P)
             if getattr(model, "n_outputs_", 1) > 1 and \
                     P.shape[1] == model.n_outputs_:
@@ -1157,7 +1225,7 @@ n_features)
         float
         """
         from sklearn.metrics import accuracy_score, r2_score
-        p = self.predict(X)
+        p = self._predict(X, labels=True)
         if self._is_classifier():
             return accuracy_score(y, p, sample_weight=sample_weight)
         return r2_score(y, p, sample_weight=sample_weight)
@@ -1263,6 +1331,56 @@ def _data_names(layer):
     return names
 
 
+def block_names(layer):
+    """The names of the blocks of ``layer``'s output that a meta learner
+    weighs, in column order: each propagated input column (its name), then
+    each learner (its row name in :attr:`BaseEnsemble.data`), or each
+    learner and partition (``learner--partition``)."""
+    names = _data_names(layer)
+    out = [str(c) for c in
+           layer.get_feature_names_out()[:layer.n_feature_prop]]
+    parts = layer.groups[0].indexer.partitions or 1
+    for lr in layer.learners:
+        out.extend([names[lr.key]] if parts == 1 else [
+            "%s--%d" % (names[lr.key], p) for p in range(parts)])
+    return out
+
+
+def _bind_meta_names(meta, base, dropped=False):
+    """Match the ``names`` given to an :mod:`mlcore.meta` learner of the
+    meta layer ``meta`` to the columns of ``base``, the layer before it.
+
+    A meta learner names its weights by position, and ``base``'s columns
+    are in the order of the learners' names, not the order they were
+    given in: names that are ``base``'s blocks (:func:`block_names`) in
+    another order are put in column order; names that are not are refused
+    rather than put on the wrong weights. ``dropped``: ``base`` dropped
+    learners since the names were matched, whose names are left out.
+    """
+    from .meta import _MetaLearner
+    expected = block_names(base)
+    for lr in meta.learners:
+        est = lr.estimator
+        if isinstance(est, _PositionTarget):
+            est = est.estimator
+        given = getattr(est, "names", None) if isinstance(
+            est, _MetaLearner) else None
+        if given is None or list(given) == expected:
+            continue
+        given = [str(g) for g in given]
+        same = set(given) >= set(expected) if dropped else (
+            sorted(given) == sorted(expected))
+        if not same or len(set(given)) != len(given):
+            raise LayerSpecificationError(
+                "%s: the meta learner's names %r are not the learners of %s,"
+                " whose columns are, in order, %r. Give those names (in any "
+                "order: they are matched by name), or leave names=None and "
+                "read the weights by learner with "
+                "mlcore.inspection.meta_weights." % (
+                    meta.name, list(est.names), base.name, expected))
+        est.set_params(names=expected)
+
+
 # The columns of an ensemble's data table (ML-Ensemble's names).
 _DATA_COLUMNS = ("score-m", "score-s", "ft-m", "ft-s", "pt-m", "pt-s")
 
@@ -1297,7 +1415,8 @@ _STATE_LOCK = threading.Lock()
 
 # Private attributes that belong to the fitted state (besides the public
 # ones, which end with an underscore).
-_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id")
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id",
+                      "_fit_weights")
 
 
 def _fitted_attrs(est):
@@ -1337,6 +1456,13 @@ def _in_sample(layer):
             if np.isin(test, as_rows(s.train, n)).any():
                 return True
     return False
+
+
+def _from_file(data):
+    """The array stored at ``data`` when it is a file path (ML-Ensemble's
+    ensembles took paths to ``.npy``, ``.npz``, ``.mmap``, ``.pkl`` or text
+    files, see :func:`mlcore.backend.dump_array`), else ``data``."""
+    return _store.load(data) if _store.is_pathlike(data) else data
 
 
 def _check_structure(X):
@@ -1401,6 +1527,17 @@ def _wrap_regressors(spec, classes):
     return spec
 
 
+def _give_classes(group, classes):
+    """Tell the :mod:`mlcore.meta` classifiers of ``group`` (the layer's
+    clones) every class of ``y``: their input holds a probability column
+    per class, and a fold's training rows may lack a class."""
+    from .meta import _ClassifierBase
+    for lr in group.learners:
+        if isinstance(lr.estimator, _ClassifierBase) and \
+                lr.estimator.classes is None:
+            lr.estimator.set_params(classes=classes)
+
+
 def _unwrap_regressors(layer):
     """Put the fitted regressors in place of their :class:`_PositionTarget`
     wrappers, in the layer's fitted estimators and its learners."""
@@ -1443,17 +1580,7 @@ def _label_columns(layer, P, classes):
     A sparse output keeps positions for text labels (a sparse matrix holds
     numbers only).
     """
-    cols = []
-    for lr in layer.learners:
-        if lr.proba:
-            continue
-        fits = {part: est for (key, part, _), est in layer.estimators_.items()
-                if key == lr.key}
-        if not fits or getattr(next(iter(fits.values())), "classes_",
-                               None) is None:
-            continue  # a regressor: its column is not a label
-        start = layer.columns_[lr.key]
-        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    cols = label_columns(layer)
     if not cols:
         return P
     numeric = np.asarray(classes).dtype.kind in "biuf"
@@ -1469,6 +1596,23 @@ def _label_columns(layer, P, classes):
     out = np.array(P, dtype=P.dtype if numeric else object)
     out[:, cols] = _positions_to_labels(np.asarray(P)[:, cols], classes)
     return out
+
+
+def label_columns(layer):
+    """The columns of a fitted layer's output written by classifiers that
+    predict labels (positions in ``classes``), in order."""
+    cols = []
+    for lr in layer.learners:
+        if lr.proba:
+            continue
+        fits = {part: est for (key, part, _), est in layer.estimators_.items()
+                if key == lr.key}
+        if not fits or getattr(next(iter(fits.values())), "classes_",
+                               None) is None:
+            continue  # a regressor: its column is not a label
+        start = layer.columns_[lr.key]
+        cols.extend(range(start, start + layer._width(lr, len(fits))))
+    return cols
 
 
 def _positions_to_labels(block, classes):
@@ -1829,6 +1973,8 @@ def _after_drop(layers, i, classes):
     for later in layers[i + 1:]:
         later.feature_names_in_ = names
         later._names_out = names = layer_names_out(later, names, classes)
+    if i + 1 < len(layers) and getattr(layers[i + 1], "_meta", False):
+        _bind_meta_names(layers[i + 1], layer, dropped=True)
 
 
 ###############################################################################
@@ -2021,7 +2167,9 @@ folds : int, default=2
             return "subsemble", {"partitions": partitions, "n_splits": folds}
         extra = {k: kwargs.pop(k) for k in ("fit_estimator", "attr",
                                             "partition_on") if k in kwargs}
-        return "clusteredsubsemble", dict(estimator=clone(est),
+        # safe=False: any object with fit and predict partitions the rows,
+        # as in ML-Ensemble; one without get_params is deep-copied
+        return "clusteredsubsemble", dict(estimator=clone(est, safe=False),
                                           partitions=partitions,
                                           n_splits=folds, **extra)
 
@@ -2209,7 +2357,8 @@ class SequentialEnsemble(BaseEnsemble):
         ----------
         estimator : estimator
         **kwargs
-            ``dtype``, ``random_state``, ``scorer`` for this layer.
+            ``dtype``, ``random_state``, ``scorer`` for this layer, and
+            ``proba=True``, as for :meth:`SuperLearner.add_meta`.
 
         Returns
         -------
@@ -2351,3 +2500,14 @@ def _squeezed(P):
     if sp.issparse(P) or not hasattr(P, "squeeze"):
         return P
     return P.squeeze()
+
+
+# ML-Ensemble's module paths (mlens.ensemble.super_learner, ...)
+for _path, _names in [("super_learner", ["SuperLearner"]),
+                      ("blend", ["BlendEnsemble"]),
+                      ("subsemble", ["Subsemble"]),
+                      ("sequential", ["SequentialEnsemble"]),
+                      ("temporal", ["TemporalEnsemble"]),
+                      ("base", ["BaseEnsemble", "Sequential"])]:
+    _submodule(__name__, _path, _names)
+del _path, _names

@@ -17,6 +17,7 @@ __all__ = [
     "LearnerTimeoutError",
     "LearnerFailedWarning",
     "MissingClassWarning",
+    "ScorerError",
 ]
 
 
@@ -123,6 +124,15 @@ class LearnerTimeoutError(LearnerError, TimeoutError):
     (``raise_on_exception=True``). The message names the learner, the fold
     and the budget; on process backends the worker running the fit was
     stopped first."""
+
+
+class ScorerError(ValueError):
+    """A layer's scorer failed on a learner's out-of-fold predictions (for
+    example a scorer of labels given class probabilities). The message
+    names the scorer, the learner and the fold, and what the scorer was
+    given; the scorer's exception is chained as ``__cause__``. The fault is
+    the scorer's, so ``raise_on_exception=False`` does not drop the
+    learner: the fit stops."""
 
 
 class LearnerFailedWarning(UserWarning):

@@ -71,10 +71,10 @@ of ``(start, stop)`` tuples (or of index arrays), and :func:`partition`,
 :func:`prune_train` and :func:`make_tuple` are ML-Ensemble's helpers. All of
 these exist for compatibility only; ``fit(X)``, ``generate()`` (the
 :class:`Split` list), :meth:`BaseIndex.full_fits` and ``row_offset`` say the
-same more directly. ML-Ensemble's module path ``mlens.index.base`` is
-``mlcore.index.base``, holding the same objects as :mod:`mlcore.index`
-(``BaseIndex``, ``FullIndex``, ``partition``, ``prune_train``,
-``make_tuple``).
+same more directly. ML-Ensemble's module paths are kept:
+``mlcore.index.base`` (``BaseIndex``, ``FullIndex``, ``partition``,
+``prune_train``, ``make_tuple``), ``.fold``, ``.blend``, ``.subsemble`` and
+``.temporal`` hold the same objects as :mod:`mlcore.index`.
 
 The seven indexers share one row format, one set of validation rules and
 the :class:`BaseIndex` machinery, so they stay in one module; about half of
@@ -83,13 +83,12 @@ its lines are docstrings with doctest examples (about 460 lines of code).
 import copy
 import inspect
 import numbers
-import sys
-import types
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
+from ._compat import submodule
 from .exceptions import LayerSpecificationError, NotFittedError
 
 __all__ = [
@@ -492,7 +491,11 @@ class BaseIndex:
     partitions : int or None
         Number of partitions, i.e. of column blocks each learner writes.
     folds : int or None
-        Number of fold fits (splits with ``fold >= 1``) per partition.
+        Number of fold fits (splits with ``fold >= 1``) per partition. For
+        :class:`FoldIndex`, :class:`SubsetIndex` and
+        :class:`ClusteredSubsetIndex`, ML-Ensemble's name of their
+        parameter ``n_splits`` (read and set; ``n_splits=1`` makes no fold
+        fit).
     splits_ : list of Split or None
         The splits generated at fit time.
     __fitted__ : bool
@@ -524,7 +527,7 @@ class BaseIndex:
         self.n_samples = None
         self.n_test_samples = None
         self.row_offset = None
-        self.folds = None
+        self._record_folds(None)
         self.splits_ = None
         self._n_fit_samples = None
         self.__fitted__ = False
@@ -595,7 +598,7 @@ class BaseIndex:
         self.row_offset = offset
         if self.partitions != partitions:
             self.partitions = partitions
-        self.folds = folds
+        self._record_folds(folds)
         self.__fitted__ = True
         return self
 
@@ -800,6 +803,10 @@ class BaseIndex:
 
     # ------------------------------------------------------------- internal
 
+    def _record_folds(self, folds):
+        """Set :attr:`folds` to the fitted number of fold fits."""
+        self.folds = folds
+
     def _check_fitted(self):
         if not getattr(self, "__fitted__", False):
             raise NotFittedError("this %s is not fitted yet: call fit(X) first"
@@ -821,10 +828,30 @@ def _short_repr(value):
     return repr(value)
 
 
+class _FoldsParameter(object):
+    """``folds`` of the indexers whose number of folds ML-Ensemble called
+    ``folds``: the parameter ``n_splits`` under that name, read and set, so
+    that ``idx.folds = 5`` and ``set_params(folds=5)`` take effect at the
+    next fit, as in ML-Ensemble."""
+
+    @property
+    def folds(self):
+        """ML-Ensemble's name of ``n_splits``: the number of folds (per
+        partition); setting it sets ``n_splits``."""
+        return self.n_splits
+
+    @folds.setter
+    def folds(self, value):
+        self.n_splits = value
+
+    def _record_folds(self, folds):
+        pass  # n_splits is the number of folds
+
+
 ###############################################################################
 # Indexers
 
-class FoldIndex(BaseIndex):
+class FoldIndex(_FoldsParameter, BaseIndex):
     """K-fold indexer for stacking (``SuperLearner``).
 
     The rows are cut into ``n_splits`` contiguous folds sized exactly like
@@ -1024,7 +1051,7 @@ class BlendIndex(BaseIndex):
         return splits, n_test, n_train, 1, 1
 
 
-class SubsetIndex(BaseIndex):
+class SubsetIndex(_FoldsParameter, BaseIndex):
     """Subsemble indexer: one estimator per partition of the rows.
 
     The rows are cut into ``partitions`` contiguous partitions (sized like
@@ -1100,7 +1127,7 @@ class SubsetIndex(BaseIndex):
         return _subsemble_splits(parts, k, n), n, 0, p, (0 if k == 1 else k)
 
 
-class ClusteredSubsetIndex(BaseIndex):
+class ClusteredSubsetIndex(_FoldsParameter, BaseIndex):
     """Subsemble indexer with partitions given by an estimator's labels.
 
     At fit time the partition estimator labels every row (by default with
@@ -1630,12 +1657,16 @@ def repeat_folds(indexer, n_repeats, random_state=None):
     indexer : FoldIndex or SplitterIndex
         ``FoldIndex(k)`` or a ``KFold(k)`` splitter become
         ``RepeatedKFold(n_splits=k)``, a ``StratifiedKFold(k)``
-        ``RepeatedStratifiedKFold(n_splits=k)`` (the given splitter's own
-        shuffle and seed are not used).
+        ``RepeatedStratifiedKFold(n_splits=k)`` (the repeats reshuffle the
+        rows whether or not the given splitter shuffles).
     n_repeats : int
         ``>= 1``; 1 returns ``indexer`` itself.
     random_state : int, RandomState or None
-        Seeds the shuffles (scikit-learn draws one per repeat from it).
+        Seeds the shuffles (scikit-learn draws one per repeat from it),
+        unless the given splitter has a ``random_state`` of its own
+        (``KFold(k, shuffle=True, random_state=s)``): then ``s`` seeds
+        them, so that the repeats are those of
+        ``RepeatedKFold(n_splits=k, n_repeats=n_repeats, random_state=s)``.
 
     Returns
     -------
@@ -1667,6 +1698,8 @@ def repeat_folds(indexer, n_repeats, random_state=None):
                                                          StratifiedKFold):
         k = cv.n_splits
         cls = RepeatedKFold if type(cv) is KFold else RepeatedStratifiedKFold
+        if cv.random_state is not None:  # the user's seed for the folds
+            random_state = cv.random_state
     else:
         raise LayerSpecificationError(
             "n_repeats=%d repeats K folds on new shuffles of the rows, but "
@@ -1677,20 +1710,11 @@ def repeat_folds(indexer, n_repeats, random_state=None):
                              random_state=random_state))
 
 
-def _compat_module(name, names, doc):
-    """Register the module ``mlcore.index.<name>`` holding ``names`` of
-    this module (as ``os`` registers ``os.path``), so that ML-Ensemble's
-    ``from mlens.index.<name> import ...`` works with ``mlcore``."""
-    mod = types.ModuleType("%s.%s" % (__name__, name), doc)
-    for attr in names:
-        setattr(mod, attr, globals()[attr])
-    mod.__all__ = list(names)
-    sys.modules[mod.__name__] = mod
-    return mod
-
-
-base = _compat_module(
-    "base", ["BaseIndex", "FullIndex", "partition", "prune_train",
-             "make_tuple"],
-    "ML-Ensemble's module path ``mlens.index.base``, kept for compatibility:"
-    " the same objects as :mod:`mlcore.index`, where new code imports them.")
+# ML-Ensemble's module paths (mlens.index.base, .fold, ...)
+for _name, _names in [("base", ["BaseIndex", "FullIndex", "partition",
+                                "prune_train", "make_tuple"]),
+                      ("fold", ["FoldIndex"]), ("blend", ["BlendIndex"]),
+                      ("subsemble", ["SubsetIndex", "ClusteredSubsetIndex"]),
+                      ("temporal", ["TemporalIndex"])]:
+    submodule(__name__, _name, _names)
+del _name, _names

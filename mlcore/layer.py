@@ -13,8 +13,8 @@ Calling a layer runs two flat pools of subtasks (see
    out-of-fold predictions in place into the layer's output array ``P``.
 
 The engine decides where the subtasks run (see :mod:`mlcore._scheduler`);
-the layer only says which of them must not run at the same time and
-whether its input is tiny.
+the layer only says which process-wide resources they use, how many bytes
+of input rows each works on, and whether its input is tiny.
 """
 import numbers
 from collections import namedtuple
@@ -24,11 +24,12 @@ import numpy as np
 from . import _progress
 from ._scheduler import exclusive_key, is_small
 from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
-                    preprocessing_cases)
+                    preprocessing_cases, unnamed_steps)
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
-                        _predict_bag, _predict_learner, harden, run, votes)
+                        _predict_bag, _predict_learner, harden, run, votes,
+                        working_set)
 from ._userwarnings import warn
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
@@ -48,20 +49,20 @@ class Transformer(object):
 
     Parameters
     ----------
-    steps : list of transformers
-        scikit-learn style objects with ``fit``/``transform``.
+    steps : transformer or list of transformers
+        scikit-learn style objects with ``fit``/``transform``, or
+        ``(name, transformer)`` pairs (ML-Ensemble's named steps).
     name : str
         Case name.
     """
 
     def __init__(self, steps, name):
-        if not isinstance(steps, (list, tuple)):
-            steps = [steps]
+        steps = unnamed_steps(steps)
         for step in steps:
             if not hasattr(step, "transform"):
                 raise LayerSpecificationError(
                     "preprocessing step %r has no transform method" % (step,))
-        self.steps = list(steps)
+        self.steps = steps
         self.name = check_name(name, "preprocessing case")
 
     def __repr__(self):
@@ -143,20 +144,29 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
         A list of estimators (or ``(name, estimator)`` pairs); or a dict
         mapping preprocessing case names to such lists.
     preprocessing : list or dict, optional
-        A list of transformers (one case, applied to every learner), or a
-        dict mapping case names to lists of transformers.
+        A list of transformers or ``(name, transformer)`` pairs (one case,
+        applied to every learner), or a dict mapping case names to such
+        lists.
     learner_kwargs : dict, optional
         Passed to every :class:`Learner` (e.g. ``proba=True``).
     transformer_kwargs : dict, optional
         Accepted for ML-Ensemble compatibility; unused.
     name : str, optional
+
+    Returns
+    -------
+    Group
+        The learners in ML-Ensemble's order, which is the order of their
+        output columns: by name, and with a dict of estimators by
+        ``'<case>__<name>'`` (the dict's key as given).
     """
     learner_kwargs = dict(learner_kwargs or {})
     several = isinstance(preprocessing, dict)
     transformers = [Transformer(steps, case) for case, steps in
                     preprocessing_cases(preprocessing or None)]
-    learners = []
-    for case, ests in estimators_by_case(estimators):
+    learners, order = [], []
+    keys = list(estimators) if isinstance(estimators, dict) else [None]
+    for key, (case, ests) in zip(keys, estimators_by_case(estimators)):
         if case is ANY_CASE:
             if several:
                 raise LayerSpecificationError(
@@ -170,8 +180,12 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
         for est_name, est in named(ests, "estimator"):
             learners.append(Learner(est, est_name, preprocess=case,
                                     **learner_kwargs))
+            order.append(est_name if not isinstance(estimators, dict) else
+                         "%s__%s" % ("" if key is None else key, est_name))
     if not learners:
         raise LayerSpecificationError("a group needs at least one estimator")
+    learners = [lr for _, lr in sorted(zip(order, learners),
+                                       key=lambda pair: pair[0])]
     return Group(indexer, learners, transformers, name=name)
 
 
@@ -514,16 +528,18 @@ class Layer(object):
     def _fit_pipelines(self, parallel, inp, small):
         """Every (preprocessing case x split) fit; sets ``pipelines_``."""
         self._dropped = Dropped()
+        fits = [(tr, s) for g_idx, group in enumerate(self.groups)
+                for tr in group.transformers for s in self.splits_[g_idx]]
         jobs = [self._guard(delayed(_fit_pipeline)(
                     self._key("%s.__pipe__" % tr.name, s), tr.name, tr.steps,
                     inp.X, inp.y, s.train, s.partition, s.fold,
                     inp.cache_sub, None, inp.handback, full=s.test is None),
                     "preprocessing case", tr.name, s,
                     budget_for(self.max_fit_time, tr.name, tr.name))
-                for g_idx, group in enumerate(self.groups)
-                for tr in group.transformers for s in self.splits_[g_idx]]
+                for tr, s in fits]
         self.pipelines_ = {}
-        results = run(parallel, jobs, small=small)
+        results = run(parallel, jobs, small=small, sizes=[
+            working_set(inp.X, s.train) for _, s in fits])
         self._fold_failures(results, lambda case: [
             lr.key for lr in self.learners if lr.preprocess == case])
         for res in results:
@@ -542,7 +558,7 @@ class Layer(object):
         if ctx is not None and "sample_weight" in ctx.params:
             params["sample_weight"] = ctx.take("sample_weight")
         keep = self._repeats() > 1
-        jobs, targets, keys = [], [], []
+        jobs, targets, keys, sizes = [], [], [], []
         for lr, s, col in self._learner_splits():
             if lr.key in self.failed_learners_:
                 continue  # its preprocessing failed
@@ -550,6 +566,7 @@ class Layer(object):
                                                           self._fit_offset)
             targets.append((out_rows, col))
             keys.append(exclusive_key(lr.estimator))
+            sizes.append(working_set(inp.X, s.train))
             jobs.append(self._guard(delayed(_fit_learner)(
                 self._key(lr.key, s), lr.key, lr.estimator,
                 self._pipeline(lr, s), inp.X, inp.y, s.train, s.test,
@@ -558,7 +575,7 @@ class Layer(object):
                 inp.handback, width=self._width(lr, 1), dtype=self.dtype,
                 n_outputs=self.n_outputs, keep=keep), "learner", lr.key, s,
                 budget_for(self.max_fit_time, lr.key, lr.name)))
-        results = run(parallel, jobs, keys=keys, small=small)
+        results = run(parallel, jobs, keys=keys, small=small, sizes=sizes)
         self._fold_failures(results, lambda key: [key])
         # the fits of failed learners are left out, as if never added
         kept = [(res, target) for res, target in zip(results, targets)

@@ -45,16 +45,21 @@ Weights
 After ``fit``, ``weights_`` is a dict ``{learner name: weight}`` in learner
 order and ``coef_`` the same weights as an array. Names come from the
 ``names`` parameter, else from ``feature_names_in_`` (a DataFrame's columns:
-for classifiers the common prefix of a block's column names, ``"lr"`` for
-``"lr_0", "lr_1"``, else the block's first column name), else the learner's
-position 0, 1, ... A dict, not a pandas Series, so that the type does not
+for classifiers, the learner of a block named ``<learner>_<class label>``
+for each class in order, as a layer's ``get_feature_names_out`` names them,
+``"lr"`` for ``"lr_0", "lr_1"``, else the block's first column name), else
+the learner's position 0, 1, ... As the meta learner of an mlcore ensemble
+(``add_meta``), given ``names`` are matched to the learners of the layer
+before it by name, in any order (that layer's columns are in the order of
+the learners' names), and names that are not those learners are refused;
+without ``names``, :func:`mlcore.inspection.meta_weights` names the
+weights. A dict, not a pandas Series, so that the type does not
 depend on whether pandas is installed; ``pandas.Series(est.weights_)`` makes
 one.
 """
 import itertools
 import math
 import numbers
-import os
 import warnings
 
 import numpy as np
@@ -213,6 +218,25 @@ def _auc_columns(y, S, sw=None):
     return out / (wp.sum() * wn.sum())
 
 
+# Decimals to which combined scores are rounded before they are ranked.
+_TIE_DECIMALS = 12
+
+
+def _tie_round(S):
+    """Scores ``S`` rounded to ``_TIE_DECIMALS`` decimals, so that
+    combinations equal but for rounding noise tie when ranked."""
+    return np.round(S, _TIE_DECIMALS)
+
+
+def _check_both_classes(y, sw, est):
+    """Refuse a binary ``y`` (positions 0 and 1) without rows of both
+    classes of positive weight: an AUC is not defined then (``y`` may lack
+    a class when the classes are given)."""
+    if np.count_nonzero(np.bincount(y, weights=sw, minlength=2)) < 2:
+        raise ValueError("%s: the AUC needs samples of both classes (with "
+                         "positive sample_weight) in y" % type(est).__name__)
+
+
 def _simplex_grid(L, m):
     """Every weight vector with entries in {0, 1/m, ..., 1} summing to 1,
     the most even first."""
@@ -319,7 +343,7 @@ class _Metric(object):
                 sq = sq / 2.0
             return np.average(sq, axis=0, weights=sw)
         if metric == "auc":
-            return _auc_columns(y, cand[:, :, 1], sw)
+            return _auc_columns(y, _tie_round(cand[:, :, 1]), sw)
         # a user callable, one candidate at a time
         kw = {} if sw is None else {"sample_weight": sw}
         y_true = y if self.classes is None else self.classes[y]
@@ -330,20 +354,32 @@ class _Metric(object):
 ###############################################################################
 # Shared machinery
 
-def _common_name(cols):
-    prefix = os.path.commonprefix([str(c) for c in cols])
-    return prefix.rstrip("_-.: ")
+def _learner_of(block, labels):
+    """The learner name of a block of columns named ``<learner>_<class>``,
+    one per class of ``labels`` in order (as a layer's
+    ``get_feature_names_out`` names them), else None. Read from the class
+    labels, not from a common prefix, which cuts into labels that share
+    their first characters (``lr_10``, ``lr_11``)."""
+    stems = set()
+    for column, label in zip(block, labels):
+        suffix = "_" + label
+        if not column.endswith(suffix) or column == suffix:
+            return None
+        stems.add(column[:-len(suffix)])
+    return stems.pop() if len(stems) == 1 else None
 
 
-def _block_names(columns, n_learners, width):
+def _block_names(columns, n_learners, width, classes=None):
     """One name per learner from the input's column names."""
-    columns = list(columns)
+    columns = [str(c) for c in columns]
     if width == 1:
         return columns
     blocks = [columns[j * width:(j + 1) * width] for j in range(n_learners)]
-    names = [_common_name(b) for b in blocks]
-    if all(names) and len(set(names)) == len(names):
-        return names
+    if classes is not None and len(classes) == width:
+        labels = [str(getattr(c, "item", lambda: c)()) for c in classes]
+        names = [_learner_of(b, labels) for b in blocks]
+        if all(names) and len(set(names)) == len(names):
+            return names
     return [b[0] for b in blocks]
 
 
@@ -357,7 +393,7 @@ class _MetaLearner(BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    def _learner_names(self, n_learners, width):
+    def _learner_names(self, n_learners, width, classes=None):
         if self.names is not None:
             names = list(self.names)
             if len(names) != n_learners:
@@ -369,12 +405,27 @@ class _MetaLearner(BaseEstimator):
             return names
         columns = getattr(self, "feature_names_in_", None)
         if columns is not None:
-            return _block_names(columns, n_learners, width)
+            return _block_names(columns, n_learners, width, classes)
         return list(range(n_learners))
 
     def _set_weights(self, w, names):
         self.coef_ = np.asarray(w, dtype=np.float64)
         self.weights_ = dict(zip(names, self.coef_.tolist()))
+
+    def _check_target(self, y):
+        """Refuse a multi-output ``y`` before scikit-learn's validation,
+        saying why: every meta learner here weighs the learners' predictions
+        of one target."""
+        try:
+            shape = np.asarray(y).shape  # (not np.shape: array-likes)
+        except (TypeError, ValueError):
+            return  # scikit-learn's validation says what is wrong
+        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+            raise ValueError(
+                "%s combines the learners' predictions of one target: y must "
+                "be 1-D, got shape %s (a multi-output y). Use a meta learner "
+                "that fits a 2-D y (e.g. sklearn.linear_model.LinearRegression"
+                ") for several outputs." % (type(self).__name__, shape))
 
     @staticmethod
     def _sample_weight(sample_weight, X):
@@ -391,6 +442,7 @@ class _RegressorBase(RegressorMixin, _MetaLearner):
     intercept_``."""
 
     def _fit_input(self, X, y, sample_weight):
+        self._check_target(y)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         sw = self._sample_weight(sample_weight, X)
         names = self._learner_names(X.shape[1], 1)
@@ -466,13 +518,10 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         return B
 
     def _fit_input(self, X, y, sample_weight):
+        self._check_target(y)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                "%s needs samples of at least 2 classes in y; got 1 class: %r"
-                % (type(self).__name__, classes[0]))
+        classes, y_enc = self._encode(y)
         if len(classes) > 2 and not self.__sklearn_tags__(
                 ).classifier_tags.multi_class:
             raise ValueError(
@@ -480,15 +529,74 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
                 "parameters (the AUC is a binary metric); y has %d classes"
                 % (type(self).__name__, len(classes)))
         sw = self._sample_weight(sample_weight, X)
-        if sw is not None and np.count_nonzero(
+        if self.classes is None and sw is not None and np.count_nonzero(
                 np.bincount(y_enc, weights=sw)) < 2:
             raise ValueError(
                 "%s needs samples of at least 2 classes with positive "
                 "sample_weight" % type(self).__name__)
+        if self.classes is None:
+            self._check_width(X, classes)
         B = self._blocks(X, len(classes))
-        names = self._learner_names(B.shape[1], self._width(len(classes)))
+        names = self._learner_names(B.shape[1], self._width(len(classes)),
+                                    classes)
         self.classes_ = classes
         return B, y_enc, sw, names
+
+    def _encode(self, y):
+        """(classes, positions of ``y`` in them): the ``classes`` parameter
+        when set (y may lack some of them), else the classes of ``y``."""
+        name = type(self).__name__
+        if self.classes is None:
+            classes, y_enc = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    "%s needs samples of at least 2 classes in y; got 1 "
+                    "class: %r (if y may lack classes, as a cross-validation "
+                    "fold may, set classes)" % (name, classes[0]))
+            return classes, y_enc
+        classes = np.asarray(self.classes)
+        if classes.ndim != 1 or len(classes) < 2:
+            raise ValueError("%s: classes must be a 1-D sequence of at least "
+                             "2 labels, got %r" % (name, self.classes))
+        order = np.argsort(classes, kind="stable")
+        ranked = classes[order]
+        if (ranked[1:] == ranked[:-1]).any():
+            raise ValueError("%s: classes must be unique, got %r"
+                             % (name, self.classes))
+        try:
+            pos = np.minimum(np.searchsorted(ranked, y), len(ranked) - 1)
+            known = ranked[pos] == y
+        except TypeError:  # labels that do not compare with the classes
+            known = np.zeros(len(y), dtype=bool)
+        if not np.all(known):
+            raise ValueError("%s: y holds labels that are not in classes "
+                             "%r: %r" % (name, classes.tolist(),
+                                         sorted(set(np.asarray(y)[~known]
+                                                    .tolist()))[:5]))
+        return classes, order[pos]
+
+    def _check_width(self, X, classes):
+        """Refuse, saying why, input whose rows hold the probabilities of
+        more classes than ``y`` has (the rows' sums tell the number of
+        learners): its ``y`` lacks some classes, and without the
+        ``classes`` parameter the columns cannot be matched to labels."""
+        if self.proba_columns != "all" or not X.size:
+            return
+        totals = X.sum(axis=1)
+        learners = int(round(float(totals.mean())))
+        if learners < 1 or X.shape[1] % learners or np.abs(
+                totals - learners).max() > _SUM_TOL * learners:
+            return  # not probability blocks: _blocks says what is wrong
+        width = X.shape[1] // learners
+        if width > len(classes):
+            raise ValueError(
+                "%s: X holds the probabilities of %d classes per learner (%d "
+                "learners), but y has only %d classes (%r): y lacks some "
+                "classes, as a cross-validation fold of a rare class may. "
+                "Set classes to every class label, in the order of the "
+                "columns (the mlcore ensembles set it for their layers)."
+                % (type(self).__name__, width, learners, len(classes),
+                   classes.tolist()))
 
     def predict_proba(self, X):
         """The weighted combination of the learners' class probabilities.
@@ -505,7 +613,10 @@ class _ClassifierBase(ClassifierMixin, _MetaLearner):
         """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        B = self._blocks(X, len(self.classes_))
+        return self._weighted(self._blocks(X, len(self.classes_)))
+
+    def _weighted(self, B):
+        """The weighted sum of the blocks ``B`` (n, learners, classes)."""
         return np.einsum("nlk,l->nk", B, self.coef_)
 
     def predict(self, X):
@@ -632,6 +743,13 @@ class ConvexLogLossClassifier(_ClassifierBase):
         Newton steps at most (a ConvergenceWarning says when they ran out).
     names : sequence of str, optional
         Learner names for ``weights_``.
+    classes : array-like, optional
+        Every class label, in the order of each learner's probability
+        columns (the sorted labels, as scikit-learn classifiers order
+        them). Set it when ``y`` may lack some classes, as the training
+        rows of a cross-validation fold of a rare class may: the input
+        still holds a column per class. None: the classes of ``y``. The
+        mlcore ensembles set it for the layers they fit.
 
     Attributes
     ----------
@@ -643,7 +761,7 @@ class ConvexLogLossClassifier(_ClassifierBase):
     """
 
     def __init__(self, proba_columns="all", tol=1e-10, max_iter=100,
-                 names=None):
+                 names=None, classes=None):
         self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
@@ -688,7 +806,9 @@ class ConvexAUCClassifier(_ClassifierBase):
     a few learners.
 
     ``predict_proba`` returns the combined probabilities, which are ranked
-    well but not calibrated.
+    well but not calibrated. They are rounded to 12 decimals, as the fit
+    ranks them: combinations that are equal but for rounding noise tie, so
+    that ``auc_`` is the AUC of ``predict_proba``'s output.
 
     Parameters
     ----------
@@ -702,6 +822,9 @@ class ConvexAUCClassifier(_ClassifierBase):
     max_grid_points : int, default=2000
     refine : bool, default=True
         Refine the best grid point with Nelder-Mead.
+    classes : array-like, optional
+        Every class label, for a ``y`` that may lack one (see
+        :class:`ConvexLogLossClassifier`).
     names : sequence of str, optional
 
     Attributes
@@ -709,11 +832,11 @@ class ConvexAUCClassifier(_ClassifierBase):
     classes_, coef_, weights_, n_features_in_, feature_names_in_
     auc_ : float
         The (sample-weighted) AUC of the chosen weights on the training
-        data.
+        data: ``roc_auc_score(y, predict_proba(X)[:, 1])``.
     """
 
     def __init__(self, proba_columns="all", grid=None, max_grid_points=2000,
-                 refine=True, names=None):
+                 refine=True, names=None, classes=None):
         self._keep_params(locals())
 
     def fit(self, X, y, sample_weight=None):
@@ -731,6 +854,7 @@ class ConvexAUCClassifier(_ClassifierBase):
         self
         """
         B, y_enc, sw, names = self._fit_input(X, y, sample_weight)
+        _check_both_classes(y_enc, sw, self)
         Q = B[:, :, 1]
         L = Q.shape[1]
         if self.grid is None:
@@ -742,15 +866,24 @@ class ConvexAUCClassifier(_ClassifierBase):
                              % (self.grid,))
         W = _simplex_grid(L, m)
         step = max(1, _CHUNK // max(Q.shape[0], 1))
-        auc = np.concatenate([_auc_columns(y_enc, Q @ W[lo:lo + step].T, sw)
-                              for lo in range(0, len(W), step)])
+        auc = np.concatenate([
+            _auc_columns(y_enc, _tie_round(Q @ W[lo:lo + step].T), sw)
+            for lo in range(0, len(W), step)])
         best = int(np.argmax(auc))
         w, best_auc = W[best], float(auc[best])
         if self.refine and L > 1:
             w, best_auc = self._nelder_mead(Q, y_enc, sw, w, best_auc, m)
-        self.auc_ = best_auc
         self._set_weights(w, names)
+        # the AUC of what predict_proba gives, computed as it computes it
+        self.auc_ = float(_auc_columns(y_enc, self._weighted(B)[:, 1:],
+                                       sw)[0])
         return self
+
+    def _weighted(self, B):
+        # Equal probabilities combined in another order differ in their
+        # last bits, which would break ties between rows by rounding noise:
+        # the ranking (the AUC) is that of the rounded combination.
+        return _tie_round(super()._weighted(B))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -768,7 +901,8 @@ class ConvexAUCClassifier(_ClassifierBase):
             v = to_simplex(theta)
             if v is None:
                 return 0.0
-            return -float(_auc_columns(y, (Q @ v)[:, None], sw)[0])
+            return -float(_auc_columns(y, _tie_round(Q @ v)[:, None],
+                                       sw)[0])
 
         L = len(w0)
         simplex = np.vstack([w0] + [w0 + np.eye(L)[i] / m for i in range(L)])
@@ -842,6 +976,8 @@ class _MetricCombiner(object):
         """
         preds, y_fit, sw, names = self._fit_input(X, y, sample_weight)
         if isinstance(self, ClassifierMixin):
+            if isinstance(self.metric, str) and self.metric == "auc":
+                _check_both_classes(y_fit, sw, self)
             self._combine(y_fit, preds, sw, names, True, len(self.classes_),
                           self.classes_)
         else:
@@ -857,7 +993,10 @@ _CLASSIFIER_DOC = dict(
     callable=(" with the original labels and the combined class "
               "probabilities (n_samples, n_classes)"),
     extra=("\n    proba_columns : {\"all\", \"positive\"}, default=\"all\""
-           "\n        See :class:`ConvexLogLossClassifier`."),
+           "\n        See :class:`ConvexLogLossClassifier`."
+           "\n    classes : array-like, optional"
+           "\n        Every class label, for a ``y`` that may lack some (see"
+           "\n        :class:`ConvexLogLossClassifier`)."),
     attrs="\n    classes_")
 
 
@@ -975,7 +1114,8 @@ class EnsembleSelectionClassifier(_SelectionBase, _MetricTags,
 
     def __init__(self, metric="log_loss", greater_is_better=None, n_iter=50,
                  init_size=0, best_prefix=True, n_bags=None, bag_fraction=0.5,
-                 random_state=None, proba_columns="all", names=None):
+                 random_state=None, proba_columns="all", names=None,
+                 classes=None):
         self._keep_params(locals())
 
 
@@ -1049,6 +1189,6 @@ class DiscreteSuperLearnerClassifier(_DiscreteBase, _MetricTags,
                              "probabilities (n_samples, n_classes)")))
 
     def __init__(self, metric="log_loss", greater_is_better=None,
-                 proba_columns="all", names=None):
+                 proba_columns="all", names=None, classes=None):
         self._keep_params(locals())
 

@@ -4,7 +4,9 @@ preprocessing cases, run on :class:`mlcore.backend.ParallelEvaluation`.
 The successor of ``mlens.model_selection``. :class:`Evaluator` scores every
 ``(preprocessing case, estimator, parameter draw)`` on the folds of an
 indexer; :class:`Benchmark` (and :func:`benchmark`) does the same with
-default parameters only.
+default parameters only. :class:`BaseEval`, their base class, and the
+module path ``mlcore.model_selection.model_selection`` are ML-Ensemble's,
+kept for compatibility.
 
 How a fit runs
 --------------
@@ -41,25 +43,25 @@ Differences from ML-Ensemble
 """
 import numbers
 import re
-import sys
 import time
 import warnings
-import zlib
 
 import numpy as np
 
 from . import _progress
 from ._scheduler import exclusive_key, is_small
-from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
-                    preprocessing_cases)
+from ._spec import (ANY_CASE, check_name, estimators_by_case, is_pair,
+                    named, preprocessing_cases, unnamed_steps)
+from ._compat import submodule
 from ._store import share
 from ._subtasks import _evaluate_draw, _fit_preprocessing, run
 from .backend import ParallelEvaluation, delayed
 from .exceptions import LayerSpecificationError
 from .index import BaseIndex, SplitterIndex, check_index
 from .metrics import Data
+from .metrics.metrics import is_estimator_scorer
 
-__all__ = ["Evaluator", "Benchmark", "benchmark"]
+__all__ = ["BaseEval", "Evaluator", "Benchmark", "benchmark"]
 
 try:  # scikit-learn is needed to fit, but not to import this module
     from sklearn.exceptions import FitFailedWarning
@@ -67,26 +69,27 @@ except ImportError:  # pragma: no cover
     class FitFailedWarning(RuntimeWarning):
         """An estimator failed to fit on a fold; error_score was recorded."""
 
+# How a metric's name tells a loss: scikit-learn's naming, ``*_score`` for
+# scores (d2_absolute_error_score, d2_log_loss_score included) and
+# ``*_error``, ``*_loss``, ``*_deviance`` for losses; then the words of
+# error measures anywhere in the name (mlcore's rmse, mape, wape).
+_SCORE_NAME = re.compile(r"(^|_)score$", re.IGNORECASE)
 _LOSS_NAME = re.compile(r"(error|loss|rmse|mse|mae|mape|wape|deviance)",
                         re.IGNORECASE)
+
+
+def is_loss_name(name):
+    """Whether a metric named ``name`` is a loss (smaller is better): not
+    for a name ending in ``score``, else for a name with ``error``,
+    ``loss``, ``rmse``, ``mse``, ``mae``, ``mape``, ``wape`` or
+    ``deviance`` in it."""
+    return not _SCORE_NAME.search(name) and bool(_LOSS_NAME.search(name))
 
 _FIELDS = ("test_score", "train_score", "fit_time", "pred_time")
 
 
 ###############################################################################
 # Scorers
-
-def _is_estimator_scorer(scorer):
-    """True for scorer objects called as ``scorer(estimator, X, y)``."""
-    try:
-        from sklearn.metrics._scorer import _BaseScorer
-    except ImportError:  # pragma: no cover
-        _BaseScorer = ()
-    if _BaseScorer and isinstance(scorer, _BaseScorer):
-        return True
-    # ML-Ensemble's vendored _PredictScorer/_ProbaScorer and look-alikes
-    return hasattr(scorer, "_score_func") and hasattr(scorer, "_sign")
-
 
 def _check_scorer(scorer, greater_is_better):
     """Return ``(scorer, kind, greater_is_better)``.
@@ -97,7 +100,7 @@ def _check_scorer(scorer, greater_is_better):
     if isinstance(scorer, str):
         from sklearn.metrics import get_scorer
         scorer = get_scorer(scorer)
-    if _is_estimator_scorer(scorer):
+    if is_estimator_scorer(scorer):
         if greater_is_better is False:
             raise ValueError(
                 "scikit-learn scorer objects are always 'greater is better' "
@@ -110,7 +113,7 @@ def _check_scorer(scorer, greater_is_better):
                         % (scorer,))
     if greater_is_better is None:
         name = getattr(scorer, "__name__", type(scorer).__name__)
-        greater_is_better = not _LOSS_NAME.search(name)
+        greater_is_better = not is_loss_name(name)
     return scorer, "function", bool(greater_is_better)
 
 
@@ -181,7 +184,44 @@ def _scalar(value):
 
 
 ###############################################################################
-class Evaluator(object):
+class BaseEval(object):
+    """The base class of :class:`Evaluator` and :class:`Benchmark`
+    (ML-Ensemble's ``mlens.model_selection.BaseEval``).
+
+    Kept for compatibility, for code that checks
+    ``isinstance(obj, BaseEval)`` or subclasses it to hold the settings
+    below; it runs nothing itself. New code uses :class:`Evaluator` or
+    :class:`Benchmark` (or :func:`benchmark`).
+
+    Parameters
+    ----------
+    verbose : bool or int, default=False
+    array_check : None
+        Deprecated in ML-Ensemble and ignored; any other value than None
+        gives a DeprecationWarning, as it did there.
+    backend : str, optional
+        Joblib backend; None: :func:`mlcore.config.get_backend` when work
+        runs.
+    n_jobs : int, default=-1
+    dtype : numpy dtype, optional
+        None: :func:`mlcore.config.get_dtype` (ML-Ensemble's setting; the
+        evaluators' scores are Python floats).
+    raise_on_exception : bool, default=True
+    """
+
+    def __init__(self, verbose=False, array_check=None, backend=None,
+                 n_jobs=-1, dtype=None, raise_on_exception=True):
+        if array_check is not None:
+            warnings.warn("array_check is deprecated and has no effect",
+                          DeprecationWarning, stacklevel=2)
+        self.verbose = verbose
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.raise_on_exception = raise_on_exception
+
+
+class Evaluator(BaseEval):
     """Cross-validated randomized search over estimators and preprocessing
     cases.
 
@@ -205,7 +245,12 @@ class Evaluator(object):
         :class:`~mlcore.backend.ParallelEvaluation`).
     random_state : int, RandomState or None
         Seed of the shuffle and of the parameter draws. A fixed int gives
-        the same folds and draws on every fit.
+        the same folds and draws on every fit, and the draws of
+        ML-Ensemble's Evaluator: each parameter's ``n_iter`` values are
+        drawn with ``dist.rvs(size=n_iter, random_state=random_state)``,
+        so with an int two parameters of the same distribution get the
+        same values (pass ``numpy.random.RandomState(seed)`` to draw them
+        from one stream instead, one parameter after the other).
     error_score : float or None, default=None
         None: a failing fit raises :class:`mlcore.layer.LearnerError` naming
         the estimator, the draw and the fold. Otherwise the failed fold is
@@ -218,7 +263,8 @@ class Evaluator(object):
         maps suffixes to functions. The best draw is always chosen by the
         mean test score.
     verbose : bool or int, default=False
-        Print progress to stdout; ``>= 10`` also makes joblib verbose.
+        Print progress to stdout (to stderr with ``verbose >= 20``, as in
+        ML-Ensemble); ``>= 10`` also makes joblib verbose.
     backend : str, optional
         Joblib backend (``'threading'`` by default, from
         :func:`mlcore.config.get_backend`; ``'loky'``, ``'multiprocessing'``,
@@ -228,7 +274,9 @@ class Evaluator(object):
     greater_is_better : bool or None, default=None
         Whether a higher score is better, used to pick the best draw. For
         scikit-learn scorer objects always True (they negate losses). For a
-        plain function None means True unless its name contains ``error``,
+        plain function None means True unless its name says it is a loss:
+        a name that does not end in ``score`` (scikit-learn's
+        ``d2_absolute_error_score`` is a score) and contains ``error``,
         ``loss``, ``rmse``, ``mse``, ``mae``, ``mape``, ``wape`` or
         ``deviance``; set it to be explicit.
 
@@ -323,14 +371,15 @@ class Evaluator(object):
             ``{'case.est': {param: spec}}`` (one case; takes precedence;
             ML-Ensemble's ``('case', 'est')`` keys work too). A spec is a
             distribution with ``rvs`` (``scipy.stats``), sampled with
-            ``spec.rvs(random_state=rng)``, or a list/tuple sampled
-            uniformly. An estimator without a parameter dict is evaluated
+            ``spec.rvs(size=n_iter, random_state=...)`` (see
+            ``random_state``), or a list/tuple sampled uniformly. An estimator without a parameter dict is evaluated
             once, with its own parameters.
         n_iter : int, default=2
             Draws per estimator that has a parameter dict.
         preprocessing : transformer, list or dict, optional
-            A list of transformers (one case, named ``'pr'``), or a dict
-            mapping case names to lists of transformers. Each case is fitted
+            A list of transformers or ``(name, transformer)`` pairs (one
+            case, named ``'pr'``), or a dict mapping case names to such
+            lists. Each case is fitted
             once per fold and shared by every estimator and draw. None: the
             cases of the last call that gave some (none at first); ``{}``
             evaluates on the raw data again.
@@ -351,13 +400,14 @@ class Evaluator(object):
             cases, entries = _format_cases(preprocessing), []
         else:
             n_iter = self._check_n_iter(n_iter)
-            cases, entries = _format_instances(estimators, preprocessing)
+            cases, entries, order = _format_instances(estimators,
+                                                      preprocessing)
         self.scorer_, self._kind, self.greater_is_better_ = _check_scorer(
             self.scorer, self.greater_is_better)
         self._metrics = _check_metrics(self.metrics)
         if entries:
-            self.params_ = self._draw(entries, _dotted_keys(param_dicts),
-                                      n_iter)
+            draws = self._draw(order, _dotted_keys(param_dicts), n_iter)
+            self.params_ = {e[0]: draws[e[0]] for e in entries}
         self._cases, self._entries = cases, entries
         self._pipe_errors = {}
         self.indexer = _make_eval_index(self.cv)
@@ -405,7 +455,8 @@ class Evaluator(object):
         verbose = int(self.verbose) if self.verbose else 0
         t0 = time.perf_counter()
         display = _progress.Progress(
-            type(self).__name__, describe=_describe) if verbose else None
+            type(self).__name__, describe=_describe,
+            stream=_progress.verbose_stream(verbose, 20)) if verbose else None
         with ParallelEvaluation(self.backend, self.n_jobs,
                                 verbose if verbose >= 10 else 0) as engine, \
                 _progress.reporting(display):
@@ -413,7 +464,8 @@ class Evaluator(object):
         if verbose:
             print("%s: %d fits done in %.2fs"
                   % (type(self).__name__, self._n_fits(job, self.n_folds_),
-                     time.perf_counter() - t0), file=sys.stderr, flush=True)
+                     time.perf_counter() - t0), flush=True,
+                  file=_progress.verbose_stream(verbose, 20))
 
     # ------------------------------------------------ ParallelEvaluation call
 
@@ -459,7 +511,8 @@ class Evaluator(object):
             if progress is not None:  # keeps a tqdm bar intact
                 progress.write(message)
             else:
-                print(message, file=sys.stderr, flush=True)
+                print(message, flush=True,
+                      file=_progress.verbose_stream(self.verbose, 20))
 
     def _preprocess(self, parallel, splits, data):
         """Fit every (case, fold) preprocessing pipeline into the cache."""
@@ -508,22 +561,30 @@ class Evaluator(object):
             raise ValueError("n_iter must be an int >= 1, got %r" % (n_iter,))
         return int(n_iter)
 
-    def _base_seed(self):
+    def _param_rng(self):
+        """The random source of one parameter's draws, as ML-Ensemble
+        passed ``random_state`` to each distribution's ``rvs``: an int
+        seeds a new RandomState every time, a RandomState is used (and
+        advanced) as it is, None is NumPy's global RandomState."""
         rs = self.random_state
-        if rs is None:
-            return int(np.random.randint(0, 2 ** 31 - 1))
-        if isinstance(rs, np.random.RandomState):
-            return int(rs.randint(0, 2 ** 31 - 1))
+        if rs is None or isinstance(rs, np.random.RandomState):
+            from sklearn.utils import check_random_state
+            return check_random_state(rs)
         if isinstance(rs, numbers.Integral) and not isinstance(rs, bool):
-            return int(rs) & 0xFFFFFFFF
+            return np.random.RandomState(int(rs) & 0xFFFFFFFF)
         raise ValueError("random_state must be None, an int or a "
                          "numpy.random.RandomState, got %r" % (rs,))
 
     def _draw(self, entries, param_dicts, n_iter):
         """Draw the parameters of every estimator: ``{name: [params]}``.
 
-        Each name gets its own stream seeded by ``(seed, crc32(name))``, so
-        its draws do not depend on the other estimators.
+        As ML-Ensemble drew them: for each estimator (in the order of
+        ``entries``) and each of its parameters (in the order of its
+        dict), ``n_iter`` values at once, ``dist.rvs(size=n_iter,
+        random_state=...)`` with the source of :meth:`_param_rng` (a list
+        of values: ``n_iter`` uniform picks). With an int ``random_state``
+        every parameter's draws start from the same seed, so an
+        estimator's draws do not depend on the other estimators.
         """
         param_dicts = dict(param_dicts or {})
         names = {e[0] for e in entries} | {e[2] for e in entries}
@@ -532,7 +593,7 @@ class Evaluator(object):
             raise ValueError("param_dicts keys %s match no estimator; keys are "
                              "'est' or 'case.est' among %s"
                              % (unknown, sorted(names)))
-        seed = self._base_seed()
+        self._param_rng()  # a bad random_state fails before any draw
         out = {}
         for name, case, est_name, est in entries:
             spec = param_dicts.get(name, param_dicts.get(est_name))
@@ -548,28 +609,28 @@ class Evaluator(object):
             if bad:
                 raise ValueError("invalid parameters %s for estimator %r (%s)"
                                  % (bad, name, type(est).__name__))
-            rng = np.random.RandomState([seed, zlib.crc32(name.encode())])
-            draws = []
-            for _ in range(n_iter):
-                params = {}
-                for param in sorted(spec):
-                    dist = spec[param]
-                    if hasattr(dist, "rvs"):
-                        value = dist.rvs(random_state=rng)
-                    elif isinstance(dist, (list, tuple, np.ndarray)):
-                        if len(dist) == 0:
-                            raise ValueError("param_dicts[%r][%r] is empty"
-                                             % (name, param))
-                        value = dist[rng.randint(len(dist))]
-                    else:
-                        raise TypeError(
-                            "param_dicts[%r][%r] must be a distribution with "
-                            "rvs or a list of values, got %r (wrap a fixed "
-                            "value in a list)" % (name, param, dist))
+            draws = [{} for _ in range(n_iter)]
+            for param, dist in spec.items():
+                values = self._draw_values(dist, n_iter, name, param)
+                for params, value in zip(draws, values):
                     params[param] = _scalar(value)
-                draws.append(params)
             out[name] = draws
         return out
+
+    def _draw_values(self, dist, n_iter, name, param):
+        """``n_iter`` draws of one parameter's distribution or list."""
+        rng = self._param_rng()
+        if hasattr(dist, "rvs"):
+            return np.atleast_1d(dist.rvs(size=n_iter, random_state=rng))
+        if isinstance(dist, (list, tuple, np.ndarray)):
+            if len(dist) == 0:
+                raise ValueError("param_dicts[%r][%r] is empty"
+                                 % (name, param))
+            return [dist[i] for i in rng.randint(len(dist), size=n_iter)]
+        raise TypeError(
+            "param_dicts[%r][%r] must be a distribution with rvs or a list "
+            "of values, got %r (wrap a fixed value in a list)"
+            % (name, param, dist))
 
     def _collect(self):
         """Build cv_results_, results, best_params_ from the raw results."""
@@ -687,25 +748,28 @@ def _format_cases(preprocessing):
     cases = {}
     for case, steps in preprocessing_cases(preprocessing):
         check_name(case, "preprocessing case")
-        if steps is None:
-            steps = []
-        elif not isinstance(steps, (list, tuple)):
-            steps = [steps]
+        steps = unnamed_steps(steps)  # (name, transformer) pairs too
         for step in steps:
             if not (hasattr(step, "fit") and hasattr(step, "transform")):
                 raise LayerSpecificationError(
                     "preprocessing step %r of case %r needs fit and "
                     "transform methods" % (step, case))
-        cases[case] = list(steps)
+        cases[case] = steps
     return cases
 
 
 def _format_instances(estimators, preprocessing):
-    """Return ``(cases, entries)``: ``cases`` an ordered dict case -> list
-    of transformers, ``entries`` a list of ``(name, case, est_name,
-    estimator)`` with ``name = 'case.est'`` (``'est'`` without a case)."""
+    """Return ``(cases, entries, draw_order)``: ``cases`` an ordered dict
+    case -> list of transformers, ``entries`` a list of ``(name, case,
+    est_name, estimator)`` with ``name = 'case.est'`` (``'est'`` without a
+    case), and ``draw_order`` the entries in the order ML-Ensemble drew
+    their parameters: case by case, in the order of the preprocessing
+    cases, and within a case by estimator name, or as given when every
+    estimator of the list is a ``(name, estimator)`` pair (ML-Ensemble
+    then kept the list as it was)."""
     cases = _format_cases(preprocessing)
-    entries = []
+    rank = {c: i for i, c in enumerate(cases)}
+    entries, keys = [], []
     for case, ests in estimators_by_case(estimators):
         if case is ANY_CASE:  # every case
             targets = list(cases) or [None]
@@ -716,9 +780,14 @@ def _format_instances(estimators, preprocessing):
                 "estimators refer to preprocessing case %r, which is not "
                 "defined (cases: %s)" % (case, sorted(cases)))
         pairs = _checked_estimators(ests)
-        entries.extend((est_name if c is None else "%s.%s" % (c, est_name),
-                        c, est_name, est)
-                       for c in targets for est_name, est in pairs)
+        as_given = isinstance(ests, (list, tuple)) and all(
+            is_pair(item) for item in ests)
+        for c in targets:
+            for pos, (est_name, est) in enumerate(pairs):
+                entries.append((est_name if c is None else "%s.%s" % (
+                    c, est_name), c, est_name, est))
+                keys.append((rank.get(c, len(rank)), pos if as_given else 0,
+                             "" if as_given else est_name))
     if not entries:
         raise LayerSpecificationError("no estimators to evaluate")
     names = [e[0] for e in entries]
@@ -727,11 +796,12 @@ def _format_instances(estimators, preprocessing):
     # Cases no estimator uses are not fitted.
     used = {e[1] for e in entries}
     cases = {c: s for c, s in cases.items() if c in used}
-    return cases, entries
+    order = [e for _, e in sorted(zip(keys, entries), key=lambda ke: ke[0])]
+    return cases, entries, order
 
 
 ###############################################################################
-class Benchmark(object):
+class Benchmark(BaseEval):
     """Cross-validated scores of estimators with their own parameters, over
     preprocessing cases (an :class:`Evaluator` without a search).
 
@@ -795,7 +865,8 @@ def benchmark(X, y, scorer, cv, estimators, preprocessing=None,
 # Nested cross-validation of a whole ensemble
 
 def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
-                            return_estimators=False):
+                            return_estimators=False, sample_weight=None,
+                            greater_is_better=None):
     """Nested cross-validation of an ensemble, of each of its base learners
     and of the discrete Super Learner, with every outer fold's fits in one
     pool per layer.
@@ -810,7 +881,13 @@ def cross_validate_ensemble(ensemble, X, y, cv=5, scoring=None, groups=None,
     """
     from .risk import cross_validate_ensemble as nested
     return nested(ensemble, X, y, cv=cv, scoring=scoring, groups=groups,
-                  return_estimators=return_estimators)
+                  return_estimators=return_estimators,
+                  sample_weight=sample_weight,
+                  greater_is_better=greater_is_better)
 
 
 __all__ += ["cross_validate_ensemble"]
+
+# ML-Ensemble's module path
+submodule(__name__, "model_selection", ["BaseEval", "Evaluator",
+                                        "Benchmark", "benchmark"])

@@ -5,7 +5,8 @@ a preprocessing case, or of one layer, only some of the features), and
 :class:`Shift` is the lag operator for time series. Both are scikit-learn
 transformers and take the arguments of ``mlens.preprocessing`` in
 ML-Ensemble, so ``from mlcore.preprocessing import Subset, Shift`` is a
-drop-in replacement.
+drop-in replacement (ML-Ensemble's module path
+``mlcore.preprocessing.preprocess`` holds the same classes).
 """
 import numbers
 
@@ -17,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - scikit-learn is an extra
     raise ImportError("mlcore.preprocessing needs scikit-learn: "
                       "pip install 'mlcore[sklearn]'") from exc
 
+from ._compat import submodule
 from .exceptions import NotFittedError
 
 __all__ = ["Subset", "Shift"]
@@ -222,3 +224,6 @@ class Shift(TransformerMixin, BaseEstimator):
             raise ValueError("Shift: lagging %d rows by s=%d leaves no rows"
                              % (n, s))
         return int(s)
+
+
+submodule(__name__, "preprocess", ["Subset", "Shift"])  # ML-Ensemble's path

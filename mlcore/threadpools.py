@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 
-__all__ = ["native_limits"]
+__all__ = ["native_limits", "native_threads"]
 
 # basename prefixes -> kind; the same families threadpoolctl recognizes.
 _OPENBLAS = ("libopenblas", "libscipy_openblas")
@@ -62,13 +62,14 @@ class _Native(object):
     """Entry points of the OpenBLAS and OpenMP libraries found in one scan;
     ``None`` from :meth:`scan` when some pool library is not handled here."""
 
-    def __init__(self, blas, openmp):
+    def __init__(self, blas, openmp, names):
         self.blas = blas      # [(get, set)]
         self.openmp = openmp  # [(get, set)]
+        self.names = names    # the libraries' file names: blas, then openmp
 
     @classmethod
     def scan(cls, paths):
-        blas, openmp = [], []
+        blas, openmp, names = [], [], {"openblas": [], "openmp": []}
         for path in sorted(paths):
             kind = _kind(path)
             if kind is None:
@@ -92,7 +93,13 @@ class _Native(object):
             get.restype, get.argtypes = ctypes.c_int, []
             set_.restype, set_.argtypes = None, [ctypes.c_int]
             (blas if kind == "openblas" else openmp).append(pair)
-        return cls(blas, openmp)
+            names[kind].append(os.path.basename(path))
+        return cls(blas, openmp, names["openblas"] + names["openmp"])
+
+    def threads(self):
+        kinds = ["openblas"] * len(self.blas) + ["openmp"] * len(self.openmp)
+        return tuple((kind, name, get()) for kind, name, (get, _) in
+                     zip(kinds, self.names, self.blas + self.openmp))
 
     @contextlib.contextmanager
     def limit(self, pairs, n):
@@ -119,6 +126,11 @@ class _ThreadpoolctlLimits(object):
     def openmp(self, n):
         return self.controller.limit(limits=n, user_api="openmp")
 
+    def threads(self):
+        return tuple(sorted(
+            (info["internal_api"], os.path.basename(info["filepath"]),
+             info["num_threads"]) for info in self.controller.info()))
+
 
 class _NativeLimits(object):
     def __init__(self, native):
@@ -130,12 +142,26 @@ class _NativeLimits(object):
     def openmp(self, n):
         return self.native.limit(self.native.openmp, n)
 
+    def threads(self):
+        return self.native.threads()
+
 
 class _NoLimits(object):
     def blas(self, n):
         return contextlib.nullcontext()
 
     openmp = blas
+
+    def threads(self):
+        # no way to ask the libraries: what their defaults come from
+        return ("unknown", os.cpu_count()) + tuple(
+            (var, os.environ.get(var)) for var in _THREAD_VARIABLES)
+
+
+# The environment variables that set the native pools' default sizes.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 _LOCK = threading.Lock()
@@ -235,3 +261,20 @@ def native_limits():
             limits = _threadpoolctl_limits()
         _STATE["key"], _STATE["limits"] = key, limits
         return limits
+
+
+def native_threads():
+    """The native thread pools that a computation started in the calling
+    thread would use now: a tuple of ``(library, file name, threads)``
+    for every BLAS library (process-wide) and OpenMP runtime (this
+    thread's team size) loaded, in a stable order.
+
+    BLAS and OpenMP split sums over their threads, so a fit can come out
+    otherwise in its last bits under another thread count (up to 2.2e-12
+    in the predictions of a ridge and linear regression ensemble on
+    1500 x 300 inputs, between one and two OpenBLAS threads): the fit
+    store keys every fit by this tuple, read where the fit runs. Without
+    any way to ask the libraries, the CPU count and the environment
+    variables that set their defaults stand in for it.
+    """
+    return native_limits().threads()

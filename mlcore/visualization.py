@@ -7,7 +7,8 @@ correlation matrix of the learners' predictions (for example of
 :func:`corr_X_y` the correlation of each feature with the target, and
 :func:`pca_plot`, :func:`pca_comp_plot` and :func:`exp_var_plot` how well a
 few principal components describe the input. The functions take the
-arguments of ``mlens.visualization``. Once an ensemble is fitted,
+arguments of ``mlens.visualization`` (and are also at its module paths
+``mlcore.visualization.correlations`` and ``.var_analysis``). Once an ensemble is fitted,
 :func:`importance_plot` and :func:`contribution_plot` draw the tables of
 :mod:`mlcore.inspection`: which input features and which learners it
 relies on.
@@ -34,6 +35,8 @@ import copy
 import numbers
 
 import numpy as np
+
+from ._compat import submodule
 
 __all__ = ["corrmat", "clustered_corrmap", "corr_X_y", "pca_plot",
            "pca_comp_plot", "exp_var_plot", "importance_plot",
@@ -562,10 +565,44 @@ visualization guide used; use ``pca_comp_plot``."""
 ###############################################################################
 # What an ensemble relies on (tables of mlcore.inspection)
 
+def _check_table(table, value, error, owner):
+    """Refuse, saying what to pass, a ``table`` that is not a DataFrame with
+    the columns ``value`` (and ``error``, when given)."""
+    source = {"importance_plot": "mlcore.inspection.permutation_importance",
+              "contribution_plot": "mlcore.inspection.learner_contributions"}
+    if hasattr(table, "importances_mean") and not hasattr(table, "columns"):
+        raise TypeError(
+            "%s takes the DataFrame of %s; for the result of "
+            "sklearn.inspection.permutation_importance, make one: "
+            "pandas.DataFrame({'importance_mean': r.importances_mean, "
+            "'importance_std': r.importances_std}, index=feature_names)"
+            % (owner, source[owner]))
+    if not hasattr(table, "columns") or not hasattr(table, "sort_values"):
+        raise TypeError("%s takes a pandas DataFrame, as %s returns it; got "
+                        "%s" % (owner, source[owner], type(table).__name__))
+    missing = [c for c in (value, error) if c is not None and
+               c not in table.columns]
+    if missing:
+        raise ValueError("%s needs a table with the column(s) %s, as %s "
+                         "returns it; the table has columns %s"
+                         % (owner, missing, source[owner],
+                            list(table.columns)))
+
+
 def _barh(table, value, error, title, xlabel, figsize, ax, show, top,
-          **kwargs):
+          owner, **kwargs):
     """Horizontal bars of ``table[value]`` (largest at the top), with
     ``table[error]`` as error bars when given."""
+    if top is not None and (not isinstance(top, numbers.Integral) or
+                            isinstance(top, bool) or top < 1):
+        raise ValueError("%s: top must be a positive int (the number of "
+                         "bars) or None for all of them, got %r"
+                         % (owner, top))
+    _check_table(table, value, error, owner)
+    if error is not None and "xerr" in kwargs:
+        raise TypeError("%s draws the table's %r column as the error bars; "
+                        "xerr cannot be set (pass a table with other %r "
+                        "values instead)" % (owner, error, error))
     plt = _pyplot()
     data = table.sort_values(value, ascending=False)
     if top is not None:
@@ -597,24 +634,36 @@ def importance_plot(table, top=None, figsize=(8, 6),
         As :func:`mlcore.inspection.permutation_importance` returns it
         (``importance_mean``, ``importance_std``).
     top : int, optional
-        Only the ``top`` most important features.
+        Only the ``top`` most important features (a positive int; None:
+        all of them).
     figsize : tuple, default=(8, 6)
     title : str, default='Permutation importance'
     show : bool, default=True
         Call ``matplotlib.pyplot.show()`` at the end.
     ax : matplotlib Axes, optional
     **kwargs
-        Passed to ``Axes.barh``.
+        Passed to ``Axes.barh`` (but ``xerr``: the error bars are
+        ``importance_std``).
 
     Returns
     -------
     ax : matplotlib Axes
         ``ax.patches`` are the bars, most important at the top; their widths
         are ``importance_mean``, the error bars ``importance_std``.
+
+    Raises
+    ------
+    TypeError
+        For a table that is not a DataFrame (the result of
+        ``sklearn.inspection.permutation_importance`` included: the message
+        says how to make one of it), or ``xerr`` in ``kwargs``.
+    ValueError
+        For a table without those columns, or a ``top`` that is not a
+        positive int.
     """
     return _barh(table, "importance_mean", "importance_std", title,
                  "Drop in score when the feature is shuffled", figsize, ax,
-                 show, top, **kwargs)
+                 show, top, "importance_plot", **kwargs)
 
 
 def contribution_plot(table, figsize=(8, 6), title="Learner contributions",
@@ -639,7 +688,21 @@ def contribution_plot(table, figsize=(8, 6), title="Learner contributions",
     -------
     ax : matplotlib Axes
         ``ax.patches`` are the bars, largest contribution at the top.
+
+    Raises
+    ------
+    TypeError
+        For a table that is not a DataFrame.
+    ValueError
+        For a table without a ``contribution`` column.
     """
     return _barh(table, "contribution", None, title,
                  "Drop in CV score without the learner", figsize, ax, show,
-                 None, **kwargs)
+                 None, "contribution_plot", **kwargs)
+
+
+# ML-Ensemble's module paths
+submodule(__name__, "correlations", ["corrmat", "clustered_corrmap",
+                                     "corr_X_y"])
+submodule(__name__, "var_analysis", ["pca_comp_plot", "pca_plot",
+                                     "exp_var_plot"])

@@ -28,6 +28,8 @@ from mlcore.exceptions import LayerSpecificationError
 from mlcore.index import FoldIndex, SplitterIndex, repeat_folds
 from mlcore.layer import LearnerError
 
+from ._order import by_name
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_blas_thread():
@@ -82,7 +84,7 @@ def _reference(learners, X, y, X_new, splits, n_repeats, method="predict"):
         return p if method != "vote" else p.argmax(axis=1).reshape(-1, 1)
 
     oof, new = [], []
-    for est in learners:
+    for est in by_name(learners):  # the layer's column order
         new_blocks = []
         per_repeat = len(splits) // n_repeats
         repeats = []
@@ -203,7 +205,7 @@ def test_refit_false_per_layer_and_on_the_meta_layer():
     ens = SuperLearner(folds=3).add(_reg_learners())
     ens.add_meta(LinearRegression(), refit=False).fit(X, y)
     T2 = np.zeros((len(X_new), 2))
-    for j, est in enumerate(_reg_learners()):
+    for j, est in enumerate(by_name(_reg_learners())):
         T2[:, j] = clone(est).fit(X, y).predict(X_new)
     P2 = ens.oof_predictions_["layer-1"]
     ref = sum(LinearRegression().fit(P2[tr], y[tr]).predict(T2)
@@ -227,7 +229,7 @@ def test_subsemble_refit_false_averages_each_partition():
     partition = np.array_split(np.arange(n), parts)
     folds = [np.array_split(p, k) for p in partition]
     T = np.zeros((len(X_new), len(base) * parts))
-    for li, est in enumerate(base):
+    for li, est in enumerate(by_name(base)):
         for i, p in enumerate(partition):
             preds = [clone(est).fit(X[np.setdiff1d(p, f)],
                                     y[np.setdiff1d(p, f)]).predict(X_new)
@@ -299,7 +301,7 @@ def test_repeated_folds_average_out_of_fold_predictions():
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, y)
     T = np.column_stack([clone(e).fit(X, y).predict(X_new)
-                         for e in learners])
+                         for e in by_name(learners)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     assert len([k for k in ens.layers_[0].estimators_ if k[2]]) == 18
     assert sorted(ens.data_table()["score-m"]) == [

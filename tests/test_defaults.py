@@ -24,6 +24,8 @@ from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
                              SuperLearner)
 from mlcore.exceptions import MissingClassWarning
 
+from ._order import by_name
+
 SEQ = dict(backend="sequential", n_jobs=1)
 
 
@@ -81,14 +83,14 @@ def test_default_folds_are_scikit_learns():
     ens.add_meta(LogisticRegression()).fit(X, y)
     ref = np.hstack([cross_val_predict(est, X, y, cv=StratifiedKFold(5),
                                        method="predict_proba")
-                     for _, est in base])
+                     for _, est in by_name(base)])
     np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], ref)
     rng = np.random.RandomState(0)
     Xr = rng.randn(53, 4)
     yr = np.sort(Xr @ [1.0, 2.0, -1.0, 0.5])
     reg = SuperLearner(**SEQ).add([Ridge(), LinearRegression()]).fit(Xr, yr)
     ref = np.column_stack([cross_val_predict(e, Xr, yr, cv=KFold(5))
-                           for e in (Ridge(), LinearRegression())])
+                           for e in (LinearRegression(), Ridge())])
     np.testing.assert_array_equal(reg.oof_predictions_["layer-1"], ref)
     # SequentialEnsemble's 'stack' layers default the same way
     seq = SequentialEnsemble(**SEQ).add("stack", base, proba=True).fit(X, y)
@@ -208,7 +210,7 @@ def test_meta_row_is_a_cross_validated_score():
     base = [Ridge(), DecisionTreeRegressor(max_depth=3, random_state=0)]
     ens = SuperLearner(folds=5, **SEQ).add(base).add_meta(Ridge()).fit(X, y)
     C = np.column_stack([cross_val_predict(e, X, y, cv=KFold(5))
-                         for e in base])
+                         for e in by_name(base)])
     np.testing.assert_array_equal(ens.oof_predictions_["layer-1"], C)
     scores = _fold_scores(Ridge(), C, y, KFold(5), r2_score)
     row = ens.data_frame().loc[("layer-2", "ridge")]
@@ -223,7 +225,7 @@ def test_meta_row_is_a_cross_validated_score():
                                                     cv=KFold(5)))
     # predictions still come from the meta learner fitted on every row
     Xn = X[:7] + 0.01
-    T = np.column_stack([clone(e).fit(X, y).predict(Xn) for e in base])
+    T = np.column_stack([clone(e).fit(X, y).predict(Xn) for e in by_name(base)])
     np.testing.assert_array_equal(ens.predict(Xn),
                                   Ridge().fit(C, y).predict(T))
 
@@ -348,7 +350,7 @@ def test_regressor_in_a_classifier_ensemble_with_text_labels():
     np.testing.assert_array_equal(ridge.predict(Xn),
                                   Ridge().fit(X, pos).predict(Xn))
     np.testing.assert_array_equal(
-        ens.oof_predictions_["layer-1"][:, 0].astype(float),
+        ens.oof_predictions_["layer-1"][:, 1].astype(float),  # nb, ridge
         cross_val_predict(Ridge(), X, pos, cv=KFold(3)))
     assert set(ens.predict(Xn)) <= set(names)
 

@@ -6,7 +6,9 @@ K-fold layers, plain fits on the first rows for blends, fits on contiguous
 partitions for subsembles, expanding (or rolling) windows for temporal
 ensembles, and a meta estimator fitted on exactly those predictions. The
 estimators are deterministic, so the comparisons are exact (``np.array_equal``)
-wherever the rows reach the estimators in the same order.
+wherever the rows reach the estimators in the same order. A layer's columns
+are in ML-Ensemble's order, by learner name: the references list the
+learners in that order (:func:`tests._order.by_name`).
 
 Then what users keep asking for: labels of any kind, pandas, sparse input
 that stays sparse, sample_weight and groups routed to every fit, any
@@ -28,7 +30,7 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.exceptions import NotFittedError as SkNotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.metrics import mean_absolute_error, r2_score
+from sklearn.metrics import make_scorer, mean_absolute_error, r2_score
 from sklearn.model_selection import (GroupKFold, KFold, StratifiedKFold,
                                      cross_val_predict)
 from sklearn.naive_bayes import GaussianNB
@@ -41,6 +43,8 @@ from mlcore.exceptions import LayerSpecificationError
 from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
                              SuperLearner, TemporalEnsemble)
 from mlcore.layer import LearnerError, LearnerTypeError, LearnerValueError
+
+from ._order import by_name
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -167,13 +171,13 @@ def test_superlearner_oof_equals_cross_val_predict(k):
     X_new = _reg(13, seed=1)[0]
     ens = SuperLearner(folds=k).add(REGRESSORS).add_meta(LinearRegression())
     ens.fit(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(k)) for e in REGRESSORS])
+    C = _hstack([_cvp(e, X, y, KFold(k)) for e in by_name(REGRESSORS)])
     P = ens.oof_predictions_["layer-1"]
     assert np.array_equal(P, C)
     meta = LinearRegression().fit(C, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
     assert np.array_equal(_meta(ens).intercept_, meta.intercept_)
-    T = _hstack([_full(e, X, y, X_new) for e in REGRESSORS])
+    T = _hstack([_full(e, X, y, X_new) for e in by_name(REGRESSORS)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -184,12 +188,12 @@ def test_superlearner_proba_equals_cross_val_predict():
                                                          random_state=0)]
     ens = SuperLearner(folds=3).add(base, proba=True)
     ens.add_meta(LogisticRegression()).fit(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(3), "predict_proba") for e in base])
+    C = _hstack([_cvp(e, X, y, KFold(3), "predict_proba") for e in by_name(base)])
     assert ens.oof_predictions_["layer-1"].shape == (90, 6)
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     meta = LogisticRegression().fit(C, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X, y, X_new, "predict_proba") for e in base])
+    T = _hstack([_full(e, X, y, X_new, "predict_proba") for e in by_name(base)])
     assert np.array_equal(ens.predict_proba(X_new), meta.predict_proba(T))
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
@@ -225,13 +229,13 @@ def test_blend_classifier_proba(refit):
     ens = BlendEnsemble(test_size=0.5, refit=refit).add(base, proba=True)
     ens.add_meta(LogisticRegression()).fit(X, y)
     P = _hstack([_full(e, X[:40], y[:40], X[40:], "predict_proba")
-                   for e in base])
+                   for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LogisticRegression().fit(P, y[40:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
     rows = slice(0, 80) if refit else slice(0, 40)
     T = _hstack([_full(e, X[rows], y[rows], X_new, "predict_proba")
-                   for e in base])
+                   for e in by_name(base)])
     assert np.array_equal(ens.predict_proba(X_new), meta.predict_proba(T))
 
 
@@ -245,14 +249,14 @@ def test_three_layers_with_propagated_features():
     ens.add(l2, folds=2)
     ens.add_meta(LinearRegression())
     ens.fit(X, y)
-    P1 = _hstack([X[:, [0, 2]]] + [_cvp(e, X, y, KFold(3)) for e in l1])
-    P2 = _hstack([_cvp(e, P1, y, KFold(2)) for e in l2])
+    P1 = _hstack([X[:, [0, 2]]] + [_cvp(e, X, y, KFold(3)) for e in by_name(l1)])
+    P2 = _hstack([_cvp(e, P1, y, KFold(2)) for e in by_name(l2)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P1)
     assert np.array_equal(ens.oof_predictions_["layer-2"], P2)
     meta = LinearRegression().fit(P2, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T1 = _hstack([X_new[:, [0, 2]]] + [_full(e, X, y, X_new) for e in l1])
-    T2 = _hstack([_full(e, P1, y, T1) for e in l2])
+    T1 = _hstack([X_new[:, [0, 2]]] + [_full(e, X, y, X_new) for e in by_name(l1)])
+    T2 = _hstack([_full(e, P1, y, T1) for e in by_name(l2)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
 
 
@@ -267,7 +271,7 @@ def test_subsemble_equals_partition_fits():
     folds = [np.array_split(p, k) for p in partition]
     tests = [np.sort(np.concatenate([f[j] for f in folds])) for j in range(k)]
     P = np.zeros((n, len(base) * parts))
-    for li, est in enumerate(base):
+    for li, est in enumerate(by_name(base)):
         for i, p in enumerate(partition):
             for j in range(k):
                 train = np.setdiff1d(p, folds[i][j])
@@ -276,7 +280,8 @@ def test_subsemble_equals_partition_fits():
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, y)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X[p], y[p], X_new) for e in base for p in partition])
+    T = _hstack([_full(e, X[p], y[p], X_new) for e in by_name(base)
+                 for p in partition])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -323,17 +328,17 @@ def test_sequential_stack_blend_full():
     ens.add("blend", l2, test_size=0.4)
     ens.add("full", LinearRegression())
     ens.fit(X, y)
-    P1 = _hstack([_cvp(e, X, y, KFold(3)) for e in l1])
+    P1 = _hstack([_cvp(e, X, y, KFold(3)) for e in by_name(l1)])
     n_test = int(0.4 * n)
     n_train = n - n_test
     P2 = _hstack([_full(e, P1[:n_train], y[:n_train], P1[n_train:])
-                    for e in l2])
+                    for e in by_name(l2)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P1)
     assert np.array_equal(ens.oof_predictions_["layer-2"], P2)
     meta = LinearRegression().fit(P2, y[n_train:])
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T1 = _hstack([_full(e, X, y, X_new) for e in l1])
-    T2 = _hstack([_full(e, P1, y, T1) for e in l2])  # blend: refit on all
+    T1 = _hstack([_full(e, X, y, X_new) for e in by_name(l1)])
+    T2 = _hstack([_full(e, P1, y, T1) for e in by_name(l2)])  # blend: refit on all
     assert np.array_equal(ens.predict(X_new), meta.predict(T2))
 
 
@@ -550,13 +555,13 @@ def test_sample_weight_reaches_every_fit():
     ens = SuperLearner(folds=3).add(base).add_meta(LinearRegression())
     ens.fit(X, y, sample_weight=w)
     C = _hstack([_cvp(e, X, y, KFold(3), params={"sample_weight": w})
-                   for e in base])
+                   for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     assert not np.array_equal(C, _hstack([_cvp(e, X, y, KFold(3))
-                                            for e in base]))
+                                            for e in by_name(base)]))
     meta = LinearRegression().fit(C, y, sample_weight=w)
     assert np.array_equal(_meta(ens).coef_, meta.coef_)
-    T = _hstack([_full(e, X, y, X_new, sample_weight=w) for e in base])
+    T = _hstack([_full(e, X, y, X_new, sample_weight=w) for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -600,7 +605,7 @@ def test_groups_reach_group_kfold():
     ens = SuperLearner(folds=GroupKFold(3)).add(base).add_meta(
         LinearRegression())
     ens.fit(X, y, groups=groups)
-    C = _hstack([_cvp(e, X, y, GroupKFold(3), groups=groups) for e in base])
+    C = _hstack([_cvp(e, X, y, GroupKFold(3), groups=groups) for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     for s in ens.layers_[0].splits_[0]:
         if s.test is not None:      # no group on both sides of a fold
@@ -619,7 +624,7 @@ def test_stratified_kfold(cv):
     base = [LogisticRegression(), GaussianNB()]
     ens = SuperLearner(folds=cv).add(base, proba=True).add_meta(
         LogisticRegression()).fit(X, y)
-    C = _hstack([_cvp(e, X, y, cv, "predict_proba") for e in base])
+    C = _hstack([_cvp(e, X, y, cv, "predict_proba") for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
 
 
@@ -771,6 +776,87 @@ def test_not_fitted_and_empty_ensembles():
         ens.fit(X[:1], y[:1])
 
 
+def test_add_says_what_a_learner_and_a_step_are():
+    X, y = _reg(20)
+
+    class NoParams:  # fit and predict, but sklearn.base.clone cannot copy it
+        def fit(self, X, y):
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    cases = [
+        (["not an estimator"], None,
+         r"layer 1: 'not an estimator' \(str\) is not a learner: it has no "
+         r"fit method\. A layer's learners are scikit-learn estimators"),
+        ([Ridge], None, r"learner Ridge is a class, not an instance: pass "
+                        r"Ridge\(\)"),
+        ({"sc": [Ridge(), 3]}, {"sc": [StandardScaler()]},
+         r"3 \(int\) is not a learner"),
+        ([NoParams()], None, r"has no get_params method: .*BaseEstimator"),
+        ([Ridge()], [("scale", "standard")],
+         r"'standard' \(str\) is not a preprocessing step: it has no fit, "
+         r"transform method\. Preprocessing steps are scikit-learn "
+         r"transformers"),
+        ([Ridge()], [Ridge()], r"Ridge\(\) \(Ridge\) is not a preprocessing "
+                               r"step: it has no transform method"),
+        ([], None, r"layer 1 has no learners"),
+    ]
+    for estimators, pre, message in cases:
+        ens = SuperLearner(folds=2)
+        with pytest.raises(LayerSpecificationError, match=message):
+            ens.add(estimators, preprocessing=pre)
+        assert ens.layers is None  # nothing was added
+    ens = SuperLearner(folds=2).add([Ridge()])
+    with pytest.raises(LayerSpecificationError, match="layer 2: 'x' \\(str"):
+        ens.add_meta("x")
+    # a learner set_params put in place is checked at fit
+    ens.set_params(**{"layer-1__ridge": "oops"})
+    with pytest.raises(LayerSpecificationError, match="layer 1: 'oops'"):
+        ens.fit(X, y)
+
+
+def test_scorer_of_labels_on_probabilities_is_a_clear_error():
+    from sklearn.metrics import accuracy_score, log_loss
+    from mlcore.exceptions import ScorerError
+    X, y = _clf()
+    base = [GaussianNB(), LogisticRegression()]
+    for tolerate in (False, True):
+        ens = SuperLearner(folds=3, scorer=accuracy_score,
+                           raise_on_exception=not tolerate)
+        ens.add(base, proba=True).add_meta(LogisticRegression())
+        with pytest.raises(ScorerError) as info:
+            ens.fit(X, y)   # the scorer's fault: no learner is dropped
+        msg = str(info.value)
+        assert msg.startswith("scorer accuracy_score failed on the "
+                              "out-of-fold predictions of learner "
+                              "'gaussiannb' (partition 0, fold 1)")
+        assert "proba=True" in msg and "shape (30, 3)" in msg
+        assert isinstance(info.value.__cause__, ValueError)
+    # a scorer of probabilities scores the probabilities
+    ens = SuperLearner(folds=3, scorer=log_loss).add(base, proba=True)
+    ens.fit(X, y)
+    P = ens.oof_predictions_["layer-1"]
+    folds = [slice(0, 30), slice(30, 60), slice(60, 90)]
+    assert ens.data["score-m"]["layer-1/gaussiannb"] == pytest.approx(
+        np.mean([log_loss(y[f], P[f, :3]) for f in folds]), rel=1e-12)
+
+
+@pytest.mark.parametrize("scorer,what", [
+    ("r2", "the scorer name 'r2'"),
+    (make_scorer(r2_score), "the scorer object make_scorer"),
+    (2.0, "2.0, which is not callable")])
+def test_scorer_that_cannot_score_predictions_is_refused(scorer, what):
+    X, y = _reg(20)
+    for ens in (SuperLearner(folds=2, scorer=scorer).add([Ridge()]),
+                SuperLearner(folds=2).add([Ridge()], scorer=scorer)):
+        with pytest.raises(TypeError, match="scorer: got %s" % what):
+            ens.fit(X, y)
+    with pytest.raises(TypeError, match="sklearn.metrics.r2_score"):
+        ens.fit(X, y)
+
+
 ###############################################################################
 # Layers, data table, transform, building API
 
@@ -859,10 +945,10 @@ def test_transform_replays_training_and_predicts_new_data():
     base = [Ridge(), LinearRegression()]
     ens = SuperLearner(folds=2).add(base)            # no meta: a transformer
     Z = ens.fit_transform(X, y)
-    C = _hstack([_cvp(e, X, y, KFold(2)) for e in base])
+    C = _hstack([_cvp(e, X, y, KFold(2)) for e in by_name(base)])
     assert np.array_equal(Z, C)
     assert np.array_equal(ens.transform(X), C)
-    T = _hstack([_full(e, X, y, X_new) for e in base])
+    T = _hstack([_full(e, X, y, X_new) for e in by_name(base)])
     assert np.array_equal(ens.transform(X_new), T)
     # as the first step of a pipeline: stacking with any final estimator
     pipe = make_pipeline(SuperLearner(folds=2).add(base), LinearRegression())
@@ -895,14 +981,84 @@ def test_preprocessing_cases():
         preprocessing={"sc": [StandardScaler()]})
     ens.add_meta(LinearRegression()).fit(X, y)
     sc = make_pipeline(StandardScaler(), Ridge())
-    C = _hstack([_cvp(sc, X, y, KFold(2)),
-                   _cvp(LinearRegression(), X, y, KFold(2))])
+    # columns by '<case>__<learner>': no__linearregression, sc__ridge
+    C = _hstack([_cvp(LinearRegression(), X, y, KFold(2)),
+                 _cvp(sc, X, y, KFold(2))])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     meta = LinearRegression().fit(C, y)
-    T = _hstack([_full(sc, X, y, X_new), _full(LinearRegression(), X, y,
-                                                    X_new)])
+    T = _hstack([_full(LinearRegression(), X, y, X_new),
+                 _full(sc, X, y, X_new)])
     np.testing.assert_allclose(ens.predict(X_new), meta.predict(T),
                                rtol=1e-12)
+
+
+def test_named_preprocessing_steps():
+    # (name, transformer) pairs, as ML-Ensemble took them: the pipeline of
+    # the steps in order, their names in the parameter paths
+    from sklearn.decomposition import PCA
+    X, y = _reg(40)
+    X_new = _reg(5, seed=14)[0]
+    ref = make_pipeline(StandardScaler(), PCA(3), Ridge())
+    for cases in (False, True):
+        steps = [("scale", StandardScaler()), ("pca", PCA(3))]
+        pre = {"pc": steps} if cases else steps
+        ests = [Ridge()] if isinstance(pre, list) else {"pc": [Ridge()]}
+        ens = SuperLearner(folds=2).add(ests, preprocessing=pre)
+        ens.fit(X, y)
+        # (PCA's transform of a row slice rounds a little differently)
+        np.testing.assert_allclose(ens.oof_predictions_["layer-1"],
+                                   _cvp(ref, X, y, KFold(2)), rtol=1e-12)
+        np.testing.assert_allclose(ens.predict(X_new),
+                                   _full(ref, X, y, X_new)[:, 0], rtol=1e-12)
+        case = "pr" if isinstance(pre, list) else "pc"
+        ens.set_params(**{"layer-1__%s__pca__n_components" % case: 2})
+        assert ens.fit(X, y).layer_1.pipelines_[(case, 0, 0)][1] \
+            .n_components_ == 2
+
+
+def test_proba_layer_without_meta_predicts_probabilities():
+    # predict is the last layer's output (as in ML-Ensemble): the class
+    # probabilities of each learner; with a meta layer, labels
+    X, y = _clf()
+    X_new = _clf(20, seed=1)[0]
+    base = [LogisticRegression(), GaussianNB()]
+    for learners in (base[:1], base):
+        ens = SuperLearner(folds=3).add(learners, proba=True).fit(X, y)
+        T = _hstack([_full(e, X, y, X_new, "predict_proba")
+                     for e in by_name(learners)])
+        assert np.array_equal(ens.predict(X_new), T)
+        assert np.array_equal(ens.transform(X_new), T)
+    ens = SuperLearner(folds=3).add(base[:1], proba=True).fit(X, y)
+    P = _full(base[0], X, y, X_new, "predict_proba")
+    assert ens.score(X_new, y[:20]) == np.mean(
+        ens.classes_[P.argmax(axis=1)] == y[:20])
+    ens.add_meta(GaussianNB(), proba=True).fit(X, y)
+    assert ens.predict(X_new).shape == (20,)
+    assert set(ens.predict(X_new)) <= set(ens.classes_)
+
+
+def test_partition_estimator_without_get_params():
+    # any object with fit and predict assigns the partitions, as in
+    # ML-Ensemble; the same partitions as a scikit-learn estimator's
+    X, y = _reg(40)
+    X_new = _reg(6, seed=3)[0]
+
+    class Sign:
+        def fit(self, X, y=None):
+            return self
+
+        def predict(self, X):
+            return (X[:, 0] > 0).astype(int)
+
+    class SignEstimator(Sign, BaseEstimator):
+        pass
+
+    preds = []
+    for part in (Sign(), SignEstimator()):
+        ens = Subsemble(partitions=2, partition_estimator=part, folds=2)
+        ens.add([Ridge()]).add_meta(LinearRegression())
+        preds.append(clone(ens).fit(X, y).predict(X_new))
+    assert np.array_equal(preds[0], preds[1])
 
 
 def test_add_replace_remove():

@@ -80,7 +80,9 @@ def check_protocol(idx):
     full = idx.full_fits()
     assert sorted(s.partition for s in full) == list(range(idx.partitions))
     folds = [s for s in idx.generate() if s.fold >= 1]
-    assert len(folds) == idx.partitions * idx.folds
+    # n_splits=1 (folds, its ML-Ensemble name, is 1) makes no fold fit
+    n_folds = 0 if getattr(idx, "n_splits", None) == 1 else idx.folds
+    assert len(folds) == idx.partitions * n_folds
     for s in idx.fold_fits():
         if s.fold >= 1:  # out of sample
             assert not set(rowset(s.train, idx.n_samples)) & set(
@@ -188,7 +190,7 @@ def test_fold_index_one_split_degrades_with_warning():
     with pytest.warns(UserWarning, match="in-sample"):
         idx.fit(np.zeros(4))
     assert idx.generate() == [Split(0, 0, slice(0, 4), slice(0, 4))]
-    assert idx.folds == 0
+    assert idx.folds == 1  # ML-Ensemble's name of n_splits
     check_protocol(idx)
     with pytest.raises(ValueError):
         FoldIndex(0, raise_on_exception=False).fit(np.zeros(4))
@@ -866,6 +868,30 @@ def test_mlens_fold_index_example():
         idx = FoldIndex(1, np.arange(3), raise_on_exception=False)
     [(a, b)] = idx.generate(as_array=True)
     assert a.tolist() == b.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("make", [
+    lambda k: FoldIndex(folds=k),
+    lambda k: SubsetIndex(2, folds=k),
+    lambda k: ClusteredSubsetIndex(KMeans(2, n_init=1, random_state=0), 2,
+                                   folds=k)], ids=["fold", "subset", "clustered"])
+def test_folds_is_n_splits_read_and_set(make):
+    # ML-Ensemble's folds is the parameter: read before a fit, and setting
+    # it (attribute or set_params) changes the next fit's folds
+    X = blobs(n_per=12)[0]
+    idx = make(3)
+    assert idx.folds == idx.n_splits == 3
+    idx.fit(X)
+    assert idx.folds == 3 and len(idx.fold_fits()) == 3 * idx.partitions
+    idx.folds = 4
+    assert idx.n_splits == 4 and idx.get_params()["n_splits"] == 4
+    assert len(idx.fit(X).fold_fits()) == 4 * idx.partitions
+    idx.set_params(folds=2)
+    assert idx.folds == 2
+    assert len(idx.fit(X).fold_fits()) == 2 * idx.partitions
+    back = pickle.loads(pickle.dumps(idx))
+    assert back.folds == back.n_splits == 2
+    assert "folds" not in idx.get_params()
 
 
 def test_mlens_folds_alias_and_params():

@@ -339,6 +339,21 @@ def test_auc_refinement_only_improves():
     assert refined.coef_.min() >= 0 and np.isclose(refined.coef_.sum(), 1)
 
 
+@pytest.mark.parametrize("refine", [False, True])
+def test_auc_of_tied_probabilities_is_that_of_predict_proba(refine):
+    """Probabilities in tenths tie, and their combinations tie too, whatever
+    order the products sum them in: auc_ is the AUC of predict_proba."""
+    for seed in range(12):
+        rng = np.random.RandomState(seed)
+        y = rng.randint(0, 2, 50)
+        Q = np.clip(np.round(0.35 * y[:, None] + 0.65 * rng.rand(50, 4), 1),
+                    0.0, 1.0)
+        X = np.stack([1.0 - Q, Q], axis=2).reshape(50, 8)
+        est = ConvexAUCClassifier(refine=refine).fit(X, y)
+        assert abs(est.auc_ - roc_auc_score(
+            y, est.predict_proba(X)[:, 1])) <= 1e-12, seed
+
+
 def test_auc_default_grid_size():
     X, y = _proba_blocks(n=60, L=3, K=2, seed=1)
     est = ConvexAUCClassifier(refine=False).fit(X, y)
@@ -612,6 +627,27 @@ def test_names(est):
         assert list(fitted.weights_) == ["a", "c", "e"]
 
 
+@pytest.mark.parametrize("labels", [[10, 11, 12], ["a1", "a2", "a3"],
+                                    [7, 70, 700]])
+def test_names_of_a_layers_columns_are_its_learners(labels):
+    """Columns named as a proba=True layer names them, ``<learner>_<label>``,
+    give the layer's learner names, however alike the labels are (a common
+    prefix of ``lr_10, lr_11, lr_12`` is ``lr_1``)."""
+    pd = pytest.importorskip("pandas")
+    X, y = make_classification(90, 5, n_informative=3, n_classes=3,
+                               random_state=0)
+    y = np.asarray(labels, dtype=object if isinstance(labels[0], str)
+                   else None)[y]
+    layer = SuperLearner(folds=3, backend="sequential", n_jobs=1).add(
+        [("lr", LogisticRegression()), ("lr_1", GaussianNB())], proba=True)
+    P = layer.fit_transform(X, y)
+    frame = pd.DataFrame(P, columns=layer.get_feature_names_out())
+    for est in (ConvexLogLossClassifier(), EnsembleSelectionClassifier(),
+                DiscreteSuperLearnerClassifier()):
+        fitted = clone(est).fit(frame, y)
+        assert list(fitted.weights_) == ["lr", "lr_1"]
+
+
 @pytest.mark.parametrize("est", CLASSIFIERS, ids=repr)
 def test_classifiers_refuse_what_is_not_probabilities(est):
     multiclass = get_tags(est).classifier_tags.multi_class
@@ -674,8 +710,9 @@ def _cvp(est, X, y, method):
     return p.reshape(len(p), -1)
 
 
-BASE_REG = [LinearRegression(), Ridge(alpha=3.0),
-            DecisionTreeRegressor(max_depth=3, random_state=0)]
+# named learners, listed in the order of the layer's columns (by name)
+BASE_REG = [("ols", LinearRegression()), ("ridge", Ridge(alpha=3.0)),
+            ("tree", DecisionTreeRegressor(max_depth=3, random_state=0))]
 
 
 @pytest.mark.parametrize("meta", REGRESSORS, ids=repr)
@@ -683,21 +720,22 @@ def test_superlearner_regression_end_to_end(meta):
     X, y = make_regression(90, 5, n_informative=4, noise=10.0, random_state=0)
     X_new = make_regression(15, 5, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
-    ens.add(BASE_REG).add_meta(clone(meta).set_params(
-        names=["ols", "ridge", "tree"]))
+    # added, and named, in another order than the columns': matched by name
+    ens.add(BASE_REG[::-1]).add_meta(clone(meta).set_params(
+        names=["tree", "ridge", "ols"]))
     ens.fit(X, y)
-    C = np.hstack([_cvp(e, X, y, "predict") for e in BASE_REG])
+    C = np.hstack([_cvp(e, X, y, "predict") for _, e in BASE_REG])
     assert np.array_equal(ens.oof_predictions_["layer-1"], C)
     ref = clone(meta).set_params(names=["ols", "ridge", "tree"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
-    assert list(ref.weights_) == ["ols", "ridge", "tree"]
+    assert list(_meta(ens).weights_) == ["ols", "ridge", "tree"]
     T = np.hstack([clone(e).fit(X, y).predict(X_new)[:, None]
-                   for e in BASE_REG])
+                   for _, e in BASE_REG])
     np.testing.assert_array_equal(ens.predict(X_new), ref.predict(T))
 
 
-BASE_CLF = [LogisticRegression(), GaussianNB(),
-            DecisionTreeClassifier(max_depth=3, random_state=0)]
+BASE_CLF = [("lr", LogisticRegression()), ("nb", GaussianNB()),
+            ("tree", DecisionTreeClassifier(max_depth=3, random_state=0))]
 
 
 @pytest.mark.parametrize("meta", CLASSIFIERS, ids=repr)
@@ -710,21 +748,37 @@ def test_superlearner_proba_layer_end_to_end(meta):
     labels = np.array(["ant", "bee", "cat"])[:len(np.unique(y))]
     X_new = make_classification(20, 6, random_state=1)[0]
     ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
-    ens.add(BASE_CLF, proba=True).add_meta(clone(meta).set_params(
-        names=["lr", "nb", "tree"]))
+    ens.add(BASE_CLF[::-1], proba=True).add_meta(clone(meta).set_params(
+        names=["tree", "nb", "lr"]))
     ens.fit(X, labels[y])
     K = len(labels)
-    C = np.hstack([_cvp(e, X, y, "predict_proba") for e in BASE_CLF])
+    C = np.hstack([_cvp(e, X, y, "predict_proba") for _, e in BASE_CLF])
     P = ens.oof_predictions_["layer-1"]
     assert P.shape == (120, 3 * K)
     assert np.array_equal(P, C)  # columns: lr's K classes, nb's, tree's
     ref = clone(meta).set_params(names=["lr", "nb", "tree"]).fit(C, y)
     assert _meta(ens).weights_ == ref.weights_
     assert np.array_equal(_meta(ens).classes_, labels)  # the user's labels
-    T = np.hstack([clone(e).fit(X, y).predict_proba(X_new) for e in BASE_CLF])
+    T = np.hstack([clone(e).fit(X, y).predict_proba(X_new)
+                   for _, e in BASE_CLF])
     np.testing.assert_array_equal(ens.predict_proba(X_new),
                                   ref.predict_proba(T))
     np.testing.assert_array_equal(ens.predict(X_new), labels[ref.predict(T)])
+
+
+def test_meta_names_that_are_not_the_learners_are_refused():
+    """Names the layer's columns cannot be matched to (another learner, one
+    too few) are refused, not put on the weights by position."""
+    from mlcore.exceptions import LayerSpecificationError
+    X, y = make_regression(60, 4, random_state=0)
+    for names in (["ols", "ridge", "forest"], ["ols", "ridge"],
+                  ["ols", "ols", "tree"]):
+        ens = SuperLearner(folds=3, backend="sequential", n_jobs=1)
+        ens.add(BASE_REG).add_meta(NNLSRegressor(names=names))
+        with pytest.raises(LayerSpecificationError,
+                           match=r"columns are, in order, \['ols', 'ridge', "
+                                 r"'tree'\]"):
+            ens.fit(X, y)
 
 
 def test_superlearner_without_proba_is_refused_by_probability_metas():

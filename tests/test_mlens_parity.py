@@ -12,9 +12,8 @@ are equal bit for bit. mlcore's own default is float64; there a one-layer
 ensemble agrees to float32 precision (only the meta learner's input was
 rounded by ML-Ensemble).
 
-The learners are listed in the order of their names because ML-Ensemble
-orders a layer's output columns by learner name, and mlcore in the order
-the learners were added (:func:`test_columns_follow_add_order`).
+A layer's output columns are in the order of its learners' names, in both
+(:func:`test_columns_in_mlens_order`), whatever the order of ``add()``.
 """
 import numpy as np
 import pytest
@@ -27,6 +26,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import mlcore
 import mlcore.ensemble
+import mlcore.index
+import mlcore.model_selection
 
 from ._mlens import import_mlens
 
@@ -168,20 +169,28 @@ def test_classification_predictions_equal_mlens(mlens_ensemble, name, kwargs,
     np.testing.assert_array_equal(probas, fitted_mlens(True).predict(X_new))
 
 
-def test_columns_follow_add_order(mlens_ensemble):
-    # ML-Ensemble sorts a layer's columns by learner name; mlcore keeps the
-    # order of add() (and names the columns in get_feature_names_out).
+@pytest.mark.parametrize("case", ["list", "steps", "cases"])
+def test_columns_in_mlens_order(mlens_ensemble, case):
+    # ML-Ensemble orders a layer's learners, hence its columns, by name
+    # ('<case>__<name>' with a dict of cases), whatever the order of add()
     X, y, X_new = _regression()
     learners = [Ridge(), KNeighborsRegressor(),
                 DecisionTreeRegressor(max_depth=4, random_state=0)]
-    theirs = mlens_ensemble.SuperLearner(folds=3).add(learners).fit(
-        X, y).predict(X_new)
-    ens = mlcore.ensemble.SuperLearner(folds=3).add(learners)
+    pre = None
+    if case == "steps":
+        pre = [StandardScaler()]
+    elif case == "cases":
+        learners = {"sc": learners[:2], "raw": learners[2:]}
+        pre = {"sc": [StandardScaler()], "raw": []}
+    theirs = mlens_ensemble.SuperLearner(folds=3).add(
+        learners, preprocessing=pre).fit(X, y).predict(X_new)
+    ens = mlcore.ensemble.SuperLearner(folds=3).add(learners,
+                                                    preprocessing=pre)
     ours = _mlcore_predict(ens, X, y, X_new)
     names = list(ens.get_feature_names_out())
-    assert names == ["ridge", "kneighborsregressor", "decisiontreeregressor"]
-    np.testing.assert_array_equal(ours, theirs[:, np.argsort(np.argsort(
-        names))])
+    assert names == sorted(names)
+    assert names[0].endswith("decisiontreeregressor")
+    np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("name,kwargs,option", [
@@ -237,3 +246,170 @@ def test_example_runner_splits_docstring_examples():
     assert runner._doctest_blocks(doc) == [
         ["import numpy as np", "for i in range(2):", "    print(i)"],
         ["from mlens.index import FoldIndex", "x = 1", "x"]]
+
+
+###############################################################################
+# What migrating code does, the same on both
+
+@pytest.mark.parametrize("spec", ["list", "cases"])
+def test_named_preprocessing_steps_as_mlens(mlens_ensemble, spec):
+    # ML-Ensemble takes (name, transformer) pairs as preprocessing steps
+    from sklearn.decomposition import PCA
+    X, y, X_new = _regression()
+    steps = [("scale", StandardScaler()), ("pca", PCA(3))]
+    learners, pre = _regressors(), steps
+    if spec == "cases":
+        learners = {"pc": learners[:2], "raw": learners[2:]}
+        pre = {"pc": steps, "raw": []}
+    theirs = _build(mlens_ensemble, "SuperLearner", {"folds": 3}, 1, pre,
+                    learners=lambda: learners).fit(X, y).predict(X_new)
+    ens = _build(mlcore.ensemble, "SuperLearner", {"folds": 3}, 1, pre,
+                 learners=lambda: learners)
+    np.testing.assert_array_equal(_mlcore_predict(ens, X, y, X_new), theirs)
+    # the steps' names are those of the parameter paths
+    case = "pc" if spec == "cases" else "pr"
+    assert ens.get_params()["layer-1__%s__pca__n_components" % case] == 3
+
+
+def _mlens_evaluator():
+    import mlens.metrics
+    import mlens.model_selection
+    from sklearn.metrics import mean_squared_error
+    scorer = mlens.metrics.make_scorer(mean_squared_error,
+                                       greater_is_better=False)
+    return mlens.model_selection.Evaluator, scorer
+
+
+def _plain(params):
+    return {name: [{k: v.item() if hasattr(v, "item") else v
+                    for k, v in draw.items()} for draw in draws]
+            for name, draws in params.items()}
+
+
+def test_evaluator_with_named_steps_scores_as_mlens(mlens_ensemble):
+    from sklearn.metrics import mean_squared_error
+    MlensEvaluator, scorer = _mlens_evaluator()
+    X, y, _ = _regression()
+    pre = {"sc": [("scale", StandardScaler())]}
+    kw = dict(cv=3, shuffle=False)
+    theirs = MlensEvaluator(scorer, **kw).fit(X, y, [Ridge()],
+                                              {"ridge": {}}, n_iter=1,
+                                              preprocessing=pre)
+    ours = mlcore.model_selection.Evaluator(
+        mean_squared_error, greater_is_better=False, **kw).fit(
+        X, y, [Ridge()], n_iter=1, preprocessing=pre)
+    # ML-Ensemble's make_scorer negates the loss
+    assert ours.results["test_score-m"]["sc.ridge"] == pytest.approx(
+        -theirs.results["test_score-m"]["sc.ridge"], rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", ["int", "RandomState"])
+@pytest.mark.parametrize("named", [False, True], ids=["unnamed", "named"])
+@pytest.mark.parametrize("cases", [None, "two cases"])
+def test_evaluator_draws_as_mlens(mlens_ensemble, seed, named, cases):
+    # the same random_state gives ML-Ensemble's parameter draws: each
+    # parameter's n_iter values from rvs(size=n_iter, random_state=...),
+    # estimators case by case, by name (as given when all are named)
+    from scipy.stats import randint, uniform
+    from sklearn.metrics import mean_squared_error
+    from sklearn.preprocessing import MinMaxScaler
+    MlensEvaluator, scorer = _mlens_evaluator()
+    X, y, _ = _regression()
+    ests = [Ridge(), DecisionTreeRegressor(random_state=0)]
+    if named:
+        ests = [("rdg", ests[0]), ("dt", ests[1])]
+    names = ("rdg", "dt") if named else ("ridge", "decisiontreeregressor")
+    dists = {names[0]: {"alpha": uniform(0.1, 2), "tol": uniform(0, 1)},
+             names[1]: {"max_depth": randint(1, 8)}}
+    pre = None if cases is None else {"b": [StandardScaler()],
+                                      "a": [MinMaxScaler()]}
+
+    def draws(cls, score):
+        rs = 3 if seed == "int" else np.random.RandomState(3)
+        ev = cls(score, cv=2, shuffle=False, random_state=rs)
+        return _plain(ev.fit(X, y, ests, dists, n_iter=3,
+                             preprocessing=pre).params)
+
+    theirs = draws(MlensEvaluator, scorer)
+    ours = draws(mlcore.model_selection.Evaluator, mean_squared_error)
+    assert ours == theirs
+    assert len(ours) == (2 if cases is None else 4)
+
+
+@pytest.mark.parametrize("n_learners", [1, 2])
+def test_proba_layer_without_meta_predicts_probabilities(mlens_ensemble,
+                                                         n_learners):
+    # predict returns the last layer's output: with proba=True and no meta
+    # layer, the class probabilities of each learner
+    X, y = make_classification(120, 6, n_informative=4, n_classes=3,
+                               random_state=0)
+    X_new = make_classification(30, 6, n_informative=4, n_classes=3,
+                                random_state=1)[0]
+    learners = lambda: _classifiers()[-n_learners:]  # noqa: E731
+    theirs = _build(mlens_ensemble, "SuperLearner", {"folds": 3}, 1,
+                    learners=learners, meta=None, proba=True).fit(
+        X, y).predict(X_new)
+    ens = _build(mlcore.ensemble, "SuperLearner", {"folds": 3}, 1,
+                 learners=learners, meta=None, proba=True)
+    ours = _mlcore_predict(ens, X, y, X_new)
+    assert ours.shape == (30, 3 * n_learners)
+    np.testing.assert_array_equal(ours, theirs)
+    if n_learners == 1:  # score() still scores the most probable class
+        from sklearn.metrics import accuracy_score
+        assert ens.score(X_new, y[:30]) == accuracy_score(
+            y[:30], ens.classes_[ours.argmax(axis=1)])
+
+
+@pytest.mark.parametrize("owner,level", [("ensemble", 10),
+                                         ("Evaluator", 20)])
+def test_verbose_output_on_the_stream_of_mlens(mlens_ensemble, capsys,
+                                               owner, level):
+    # ML-Ensemble's messages ("Fitting 2 layers", "Launching job") went to
+    # stdout, to stderr from verbose=10 (ensembles) or 20 (Evaluator);
+    # mlcore's ("... fit time per learner ...") go where they went
+    from sklearn.metrics import mean_squared_error
+    X, y, _ = _regression()
+    MlensEvaluator, scorer = _mlens_evaluator()
+
+    def stream(module, verbose, message):
+        if owner == "ensemble":
+            module.ensemble.SuperLearner(folds=2, verbose=verbose).add(
+                [Ridge()]).add_meta(Ridge()).fit(X, y)
+        elif module is mlcore:
+            module.model_selection.Evaluator(
+                mean_squared_error, cv=2, verbose=verbose).fit(
+                X, y, [Ridge()], n_iter=1)
+        else:
+            MlensEvaluator(scorer, cv=2, verbose=verbose).fit(
+                X, y, [Ridge()], {"ridge": {}}, n_iter=1)
+        out = capsys.readouterr()
+        where = [name for name in ("out", "err")
+                 if message in getattr(out, name)]
+        assert len(where) == 1, out
+        return where[0]
+
+    import mlens
+    start = "Fitting 2 layers" if owner == "ensemble" else "Launching job"
+    for verbose, expected in [(1, "out"), (level, "err")]:
+        assert stream(mlens, verbose, start) == expected
+        assert stream(mlcore, verbose, "fit time per learner") == expected
+
+
+@pytest.mark.parametrize("name,args", [("FoldIndex", ()),
+                                       ("SubsetIndex", (2,))])
+def test_index_folds_attribute_as_mlens(mlens_ensemble, name, args):
+    # ML-Ensemble code reads and sets an indexer's folds
+    import mlens.index
+    X = np.zeros((24, 2))
+    theirs = getattr(mlens.index, name)(*args, folds=3)
+    ours = getattr(mlcore.index, name)(*args, folds=3)
+    assert ours.folds == theirs.folds == 3
+    for idx in (theirs, ours):
+        idx.folds = 4
+        idx.fit(X)
+    assert ours.folds == theirs.folds == 4
+    pairs = [list(idx.generate(as_array=True)) for idx in (theirs, ours)]
+    assert len(pairs[0]) == len(pairs[1]) == 4 * (args[0] if args else 1)
+    for (a, b), (c, d) in zip(*pairs):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)

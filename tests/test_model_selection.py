@@ -4,6 +4,7 @@ References are computed with plain scikit-learn loops over the same folds.
 Process backends are slow to start on 2 cores: one loky case, n_jobs=2.
 """
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -345,6 +346,40 @@ def _search(random_state, estimators=None):
     return ev
 
 
+def test_draws_are_rvs_of_the_seed_per_parameter():
+    # ML-Ensemble's draws: each parameter's n_iter values at once, from
+    # rvs(size=n_iter, random_state=random_state)
+    dists = {"alpha": uniform(0.01, 10), "tol": uniform(0, 1),
+             "max_iter": randint(5, 50)}
+    ev = Evaluator(mse, cv=2, random_state=5, backend="threading")
+    ev.fit(X, Y, [Ridge()], {"ridge": dists}, n_iter=3)
+    ref = {k: d.rvs(size=3, random_state=5) for k, d in dists.items()}
+    assert ev.params_["ridge"] == [{k: ref[k][i].item() for k in dists}
+                                   for i in range(3)]
+    # a RandomState is drawn from parameter after parameter
+    ev = Evaluator(mse, cv=2, random_state=np.random.RandomState(5),
+                   backend="threading")
+    ev.fit(X, Y, [Ridge()], {"ridge": dists}, n_iter=3)
+    rng = np.random.RandomState(5)
+    ref = {k: d.rvs(size=3, random_state=rng) for k, d in dists.items()}
+    assert ev.params_["ridge"] == [{k: ref[k][i].item() for k in dists}
+                                   for i in range(3)]
+
+
+def test_named_preprocessing_steps():
+    # (name, transformer) pairs, as ML-Ensemble took them
+    kw = dict(cv=3, shuffle=False, backend="threading")
+    named = Evaluator(mse, **kw).fit(
+        X, Y, [Ridge()], n_iter=1,
+        preprocessing={"sc": [("scale", StandardScaler()),
+                              ("mm", MinMaxScaler())]})
+    plain = Evaluator(mse, **kw).fit(
+        X, Y, [Ridge()], n_iter=1,
+        preprocessing={"sc": [StandardScaler(), MinMaxScaler()]})
+    assert [r["test_score"] for r in named.cv_results_] == \
+        [r["test_score"] for r in plain.cv_results_]
+
+
 def test_param_sampling_reproducible():
     a, b, c = _search(7), _search(7), _search(8)
     assert a.params_ == b.params_
@@ -533,7 +568,7 @@ class Occupancy(RegressorMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def _occupancy_fit(inner, monkeypatch):
+def _occupancy_fit(inner, monkeypatch, X=X, Y=Y):
     from mlcore import _scheduler
     monkeypatch.setattr(_scheduler, "_INLINE_BYTES", -1)  # use the workers
     Occupancy.active, Occupancy.peak, Occupancy.seen = 0, 0, []
@@ -560,10 +595,28 @@ def test_evaluator_fits_run_on_the_mlcore_workers_with_blas_capped(
     np.testing.assert_allclose(rec["test_score"], test, rtol=1e-12)
 
 
-def test_evaluator_runs_liblinear_fits_one_at_a_time(monkeypatch):
+@pytest.mark.parametrize("copies", [True, False])
+def test_evaluator_liblinear_fits_on_threads_are_reproducible(monkeypatch,
+                                                              copies):
     from sklearn.svm import LinearSVR
-    # seeded liblinear fits share one random generator per process: the
-    # scheduler never runs two of them at once on thread workers
-    _occupancy_fit(LinearSVR(random_state=0, max_iter=5000), monkeypatch)
+    from mlcore import _native
+    # seeded liblinear fits share one random generator per process: thread
+    # workers fit them on private copies of liblinear, or (without copies)
+    # never run two of them at once
+    from sklearn.datasets import make_regression
+    monkeypatch.setattr(_native, "enabled", copies)
+    # fits of some length, stopped before they converge (max_iter): the
+    # order of their random draws shows in the scores
+    X, Y = make_regression(2000, 40, noise=5.0, random_state=0)
+    est = LinearSVR(C=10.0, tol=1e-8, max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's ConvergenceWarning
+        ev = _occupancy_fit(est, monkeypatch, X, Y)
+        test, _ = manual(est, {}, X, Y, list(KFold(4).split(X)),
+                         fn_score(mse))
     assert len(Occupancy.seen) == 2 * 4
-    assert Occupancy.peak == 1
+    if not copies:
+        assert Occupancy.peak == 1
+    for name in ("occ", "other"):
+        np.testing.assert_array_equal(records(ev, name)[0]["test_score"],
+                                      test)

@@ -29,6 +29,8 @@ from mlcore.ensemble import (BlendEnsemble, SequentialEnsemble, Subsemble,
                              SuperLearner, TemporalEnsemble)
 from mlcore.layer import LearnerError
 
+from ._order import by_name
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_blas_thread():
@@ -73,21 +75,21 @@ def test_regression_out_of_fold_predictions_match_cross_val_predict():
     X_new = _reg(8, seed=3)[0]
     base = _reg_learners()
     ens = SuperLearner().add(base).add_meta(LinearRegression()).fit(X, Y)
-    P = np.hstack([cross_val_predict(e, X, Y, cv=KFold(5)) for e in base])
+    P = np.hstack([cross_val_predict(e, X, Y, cv=KFold(5)) for e in by_name(base)])
     # layout: learner by learner, one column per output
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     for k in range(Y.shape[1]):   # Ridge fits each output on its own
         np.testing.assert_allclose(
-            P[:, k], cross_val_predict(Ridge(), X, Y[:, k], cv=KFold(5)),
+            P[:, 3 + k], cross_val_predict(Ridge(), X, Y[:, k], cv=KFold(5)),
             rtol=1e-10, atol=1e-10)
     meta = LinearRegression().fit(P, Y)
-    T = np.hstack([clone(e).fit(X, Y).predict(X_new) for e in base])
+    T = np.hstack([clone(e).fit(X, Y).predict(X_new) for e in by_name(base)])
     assert ens.predict(X_new).shape == (8, 3)
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     assert ens.n_outputs_ == 3
     assert list(ens.layers_[0].get_feature_names_out()) == [
-        "ridge_y0", "ridge_y1", "ridge_y2", "decisiontreeregressor_y0",
-        "decisiontreeregressor_y1", "decisiontreeregressor_y2"]
+        "decisiontreeregressor_y0", "decisiontreeregressor_y1",
+        "decisiontreeregressor_y2", "ridge_y0", "ridge_y1", "ridge_y2"]
     assert ens.score(X_new, Y[:8]) == r2_score(Y[:8], ens.predict(X_new))
 
 
@@ -101,11 +103,11 @@ def test_multilabel_probabilities_match_cross_val_predict():
     # (cv=5) picks them: stratification needs one label per row
     P = np.hstack([_positive(cross_val_predict(e, X, Y, cv=5,
                                                method="predict_proba"))
-                   for e in base])
+                   for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = KNeighborsClassifier(3).fit(P, Y)
     T = np.hstack([_positive(clone(e).fit(X, Y).predict_proba(X_new))
-                   for e in base])
+                   for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     assert np.array_equal(ens.predict_proba(X_new),
                           _positive(meta.predict_proba(T)))
@@ -119,10 +121,10 @@ def test_multilabel_labels_match_cross_val_predict():
     base = _clf_learners()
     ens = SuperLearner().add(base).add_meta(KNeighborsClassifier(3))
     ens.fit(X, Y)
-    P = np.hstack([cross_val_predict(e, X, Y, cv=5) for e in base])
+    P = np.hstack([cross_val_predict(e, X, Y, cv=5) for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = KNeighborsClassifier(3).fit(P, Y)
-    T = np.hstack([clone(e).fit(X, Y).predict(X_new) for e in base])
+    T = np.hstack([clone(e).fit(X, Y).predict(X_new) for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
     # subset accuracy per fold, as scikit-learn's accuracy_score
     folds = list(KFold(5).split(X))
@@ -173,12 +175,12 @@ def test_blend_equals_fits_on_the_first_rows(refit):
     base = _reg_learners()
     ens = BlendEnsemble(test_size=0.5, refit=refit).add(base)
     ens.add_meta(LinearRegression()).fit(X, Y)
-    P = np.hstack([_full(e, X[:20], Y[:20], X[20:]) for e in base])
+    P = np.hstack([_full(e, X[:20], Y[:20], X[20:]) for e in by_name(base)])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     meta = LinearRegression().fit(P, Y[20:])
     # new data: the refit on all rows, else the fit on the first rows
     rows = slice(0, 40) if refit else slice(0, 20)
-    T = np.hstack([_full(e, X[rows], Y[rows], X_new) for e in base])
+    T = np.hstack([_full(e, X[rows], Y[rows], X_new) for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
 
@@ -193,7 +195,7 @@ def test_subsemble_layout_is_learner_partition_output():
     folds = [np.array_split(p, k) for p in partition]
     tests = [np.sort(np.concatenate([f[j] for f in folds])) for j in range(k)]
     P = np.zeros((n, len(base) * parts * m))
-    for li, est in enumerate(base):
+    for li, est in enumerate(by_name(base)):
         for i, p in enumerate(partition):
             col = (li * parts + i) * m
             for j in range(k):
@@ -202,9 +204,10 @@ def test_subsemble_layout_is_learner_partition_output():
                                                  X[tests[j]])
     assert np.array_equal(ens.oof_predictions_["layer-1"], P)
     assert ens.layers_[0].get_feature_names_out()[:4].tolist() == [
-        "ridge_p0_y0", "ridge_p0_y1", "ridge_p1_y0", "ridge_p1_y1"]
+        "decisiontreeregressor_p0_y0", "decisiontreeregressor_p0_y1",
+        "decisiontreeregressor_p1_y0", "decisiontreeregressor_p1_y1"]
     meta = LinearRegression().fit(P, Y)
-    T = np.hstack([_full(e, X[p], Y[p], X_new) for e in base
+    T = np.hstack([_full(e, X[p], Y[p], X_new) for e in by_name(base)
                    for p in partition])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
 
@@ -272,7 +275,7 @@ def test_bagged_multi_output_regression():
     base = _reg_learners()
     ens = SuperLearner(folds=3, refit=False).add(base).fit(X, Y)
     T = np.hstack([sum(_full(e, X[tr], Y[tr], X_new) for tr, _ in
-                       KFold(3).split(X)) / 3 for e in base])
+                       KFold(3).split(X)) / 3 for e in by_name(base)])
     assert np.array_equal(ens.predict(X_new), T)
 
 

@@ -260,10 +260,12 @@ def test_ensemble_counts_every_fit_and_times_every_learner(
             {"sc": [StandardScaler()], "raw": []})
     ens.add_meta(LinearRegression())
     ens.fit(X, y)
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    out = captured.out  # ML-Ensemble's stream below verbose=10
+    assert captured.err == ""
     assert len(displays) == 1
-    _check_ensemble(ens, err, displays[0])
-    assert "layer-1/sc (preprocessing)" in _summary_rows(err)
+    _check_ensemble(ens, out, displays[0])
+    assert "layer-1/sc (preprocessing)" in _summary_rows(out)
 
 
 def test_dask_backend(capsys, displays):
@@ -281,7 +283,27 @@ def test_dask_backend(capsys, displays):
     finally:
         client.close()
         cluster.close()
-    _check_ensemble(ens, capsys.readouterr().err, displays[0])
+    _check_ensemble(ens, capsys.readouterr().out, displays[0])
+
+
+@pytest.mark.parametrize("owner,level", [("ensemble", 10),
+                                         ("Evaluator", 20)])
+def test_verbose_stream_follows_mlens(capsys, owner, level):
+    # ML-Ensemble printed to stdout, and to stderr from verbose=10 (its
+    # ensembles) or verbose=20 (its Evaluator); so does mlcore
+    X, y = _data()
+    for verbose, stream in [(1, "out"), (level - 1, "out"), (level, "err")]:
+        if owner == "ensemble":
+            SuperLearner(folds=2, verbose=verbose, backend="threading").add(
+                [Ridge()]).add_meta(LinearRegression()).fit(X, y)
+        else:
+            Evaluator("neg_mean_squared_error", cv=2, verbose=verbose,
+                      backend="threading").fit(X, y, [Ridge()], n_iter=1)
+        captured = capsys.readouterr()
+        shown = getattr(captured, stream)
+        other = captured.err if stream == "out" else captured.out
+        assert "fit time per learner" in shown, (verbose, captured)
+        assert "fit time per learner" not in other
 
 
 def test_nothing_is_shown_without_verbose(capsys, displays):
@@ -302,10 +324,10 @@ def test_evaluator_shows_its_fits(capsys, displays):
     ev.fit(X, y, [Ridge(), LinearRegression()], n_iter=1,
            preprocessing={"sc": [StandardScaler()]})
     captured = capsys.readouterr()
-    assert captured.out == ""                 # all of it on stderr
+    assert captured.err == ""                 # all of it on stdout
     # 1 preprocessing case x 3 folds + 2 estimators x 3 folds
-    assert _final_lines(captured.err)["Evaluator"] == (9, 9)
-    rows = _summary_rows(captured.err)
+    assert _final_lines(captured.out)["Evaluator"] == (9, 9)
+    rows = _summary_rows(captured.out)
     assert rows["Evaluator/sc (preprocessing)"][1] == 3
     by_name = {}
     for rec in ev.cv_results_:
@@ -323,7 +345,7 @@ def test_tqdm_bar_when_installed(capsys):
     X, y = _data()
     SuperLearner(folds=2, verbose=True, backend="threading", n_jobs=2).add(
         [Ridge()]).add_meta(LinearRegression()).fit(X, y)
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out  # verbose < 10: stdout, as ML-Ensemble
     assert re.search(r"layer-1: 100%.*3/3", err), err
     assert re.search(r"layer-2: 100%.*3/3", err), err
     assert "fit time per learner" in err

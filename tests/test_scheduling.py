@@ -286,3 +286,102 @@ def test_nested_ensemble_on_threads_does_not_deadlock(monkeypatch):
     assert not t.is_alive(), "nested fit on thread workers deadlocked"
     np.testing.assert_allclose(result["pred"], make(1).fit(X, y).predict(X),
                                rtol=1e-10, atol=1e-8)
+
+
+###############################################################################
+# Memory-aware order: working sets (injected here) keep the peak down
+
+def _recording_jobs(names, hold=None):
+    """Jobs that record, when they start, which jobs have finished; job
+    ``n`` waits for the jobs ``hold[n]`` to finish before it does (a
+    scheduler that kept those from starting meanwhile would hang, and the
+    wait's timeout fail the test)."""
+    hold = hold or {}
+    done = {n: threading.Event() for n in names}
+    finished_before = {}
+
+    def job(name):
+        finished_before[name] = {n for n, e in done.items() if e.is_set()}
+        for other in hold.get(name, ()):
+            assert done[other].wait(WAIT), "%s never ran" % other
+        done[name].set()
+        return name
+
+    return [(job, (n,), {}) for n in names], finished_before
+
+
+def test_large_jobs_do_not_run_beside_each_other():
+    # the peak to keep: the largest (10) beside the smallest (1), 11. A
+    # runs until C and D are done, and B (10), though before them in
+    # order, waits while they can start
+    names, sizes = ["A", "B", "C", "D"], [10, 10, 1, 1]
+    jobs, before = _recording_jobs(names, hold={"A": ["C", "D"]})
+    assert S.run_jobs(jobs, workers=2, sizes=sizes) == names
+    assert {"C", "D"} <= before["B"]
+
+
+def test_without_sizes_jobs_start_in_order():
+    # the same jobs without working sets: B starts beside A, first
+    names = ["A", "B", "C", "D"]
+    jobs, before = _recording_jobs(names, hold={"A": ["B"]})
+    assert S.run_jobs(jobs, workers=2) == names
+    assert not {"C", "D"} & before["B"]
+
+
+def test_no_worker_idles_to_save_memory():
+    # once only B (10) is left it starts beside A (10), which ends only
+    # after B: the scheduler must not wait for A to end first
+    names, sizes = ["A", "B", "C"], [10, 10, 1]
+    jobs, before = _recording_jobs(names, hold={"A": ["C", "B"]})
+    assert S.run_jobs(jobs, workers=2, sizes=sizes) == names
+    assert "C" in before["B"]
+
+
+def test_over_the_peak_the_smallest_starts():
+    # the peak to keep is 10 + 2 = 12: beside A (10) only D (2) fits;
+    # then neither B (6) nor C (4) does, and the smaller, C, starts
+    names, sizes = ["A", "B", "C", "D"], [10, 6, 4, 2]
+    jobs, before = _recording_jobs(names, hold={"A": ["D", "C"]})
+    assert S.run_jobs(jobs, workers=2, sizes=sizes) == names
+    assert "D" in before["C"] and {"C", "D"} <= before["B"]
+
+
+def test_keyed_jobs_still_never_overlap_with_sizes():
+    names, sizes, keys = ["K1", "K2", "s"], [1, 1, 10], ["k", "k", None]
+    jobs, before = _recording_jobs(names, hold={"K1": ["s"]})
+    assert S.run_jobs(jobs, workers=2, keys=keys, sizes=sizes) == names
+    assert {"K1", "s"} <= before["K2"]
+
+
+def test_layer_gives_the_bytes_of_each_fit_s_training_rows(monkeypatch):
+    seen = []
+    run_jobs = S.run_jobs
+
+    def recording(jobs, **kwargs):
+        seen.append(kwargs.get("sizes"))
+        return run_jobs(jobs, **kwargs)
+
+    monkeypatch.setattr(S, "run_jobs", recording)
+    X, y = make_regression(100, 4, random_state=0)
+    ens = SuperLearner(folds=KFold(4), n_jobs=2, backend="threading")
+    ens.add([("a", LinearRegression()), ("b", Ridge())])
+    ens.add_meta(Ridge())
+    ens.fit(X, y)
+    # layer 1: per learner the full fit (all rows), then 4 folds of 75
+    # rows; the meta layer likewise, on its input (2 columns of float64)
+    full, fold = float(X.nbytes), X.nbytes * 75 / 100.0
+    assert seen[0] == [full, fold, fold, fold, fold] * 2
+    assert seen[1] == [1600.0, 1200.0, 1200.0, 1200.0, 1200.0]
+
+
+@pytest.mark.parametrize("rows, count", [
+    (None, 10), (slice(2, 7), 5), (slice(None, None, 3), 4),
+    (np.array([0, 3, 3]), 3)])
+def test_working_set_is_the_share_of_input_bytes(rows, count):
+    import scipy.sparse as sp
+    from mlcore._subtasks import working_set
+    X = np.ones((10, 3))
+    assert working_set(X, rows) == X.nbytes * count / 10.0
+    Xs = sp.random(10, 50, density=0.2, format="csr", random_state=0)
+    total = Xs.data.nbytes + Xs.indices.nbytes + Xs.indptr.nbytes
+    assert working_set(Xs, rows) == total * count / 10.0

@@ -248,7 +248,8 @@ def test_learner_writing_into_its_input_changes_nothing(backend, workers):
     # the other learner saw the caller's data: its out-of-fold predictions
     # are scikit-learn's
     ref = cross_val_predict(LinearRegression(), X0, y0, cv=KFold(3))
-    np.testing.assert_allclose(ens.oof_predictions_["layer-1"][:, 1], ref,
+    # (columns by learner name: lr, vandal)
+    np.testing.assert_allclose(ens.oof_predictions_["layer-1"][:, 0], ref,
                                rtol=1e-10, atol=1e-8)
     # and every backend gives the same results
     seq = SuperLearner(folds=3, backend="sequential")

@@ -250,7 +250,7 @@ def test_nested_cv_dataframe_and_preprocessing_equal_pipelines_by_hand():
         for name, est in learners_c()[:2]:
             pipe = make_pipeline(StandardScaler(), clone(est)).fit(X[tr],
                                                                    y[tr])
-            assert res.scores.iloc[i]["pr__" + name] == scorer(pipe, X[te],
+            assert res.scores.iloc[i]["pr." + name] == scorer(pipe, X[te],
                                                                y[te])
 
 
@@ -258,9 +258,9 @@ def test_nested_cv_one_pool_per_layer_across_outer_folds(monkeypatch):
     sizes = []
     original = _joblib.LazyParallel.run
 
-    def recording(self, jobs, keys=None, small=False):
+    def recording(self, jobs, **kwargs):
         sizes.append(len(jobs))
-        return original(self, jobs, keys=keys, small=small)
+        return original(self, jobs, **kwargs)
 
     monkeypatch.setattr(_joblib.LazyParallel, "run", recording)
     X, y = classification(200)

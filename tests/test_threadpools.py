@@ -222,3 +222,40 @@ def test_small_inputs_fit_with_one_native_thread(wide_pools, monkeypatch,
         assert blas == {k: 1 for k in blas0}
         assert omp == {k: 1 for k in omp0}
     assert _threads("blas") == blas0 and _threads("openmp") == omp0
+
+
+def test_small_inputs_fit_with_one_native_thread_in_workers_too(
+        wide_pools, monkeypatch):
+    # the subtasks that timing sends on to the workers get one thread too:
+    # a fit's thread count (and its last bits) does not depend on timing.
+    # A machine of 8 cores, as joblib counts them: the workers' limit would
+    # otherwise be 4
+    import joblib
+    monkeypatch.setattr(joblib, "cpu_count", lambda *a, **k: 8)
+    monkeypatch.setattr(_scheduler, "_INLINE_SECONDS", -1.0)
+    monkeypatch.setattr(_scheduler, "_INLINE_SLACK", -1.0)
+    X, y = make_regression(60, 4, random_state=0)
+    blas0, omp0 = _threads("blas"), _threads("openmp")
+    ThreadsSeen.seen = []
+    ens = SuperLearner(folds=3, n_jobs=2, backend="threading")
+    ens.add([("a", ThreadsSeen()), ("b", ThreadsSeen())])
+    ens.add_meta(Ridge())
+    ens.fit(X, y)
+    assert len(ThreadsSeen.seen) == 8
+    workers = [s for s in ThreadsSeen.seen if s[0].startswith("mlcore-worker")]
+    assert len(workers) == 7  # the first ran here, the rest moved
+    for thread, blas, omp in ThreadsSeen.seen:
+        assert blas == {k: 1 for k in blas0}
+        assert omp == {k: 1 for k in omp0}
+    assert _threads("blas") == blas0 and _threads("openmp") == omp0
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_native_threads_are_what_threadpoolctl_reports(limit):
+    import os
+    from mlcore.threadpools import native_threads
+    with threadpoolctl.threadpool_limits(limits=limit):
+        expected = sorted((d["internal_api"], os.path.basename(d["filepath"]),
+                           d["num_threads"])
+                          for d in threadpoolctl.threadpool_info())
+        assert sorted(native_threads()) == expected

@@ -641,20 +641,39 @@ def test_shuffled_layer_that_dropped_learners_keeps_the_row_order(
 ###############################################################################
 # The fit store (memory=) with failures tolerated and time budgets
 
-FITS = []
+class LoggedRidge(RegressorMixin, BaseEstimator):
+    """Ridge that notes each of its fits in the file ``log`` (a fit store
+    keys the code of a fit with the values it reads: a count kept in a
+    module's global would change the key)."""
+
+    def __init__(self, log=None):
+        self.log = log
+
+    def fit(self, X, y):
+        with open(self.log, "a") as f:
+            f.write("%d\n" % X.shape[0])
+        self.model_ = Ridge().fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
 
 
-class CountedRidge(Ridge):
-    """Ridge that notes each of its fits in FITS (thread backends)."""
+def _fits(log):
+    """How many fits the learners logging to ``log`` ran, and forget them."""
+    if not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        n = len(f.read().split())
+    os.unlink(log)
+    return n
 
-    def fit(self, X, y, sample_weight=None):
-        FITS.append(X.shape[0])
-        return super().fit(X, y, sample_weight=sample_weight)
 
-
-def _stored(store, **kw):
-    ens = SuperLearner(folds=3, memory=store, **kw)
-    ens.add({"sc": [("ridge", CountedRidge())],
+def _stored(store, log, **kw):
+    # sequential: every fit runs in this thread, under the same native
+    # thread limits, which are part of a stored fit's key
+    ens = SuperLearner(folds=3, memory=store, backend="sequential", **kw)
+    ens.add({"sc": [("ridge", LoggedRidge(log))],
              "no": [("ols", LinearRegression())]},
             preprocessing={"sc": [StandardScaler()], "no": []})
     ens.add_meta(LinearRegression())
@@ -674,15 +693,16 @@ def _keys(store):
 def test_fit_store_stores_and_reads_back_the_same_fits(tmp_path, options):
     X, y = _regression()
     plain, guarded = str(tmp_path / "plain"), str(tmp_path / "guarded")
-    ref = _stored(plain).fit(X, y)
-    ens = _stored(guarded, **options).fit(X, y)
+    log = str(tmp_path / "fits.log")
+    ref = _stored(plain, log).fit(X, y)
+    ens = _stored(guarded, log, **options).fit(X, y)
+    assert _fits(log) == 8  # 4 fits of each
     assert _keys(guarded) == _keys(plain) != []
     np.testing.assert_array_equal(ens.predict(X), ref.predict(X))
     # read back: by the guarded fit from either store, nothing refitted
     for store in (guarded, plain):
-        del FITS[:]
-        again = _stored(store, **options).fit(X, y)
-        assert FITS == []
+        again = _stored(store, log, **options).fit(X, y)
+        assert _fits(log) == 0
         np.testing.assert_array_equal(again.predict(X), ref.predict(X))
         assert_same_fit(again, ref, X)
 

@@ -170,6 +170,47 @@ def _r2(y, p):
     return float(1.0 - np.sum((y - p) ** 2) / ss_tot)
 
 
+def check_prediction_scorer(scorer):
+    """``scorer`` if it can score a layer's predictions, ``f(y_true,
+    y_pred)``, or None; else a TypeError that says what to pass.
+
+    Scorer names (``'r2'``) and scikit-learn scorer objects
+    (``make_scorer``, ``get_scorer``) are called with an estimator, which a
+    layer's fold predictions do not have: they are refused here rather
+    than failing on every fold.
+    """
+    if scorer is None:
+        return None
+    what = None
+    if isinstance(scorer, str):
+        what = "the scorer name %r" % scorer
+    elif is_estimator_scorer(scorer):
+        what = "the scorer object %r, called as scorer(estimator, X, y)" % (
+            scorer,)
+    elif not callable(scorer):
+        what = "%r, which is not callable" % (scorer,)
+    if what is not None:
+        raise TypeError(
+            "scorer: got %s. An ensemble scores each learner's out-of-fold "
+            "predictions with a function scorer(y_true, y_pred), such as "
+            "sklearn.metrics.r2_score or accuracy_score (pass the function "
+            "itself); scorer names and scorer objects are for the "
+            "Evaluator and cross_validate_ensemble(scoring=)" % what)
+    return scorer
+
+
+def is_estimator_scorer(scorer):
+    """True for scorer objects called as ``scorer(estimator, X, y)``."""
+    try:
+        from sklearn.metrics._scorer import _BaseScorer
+    except ImportError:  # pragma: no cover
+        _BaseScorer = ()
+    if _BaseScorer and isinstance(scorer, _BaseScorer):
+        return True
+    # ML-Ensemble's vendored _PredictScorer/_ProbaScorer and look-alikes
+    return hasattr(scorer, "_score_func") and hasattr(scorer, "_sign")
+
+
 class default_scorer(object):
     """Score a prediction block of a learner.
 
@@ -191,12 +232,27 @@ class default_scorer(object):
         labels, so that ``y`` and the predictions a user scorer receives are
         both the user's labels. A block of class probabilities is passed on
         as it is (columns in the order of ``classes``).
+    proba : bool, default=False
+        Score class probabilities: a layer that passes on labels gives this
+        scorer its learners' class probabilities of the held-out rows
+        instead (where they have ``predict_proba``). Set for the meta layer
+        of an ensemble whose layer before it passes on probabilities, so
+        that the meta learner is scored as the base learners are.
     """
 
-    def __init__(self, classification, scorer=None, classes=None):
+    def __init__(self, classification, scorer=None, classes=None,
+                 proba=False):
         self.classification = classification
-        self.scorer = scorer
+        self.scorer = check_prediction_scorer(scorer)
         self.classes = classes
+        self.proba = bool(proba)
+
+    @property
+    def name(self):
+        """The user scorer's name, or what the default scorer computes."""
+        if self.scorer is None:
+            return "accuracy" if self.classification else "R^2"
+        return getattr(self.scorer, "__name__", repr(self.scorer))
 
     def _labels(self, positions):
         positions = np.rint(np.asarray(positions, dtype=np.float64))
@@ -205,13 +261,21 @@ class default_scorer(object):
         idx = np.clip(positions, 0, len(self.classes) - 1).astype(np.intp)
         return np.asarray(self.classes)[idx]
 
-    def __call__(self, y, block):
+    def received(self, y, block):
+        """What the scorer is given for ``block``: 1-D for a one-column
+        block (labels for classification), else the block itself."""
         block = np.asarray(block)
         if np.ndim(y) == 2:
-            return self._score_outputs(y, block)
+            return block
         p = block[:, 0] if block.ndim == 2 and block.shape[1] == 1 else block
         if self.classification and p.ndim == 1:
             p = self._labels(p)
+        return p
+
+    def __call__(self, y, block):
+        p = self.received(y, block)
+        if np.ndim(y) == 2:
+            return self._score_outputs(y, p)
         if self.scorer is not None:
             return float(self.scorer(y, p))
         if self.classification:

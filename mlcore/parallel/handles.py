@@ -53,6 +53,31 @@ def _named(lists):
     return out
 
 
+def _learner_names(lists, taken=()):
+    """``[(name, estimator)]`` for each list of estimators or ``(name,
+    estimator)`` pairs, named as ML-Ensemble's ``make_group`` named them.
+
+    A name is the given one or the class name, lower-cased with spaces
+    made ``-``; a name that occurs more than once across the lists, or
+    that is also in ``taken`` (the preprocessing case names), is numbered
+    ``-1``, ``-2``, ... in the order of the lists.
+    """
+    named = [[("-".join(_base_name(i).split()).lower(),
+               i[1] if _is_pair(i) else i) for i in items] for items in lists]
+    counts = Counter([n for items in named for n, _ in items] + list(taken))
+    seen = Counter()
+    out = []
+    for items in named:
+        renamed = []
+        for name, est in items:
+            if counts[name] > 1:
+                seen[name] += 1
+                name = "%s-%d" % (name, seen[name])
+            renamed.append((name, est))
+        out.append(renamed)
+    return out
+
+
 def _transform(step, X, y):
     """A step's transform of ``X``; steps that also transform ``y`` take
     and return both (ML-Ensemble's convention)."""
@@ -236,9 +261,10 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     Returns
     -------
     Group
-        Learners ordered by name, transformers by case; unnamed estimators
-        are named after their class (``ridge-1``, ``ridge-2`` when
-        repeated), as in ML-Ensemble.
+        Learners ordered by ``'<case>__<name>'`` (by name without cases),
+        transformers by case. As in ML-Ensemble, unnamed estimators are
+        named after their class, and a name used more than once (in any
+        case, or as a case name) is numbered: ``ridge-1``, ``ridge-2``.
     """
     if isinstance(estimators, dict) and not isinstance(preprocessing, dict):
         raise LayerSpecificationError(
@@ -248,19 +274,25 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     transformers = [Transformer(estimator=Pipeline(steps, return_y=True),
                                 name=case, **(transformer_kwargs or {}))
                     for case, steps in sorted(cases.items()) if steps]
+    # the user's case names, for ML-Ensemble's order of the learners
+    keys = [str(k) for k in estimators] if isinstance(estimators, dict) \
+        else [""]
     by_case = []
-    for case, ests in sorted(estimators_by_case(estimators),
-                             key=lambda kv: str(kv[0])):
+    for key, (case, ests) in sorted(zip(keys, estimators_by_case(estimators)),
+                                    key=lambda entry: entry[0]):
         if case is ANY_CASE:
             case = "pr" if cases else None
         if case is not None and not no_case(case) and not cases.get(case):
             case = None  # a case without transformers: no preprocessing
-        by_case.append((case, _as_list(ests)))
-    named = _named([ests for _, ests in by_case])
-    learners = [Learner(estimator=est, preprocess=case, name=lname,
-                        **(learner_kwargs or {}))
-                for (case, _), pairs in zip(by_case, named)
-                for lname, est in pairs]
-    learners.sort(key=lambda lr: lr.name)
+        by_case.append((key, case, _as_list(ests)))
+    named = _learner_names([ests for _, _, ests in by_case], taken=cases)
+    order, learners = [], []
+    for (key, case, _), pairs in zip(by_case, named):
+        for lname, est in pairs:
+            order.append("%s__%s" % (key, lname))  # as ML-Ensemble sorted
+            learners.append(Learner(estimator=est, preprocess=case,
+                                    name=lname, **(learner_kwargs or {})))
+    learners = [lr for _, lr in sorted(zip(order, learners),
+                                       key=lambda pair: pair[0])]
     return Group(indexer=indexer, learners=learners,
                  transformers=transformers, name=name)

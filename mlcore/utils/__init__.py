@@ -8,8 +8,8 @@
 
 Submodules at ML-Ensemble's paths: :mod:`mlcore.utils.exceptions` (the
 exception and warning classes of ``mlens.utils.exceptions``) and
-:mod:`mlcore.utils.dummy` (the tutorial estimators ``OLS`` and ``Scale``,
-which need scikit-learn).
+:mod:`mlcore.utils.dummy` (the tutorial estimators ``OLS``,
+``LogisticRegression`` and ``Scale``, which need scikit-learn).
 
 ML-Ensemble's internal checking and formatting helpers (``check_inputs``,
 ``check_instances``, ``IdTrain``, ...) are not part of mlcore.

@@ -183,6 +183,9 @@ class CMLog:
             print("[CMLog] collected %d readings" % len(samples))
         return None
 
+    # ML-Ensemble's name for collect, which its documented examples call
+    _collect = collect
+
     def __del__(self):
         job = getattr(self, "_job", None)
         if job is not None:
