@@ -7,8 +7,9 @@ built from the names the ensemble shows in :attr:`data`:
 ``layer-<k>__<learner>``
     learner ``<learner>`` of layer ``k`` (1-based, the meta layer included),
     named as in ``ens.data`` (its ``(name, estimator)`` name, or its
-    lower-cased class name, numbered from the second of a kind:
-    ``ridge``, ``ridge-2``).
+    lower-cased class name; a name that occurs more than once in the layer
+    is numbered, every occurrence: ``ridge-1``, ``ridge-2``, as
+    ML-Ensemble named them).
 ``layer-<k>__<case>__<learner>``
     a learner of preprocessing case ``<case>`` (the cases of a dict of
     preprocessing, ``pr`` for a list), as its ``data`` row
@@ -26,6 +27,7 @@ touches the original.
 """
 import re
 
+from ._spec import mlens_names
 from .exceptions import LayerSpecificationError
 
 __all__ = ["layer_slots", "deep_params", "set_layer_params", "is_layer_key"]
@@ -86,7 +88,7 @@ def _slots_at(container, key, writable=False):
     """Slots of the estimators at ``container[key]``: one estimator, or a
     list / tuple of estimators and (name, estimator) pairs. Names follow
     :func:`mlcore.layer.make_group`: a pair's name, else the lower-cased
-    class name, numbered from the second of a kind."""
+    class name (numbered by :func:`layer_slots`)."""
     holder = _Slot(container, key, None, False)
     value = holder._raw()
     if value is None:
@@ -98,16 +100,13 @@ def _slots_at(container, key, writable=False):
         items = [(value, i) for i in range(len(value))]
     else:
         items = [(container, key)]
-    out, seen = [], {}
+    out = []
     for cont, k in items:
         raw = _Slot(cont, k, None, False)._raw()
         if _is_pair(raw):
             out.append(_Slot(cont, k, raw[0], True))
-            continue
-        base = type(raw).__name__.lower()
-        seen[base] = seen.get(base, 0) + 1
-        name = base if seen[base] == 1 else "%s-%d" % (base, seen[base])
-        out.append(_Slot(cont, k, name, False))
+        else:
+            out.append(_Slot(cont, k, type(raw).__name__.lower(), False))
     return out
 
 
@@ -135,15 +134,32 @@ def layer_slots(spec, writable=False):
             add("pr__%s" % slot.name, slot, "step")
     ests = spec.estimators
     if isinstance(ests, dict):
-        for case in list(ests):
-            prefix = "" if case in (None, "", "no") else "%s__" % case
-            for slot in _slots_at(ests, case, writable):
-                add(prefix + slot.name, slot, "learner")
+        cases = sorted(ests, key=str)
+        groups = [_slots_at(ests, case, writable) for case in cases]
+        prefixes = ["" if case in (None, "", "no") else "%s__" % case
+                    for case in cases]
     else:
-        prefix = "pr__" if (pre and not isinstance(pre, dict)) else ""
-        for slot in _slots_at(spec, "estimators", writable):
+        groups = [_slots_at(spec, "estimators", writable)]
+        prefixes = ["pr__" if (pre and not isinstance(pre, dict)) else ""]
+    taken = [str(c) for c in pre] if isinstance(pre, dict) else (
+        ["pr"] if pre else [])
+    names = mlens_names([[(s.name, s.get()) if s.named else s.get()
+                          for s in slots] for slots in groups], taken)
+    for prefix, slots, pairs in zip(prefixes, groups, names):
+        for slot, (name, _) in zip(slots, pairs):
+            slot.name = name
             add(prefix + slot.name, slot, "learner")
     return out
+
+
+def _pin_learner_names(layers, path):
+    """Hold every learner of the layer of ``path`` as a ``(name,
+    estimator)`` pair, so that replacing one keeps the others' numbered
+    names (``ridge-2`` stays ``ridge-2`` when ``ridge-1`` is replaced)."""
+    prefix = path.split("__", 1)[0] + "__"
+    for key, (slot, kind) in _all_slots(layers, writable=True).items():
+        if key.startswith(prefix) and kind == "learner" and not slot.named:
+            slot._put((slot.name, slot.get()))
 
 
 def _all_slots(layers, writable=False):
@@ -179,6 +195,9 @@ def set_layer_params(owner, layers, params):
         slots = _all_slots(layers, writable=True)
         if key in slots:
             slot, kind = slots[key]
+            if kind == "learner":
+                _pin_learner_names(layers, key)
+                slot = _all_slots(layers, writable=True)[key][0]
             slot.set(value, pin_name=(kind == "learner"))
             continue
         prefixes = [p for p in slots if key.startswith(p + "__")]

@@ -8,6 +8,7 @@ case names to such lists; and preprocessing as a list of transformers or
 such lists.
 """
 import os
+from collections import Counter
 
 from .exceptions import LayerSpecificationError
 
@@ -24,6 +25,44 @@ def is_pair(item):
     """Whether ``item`` is a ``(name, estimator)`` pair."""
     return isinstance(item, tuple) and len(item) == 2 and isinstance(
         item[0], str)
+
+
+def _pairs(estimators):
+    """A list of estimators or ``(name, estimator)`` pairs from one
+    estimator, one pair or a list (tuple) of them."""
+    if estimators is None:
+        return []
+    if is_pair(estimators) or not isinstance(estimators, (list, tuple)):
+        return [estimators]
+    return list(estimators)
+
+
+def mlens_names(lists, taken=()):
+    """``[(name, estimator)]`` for each list of estimators or ``(name,
+    estimator)`` pairs, named as ML-Ensemble named a layer's learners.
+
+    A name is the given one or the class name, lower-cased with spaces
+    made ``-``. A name that occurs more than once across the lists (the
+    preprocessing cases of one layer), or that is also in ``taken`` (the
+    preprocessing case names), is numbered ``-1``, ``-2``, ... in the
+    order of the lists: every occurrence, the first one too.
+    """
+    named = [[("-".join((i[0] if is_pair(i) else
+                         type(i).__name__).split()).lower(),
+               i[1] if is_pair(i) else i) for i in _pairs(items)]
+             for items in lists]
+    counts = Counter([n for items in named for n, _ in items] + list(taken))
+    seen = Counter()
+    out = []
+    for items in named:
+        renamed = []
+        for name, est in items:
+            if counts[name] > 1:
+                seen[name] += 1
+                name = "%s-%d" % (name, seen[name])
+            renamed.append((name, est))
+        out.append(renamed)
+    return out
 
 
 def named(estimators, what):
@@ -138,7 +177,8 @@ def check_layer_spec(estimators, preprocessing, where):
     for _, ests in estimators_by_case(estimators):
         if ests is None:
             continue
-        for _, est in named(ests, "learner"):
+        for item in _pairs(ests):
+            est = item[1] if is_pair(item) else item
             _check_object(est, "learner", where, ("fit",), _LEARNER_FORMAT)
     for _, steps in preprocessing_cases(preprocessing):
         for step in unnamed_steps(steps):

@@ -248,6 +248,21 @@ def apply_steps(steps, X):
     return X
 
 
+def apply_steps_xy(steps, X, y):
+    """``(X, y)`` transformed by fitted steps, in order. A step that
+    transforms ``y`` too gives both: an ensemble in model selection mode
+    (``model_selection=True``) returns the rows it predicted and their
+    ``y``, for a blend layer fewer rows than it was given, as
+    ML-Ensemble's ``transform(X, y)`` did."""
+    for step in steps:
+        if getattr(step, "model_selection", False) and \
+                hasattr(step, "layers"):
+            X, y = step.transform(X, y)
+        else:
+            X = step.transform(X)
+    return X, y
+
+
 def fit_steps(steps, X, y):
     """Clones of ``steps`` fitted in order, as a scikit-learn ``Pipeline``
     fits them: each step but the last on the output of the previous ones
@@ -818,7 +833,8 @@ def _evaluate_draw(name, draw, fold, estimator, params, pipe_key, cache, X, y,
         Xte, yte = take(X, test), take(y, test)
         if pipe_key is not None:
             pipeline = cache_load(cache, pipe_key)
-            Xtr, Xte = apply_steps(pipeline, Xtr), apply_steps(pipeline, Xte)
+            Xtr, ytr = apply_steps_xy(pipeline, Xtr, ytr)
+            Xte, yte = apply_steps_xy(pipeline, Xte, yte)
         stage = "fit"
         est = clone(estimator)
         if params:

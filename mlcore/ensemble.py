@@ -56,7 +56,7 @@ from .fitstore import using as using_store
 from .index import (BaseIndex, BlendIndex, ClusteredSubsetIndex, FoldIndex,
                     FullIndex, INDEXERS, SubsetIndex, TemporalIndex,
                     as_rows, make_index, repeat_folds)
-from .layer import FitContext, KeptColumns, Layer, make_group
+from .layer import FitContext, KeptColumns, Layer, LenientScorer, make_group
 from .metrics import Data, default_scorer
 
 try:
@@ -783,6 +783,10 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             scorer = default_scorer(
                 classification, user, classes, proba=user is not None and
                 spec.meta and i > 0 and bool(self.layers[i - 1].proba))
+            if spec.meta and "scorer" not in kw and scorer.scorer is not None:
+                # the base layers' scorer may not fit the meta learner's
+                # output: no meta score then, and a warning, not a crash
+                scorer = LenientScorer(scorer)
             estimators = _clone_estimators(spec.estimators, self.random_state,
                                            rng)
             if classification:
@@ -960,6 +964,11 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
             "%s/%s" % (layer.name, key): reason for layer in layers
             for key, reason in layer.failed_learners_.items()}
         self._fit_output = preds[-1]  # what the next step is fed
+        # the meta layer's input at fit (the base layers' out-of-fold
+        # predictions), for transform of the training data
+        self._meta_input = preds[-2] if len(preds) > 1 and getattr(
+            layers[-1], "_meta", False) and tasks.collected[-2] != \
+            layers[-1].name else None
         self._fit_rows = _output_rows(layers, n)
         if classifier:
             self.classes_ = classes
@@ -988,8 +997,15 @@ class BaseEnsemble(TransformerMixin, BaseEstimator):
                 # made them. (Replaying the folds on X would predict the
                 # wrong rows after a shuffled fit: the folds index the
                 # shuffled rows.)
-                P = self._fit_output
-                return P.copy()
+                meta_input = getattr(self, "_meta_input", None)
+                if meta_input is None:
+                    return self._fit_output.copy()
+                # As ML-Ensemble: the meta learner's fit on all rows applied
+                # to the base layers' out-of-fold predictions
+                layer = copy.copy(self.layers_[-1])
+                with self._engine() as engine:
+                    return engine.stack([layer], "predict", meta_input,
+                                        return_preds=True)
             job = "predict"  # new data: predictions of the full fits
         # Shallow copies: setup() records per-call state on the layer (rows,
         # columns, the proba override), so calls from several threads on one
@@ -1029,12 +1045,15 @@ n_features)
             Class labels (of ``classes_``) for classification, else the
             final layer's predictions; one column per output of a
             multi-output ``y`` (labels 0 and 1 of each label of a
-            multilabel ``y``). An ensemble without a meta layer whose
-            last layer was added with ``proba=True`` returns that layer's
-            output, the class probabilities (as ML-Ensemble did): one
-            column per class of each learner, learners in the order of
+            multilabel ``y``). An ensemble whose last layer was added with
+            ``proba=True`` (``add_meta(est, proba=True)``, or a base layer
+            without meta layer) returns that layer's output, the class
+            probabilities, as ML-Ensemble did: one column per class of
+            each learner, learners in the order of
             :meth:`get_feature_names_out` (for a multilabel ``y``, the
-            labels 0 and 1 still).
+            labels 0 and 1 still). For labels, add the meta layer without
+            ``proba`` (:meth:`predict_proba` gives the probabilities
+            either way).
         """
         return self._predict(X, labels=False)
 
@@ -1047,10 +1066,10 @@ n_features)
         classes = getattr(model, "classes_", None)
         if final is not None and classes is not None and \
                 any(lr.proba for lr in final.learners):
-            if not (labels or getattr(final, "_meta", True)
-                    or getattr(model, "n_outputs_", 1) > 1):
-                # a base layer's output, as ML-Ensemble's predict gave it
-                # (a multilabel y, which it did not take, gets labels)
+            if not (labels or getattr(model, "n_outputs_", 1) > 1):
+                # the last layer's probabilities, as ML-Ensemble's predict
+                # gave them, meta layer or not (a multilabel y, which it
+                # did not take, gets labels)
                 return np.asarray(P.toarray() if sp.issparse(P) else P)
             P = np.asarray(P.toarray() if sp.issparse(P) else P)
             if getattr(model, "n_outputs_", 1) > 1 and \
@@ -1089,7 +1108,14 @@ n_features)
         For the training data (recognised by a fingerprint of the validated
         ``X`` taken at fit), the fit-time out-of-fold predictions, so
         ``fit(X, y).transform(X)`` equals ``fit_transform(X, y)`` (for a
-        blend or temporal layer, only the rows it predicted).
+        blend or temporal layer, only the rows it predicted). With a meta
+        layer (:meth:`add_meta`), as in ML-Ensemble: the meta learner's fit
+        on all rows applied to the base layers' out-of-fold predictions
+        (the meta layer's own cross-validated predictions are in
+        ``oof_predictions_``). Always two-dimensional, as scikit-learn
+        requires of a transformer: ML-Ensemble's ``transform`` gave shape
+        ``(n_samples,)`` for a meta layer of one column (and its
+        ``fit_transform`` ``(n_samples, 1)``).
         For any other data, the predictions of the full fits, as at predict
         time (one row per row of ``X``), so that an ensemble works as a step
         of a scikit-learn ``Pipeline``. Columns: see
@@ -1146,6 +1172,8 @@ n_features)
         ndarray, sparse matrix or DataFrame
         """
         self.fit(X, y, **fit_params)
+        if getattr(self, "_meta_input", None) is not None:
+            return self._frame_rows(self._run(X, "transform"), X)
         return self._frame_rows(self._fit_output, X)
 
     def _frame_rows(self, P, X):
@@ -1415,7 +1443,7 @@ _STATE_LOCK = threading.Lock()
 
 # Private attributes that belong to the fitted state (besides the public
 # ones, which end with an underscore).
-_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id",
+_PRIVATE_FIT_STATE = ("_fit_output", "_fit_rows", "_train_id", "_meta_input",
                       "_fit_weights")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _progress
 from ._scheduler import exclusive_key, is_small
-from ._spec import (ANY_CASE, check_name, estimators_by_case, named,
+from ._spec import (ANY_CASE, check_name, estimators_by_case, mlens_names,
                     preprocessing_cases, unnamed_steps)
 from ._store import cache_load
 from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
@@ -36,8 +36,10 @@ from .exceptions import (LayerSpecificationError, LearnerError,
                          LearnerFailedWarning, LearnerTypeError,
                          LearnerValueError, NotFittedError)
 from .index import check_index
+from .metrics import default_scorer
 
 __all__ = ["Learner", "Transformer", "Group", "make_group", "Layer",
+           "LenientScorer", "ScoreFailed",
            "KeptColumns",
            "LearnerError", "LearnerValueError", "LearnerTypeError",
            "SubResult"]
@@ -164,9 +166,15 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
     several = isinstance(preprocessing, dict)
     transformers = [Transformer(steps, case) for case, steps in
                     preprocessing_cases(preprocessing or None)]
+    keys = [str(k) for k in estimators] if isinstance(estimators, dict) \
+        else [""]
+    # ML-Ensemble numbers repeated names in the order of the sorted cases
+    by_case = sorted(zip(keys, estimators_by_case(estimators)),
+                     key=lambda entry: entry[0])
+    names = mlens_names([ests for _, (_, ests) in by_case],
+                        taken=[t.name for t in transformers])
     learners, order = [], []
-    keys = list(estimators) if isinstance(estimators, dict) else [None]
-    for key, (case, ests) in zip(keys, estimators_by_case(estimators)):
+    for (key, (case, _)), pairs in zip(by_case, names):
         if case is ANY_CASE:
             if several:
                 raise LayerSpecificationError(
@@ -177,16 +185,65 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
             raise LayerSpecificationError(
                 "estimators map to preprocessing case %r, but "
                 "preprocessing is not a dict of cases" % case)
-        for est_name, est in named(ests, "estimator"):
+        for est_name, est in pairs:
             learners.append(Learner(est, est_name, preprocess=case,
                                     **learner_kwargs))
             order.append(est_name if not isinstance(estimators, dict) else
-                         "%s__%s" % ("" if key is None else key, est_name))
+                         "%s__%s" % (key, est_name))
+    flat = [lr.key for lr in learners]
+    if len(set(flat)) != len(flat):
+        raise LayerSpecificationError(
+            "duplicate learner names: %s; name the estimators with "
+            "(name, estimator) pairs" % sorted(flat))
     if not learners:
         raise LayerSpecificationError("a group needs at least one estimator")
     learners = [lr for _, lr in sorted(zip(order, learners),
                                        key=lambda pair: pair[0])]
     return Group(indexer, learners, transformers, name=name)
+
+
+class ScoreFailed(object):
+    """What :class:`LenientScorer` gives for a fold it could not score:
+    the scorer's name, the error and the shape of the output it was given
+    (a plain object, so that it comes back from worker processes)."""
+
+    def __init__(self, scorer, exc, shape):
+        self.scorer, self.shape = scorer, shape
+        self.error = "%s: %s" % (type(exc).__name__, exc)
+
+    def message(self, layer):
+        return ("scorer %s failed on the output of the meta layer %s (%s, "
+                "an array of shape %s), so the meta layer has no score: %s. "
+                "As in ML-Ensemble, whose data has no meta layer row, the "
+                "fit goes on; give the meta layer a scorer of its output "
+                "with add_meta(..., scorer=...) to score it."
+                % (self.scorer, layer, "class probabilities" if len(
+                    self.shape) == 2 and self.shape[1] > 1 else
+                   "predicted labels or values", self.shape, self.error))
+
+
+class LenientScorer(default_scorer):
+    """A meta layer's scorer: a :class:`mlcore.metrics.default_scorer`
+    that gives a :class:`ScoreFailed` instead of raising when the user's
+    scorer cannot score the meta learner's output (a scorer of the base
+    learners' probabilities given the meta learner's labels, or the other
+    way round). ML-Ensemble never failed a fit for that: its meta layer
+    has no score.
+
+    Parameters
+    ----------
+    scorer : mlcore.metrics.default_scorer
+        The scorer of the ensemble, for the meta layer's classes.
+    """
+
+    def __init__(self, scorer):
+        super().__init__(scorer.classification, scorer.scorer, scorer.classes)
+
+    def __call__(self, y, block):
+        try:
+            return super().__call__(y, block)
+        except Exception as exc:
+            return ScoreFailed(self.name, exc, np.shape(block))
 
 
 ###############################################################################
@@ -585,8 +642,15 @@ class Layer(object):
         self.estimators_ = {}
         self.scores_, self.fit_times_, self.predict_times_ = {}, {}, {}
         self.fit_records_ = []
+        failed = [res.score for res in results
+                  if isinstance(res.score, ScoreFailed)]
+        results = [res._replace(score=None)
+                   if isinstance(res.score, ScoreFailed) else res
+                   for res in results]
         for res, target in zip(results, targets):
             self._record_fit(res, target, inp, write=not keep)
+        if failed:
+            warn(failed[0].message(self.name), UserWarning)
         if keep:
             self._write_average(inp, results, targets)
 

@@ -19,5 +19,5 @@ def learner_name(item):
 def by_name(learners):
     """``learners`` (estimators or ``(name, estimator)`` pairs) in the order
     of their layer's columns (a stable sort: repeats keep their order, as
-    their numbered names ``ridge``, ``ridge-2`` do)."""
+    their numbered names ``ridge-1``, ``ridge-2`` do)."""
     return sorted(learners, key=learner_name)

@@ -294,11 +294,16 @@ def test_layer_estimators_are_fitted_on_the_users_labels():
             oof[:, j], cross_val_predict(est, X, y, cv=StratifiedKFold(5)))
     meta_oof = ens.oof_predictions_["layer-2"][:, 0]
     assert set(meta_oof) <= set(names)
-    # transform is what the next step is fed: positions in classes_
+    # transform of the training data, as ML-Ensemble's: the meta learner's
+    # fit on all rows applied to the out-of-fold predictions, as positions
+    # in classes_
     Z = ens.fit_transform(X, y)
-    assert Z.dtype == np.float64
+    assert Z.dtype == np.float64 and Z.shape == (len(X), 1)
     np.testing.assert_array_equal(ens.transform(X), Z)
-    np.testing.assert_array_equal(names[Z[:, 0].astype(int)], meta_oof)
+    Z = Z[:, 0]
+    (meta,) = [e for k, e in ens.layer_2.estimators_.items() if k[2] == 0]
+    np.testing.assert_array_equal(
+        names[Z.astype(int)], meta.predict(np.searchsorted(names, oof)))
 
 
 def test_numeric_labels_keep_numbers_in_the_tables():
@@ -413,7 +418,7 @@ def test_deep_params_name_every_learner_step_and_meta():
     objects = {k: v for k, v in params.items()
                if k.startswith("layer-") and hasattr(v, "get_params")}
     assert sorted(objects) == ["layer-1__linearregression",
-                               "layer-1__sc__ridge", "layer-1__sc__ridge-2",
+                               "layer-1__sc__ridge-1", "layer-1__sc__ridge-2",
                                "layer-1__sc__standardscaler",
                                "layer-2__ridge"]
     assert params["layer-1__sc__ridge-2__alpha"] == 3.0
@@ -838,3 +843,16 @@ def test_every_public_method_documents_its_parameters(cls):
                                                documented)
     if cls is SequentialEnsemble:
         assert "cls : {'stack', 'blend'" in SequentialEnsemble.add.__doc__
+
+
+def test_replacing_a_numbered_learner_keeps_the_other_names():
+    # ridge-1 replaced by a Lasso: the other Ridge stays ridge-2
+    from sklearn.linear_model import Lasso
+    ens = SuperLearner(**SEQ).add([Ridge(), Ridge(alpha=3.0)])
+    ens.set_params(**{"layer-1__ridge-1": Lasso()})
+    params = ens.get_params(deep=True)
+    assert isinstance(params["layer-1__ridge-1"], Lasso)
+    assert params["layer-1__ridge-2__alpha"] == 3.0
+    X, y = make_classification(60, 4, random_state=0)
+    assert sorted(ens.fit(X, y.astype(float)).data["score-m"]) == [
+        "layer-1/ridge-1", "layer-1/ridge-2"]

@@ -217,7 +217,7 @@ def test_blend_equals_holdout_fit(test_size, refit):
     rows = slice(0, 60) if refit else slice(0, n_train)
     T = _hstack([_full(e, X[rows], y[rows], X_new) for e in base])
     assert np.array_equal(ens.predict(X_new), meta.predict(T))
-    # transform replays the holdout predictions for the training data
+    # transform: the meta fit applied to the holdout predictions (as mlens)
     assert np.array_equal(ens.transform(X)[:, 0], meta.predict(P))
 
 
@@ -420,7 +420,10 @@ def test_string_labels_binary_with_proba_meta():
     ens.add_meta(LogisticRegression(), proba=True).fit(X, y)
     proba = ens.predict_proba(X)
     assert proba.shape == (60, 2)
-    assert np.array_equal(ens.predict(X), ens.classes_[proba.argmax(1)])
+    # a meta layer added with proba=True predicts probabilities (as
+    # ML-Ensemble); score() scores the most probable of the string labels
+    assert np.array_equal(ens.predict(X), proba)
+    assert ens.score(X, y) == np.mean(ens.classes_[proba.argmax(1)] == y)
 
 
 def test_predict_proba_only_when_the_meta_has_it():
@@ -1018,7 +1021,8 @@ def test_named_preprocessing_steps():
 
 def test_proba_layer_without_meta_predicts_probabilities():
     # predict is the last layer's output (as in ML-Ensemble): the class
-    # probabilities of each learner; with a meta layer, labels
+    # probabilities of each learner; with a meta layer of proba=True, its
+    # probabilities; with a meta layer without proba, labels
     X, y = _clf()
     X_new = _clf(20, seed=1)[0]
     base = [LogisticRegression(), GaussianNB()]
@@ -1033,6 +1037,9 @@ def test_proba_layer_without_meta_predicts_probabilities():
     assert ens.score(X_new, y[:20]) == np.mean(
         ens.classes_[P.argmax(axis=1)] == y[:20])
     ens.add_meta(GaussianNB(), proba=True).fit(X, y)
+    assert np.array_equal(ens.predict(X_new), ens.predict_proba(X_new))
+    ens = SuperLearner(folds=3).add(base[:1], proba=True)
+    ens.add_meta(GaussianNB()).fit(X, y)
     assert ens.predict(X_new).shape == (20,)
     assert set(ens.predict(X_new)) <= set(ens.classes_)
 
@@ -1086,7 +1093,8 @@ def test_add_replace_remove():
     with pytest.raises(LayerSpecificationError, match="unknown layer class"):
         SequentialEnsemble().add("nope", [Ridge()])
     with pytest.raises(LayerSpecificationError, match="duplicate"):
-        SuperLearner().add([("a", Ridge()), ("a", Ridge())]).fit(X, y)
+        # numbered as ML-Ensemble numbers them: ridge-1, ridge-1, ridge-2
+        SuperLearner().add([("ridge-1", Ridge()), Ridge(), Ridge()]).fit(X, y)
 
 
 def test_get_set_params_and_clone():

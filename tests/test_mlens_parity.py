@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import mlcore
+import mlcore.metrics
 import mlcore.ensemble
 import mlcore.index
 import mlcore.model_selection
@@ -413,3 +414,149 @@ def test_index_folds_attribute_as_mlens(mlens_ensemble, name, args):
     for (a, b), (c, d) in zip(*pairs):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+
+
+@pytest.mark.parametrize("spec", [
+    ([Ridge(), Ridge(alpha=30.0), KNeighborsRegressor()], None),
+    ([("ridge", Ridge()), Ridge(alpha=30.0)], None),
+    ({"a": [Ridge()], "b": [Ridge(alpha=30.0)]},
+     {"a": [StandardScaler()], "b": [StandardScaler(with_mean=False)]}),
+    ({"a": [Ridge()], "b": [Ridge(alpha=3.0)]}, {"a": [StandardScaler()],
+                                                 "b": []}),
+    ({"ridge": [Ridge()]}, {"ridge": [StandardScaler()]}),
+], ids=["list", "pair", "cases", "empty-case", "case-name"])
+def test_repeated_names_numbered_as_mlens(mlens_ensemble, spec):
+    # ML-Ensemble numbers every occurrence of a repeated name, across the
+    # layer's preprocessing cases and its case names: ridge-1, ridge-2
+    X, y, X_new = _regression()
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            ens = module.SuperLearner(folds=3, scorer=_mse)
+            ens.add(*[_clone_spec(s) for s in spec])
+            ens.add_meta(Ridge())
+            ens.fit(X, y)
+            out[module] = (sorted(ens.data["score-m"]), ens.predict(X_new))
+    assert out[mlcore.ensemble][0] == out[mlens_ensemble][0]
+    np.testing.assert_array_equal(out[mlcore.ensemble][1],
+                                  out[mlens_ensemble][1])
+
+
+def _mse(y, p):
+    return float(np.mean((np.asarray(y) - np.asarray(p)) ** 2))
+
+
+def _clone_spec(spec):
+    from sklearn.base import clone
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return {k: _clone_spec(v) for k, v in spec.items()}
+    return [(s[0], clone(s[1])) if isinstance(s, tuple) else clone(s)
+            for s in spec]
+
+
+@pytest.mark.parametrize("base_proba, meta_proba, scorer", [
+    (False, True, "accuracy"), (True, False, "log_loss")],
+    ids=["accuracy-of-meta-probabilities", "log_loss-of-meta-labels"])
+def test_meta_scorer_failure_does_not_fail_the_fit(mlens_ensemble, base_proba,
+                                                   meta_proba, scorer):
+    # ML-Ensemble completes these fits (its meta layer has no score); the
+    # user's scorer does not take the meta learner's output
+    from sklearn.metrics import accuracy_score, log_loss
+    scorer = {"accuracy": accuracy_score, "log_loss": log_loss}[scorer]
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3,
+                               random_state=1)
+    tables = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        ens = module.SuperLearner(folds=3, scorer=scorer)
+        ens.add([LogisticRegression(max_iter=500), GaussianNB()],
+                proba=base_proba)
+        ens.add_meta(LogisticRegression(max_iter=500), proba=meta_proba)
+        if module is mlcore.ensemble:
+            with pytest.warns(UserWarning, match="scorer %s failed on the "
+                              "output of the meta layer" % scorer.__name__):
+                ens.fit(X, y)
+        else:
+            ens.fit(X, y)
+        tables[module] = ens.data
+    assert sorted(tables[mlcore.ensemble]["score-m"]) == sorted(
+        tables[mlens_ensemble]["score-m"])
+    for row, value in tables[mlens_ensemble]["score-m"].items():
+        assert tables[mlcore.ensemble]["score-m"][row] == pytest.approx(value)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SuperLearner", {"folds": 3}), ("BlendEnsemble", {}),
+    ("Subsemble", {"partitions": 2, "folds": 2})])
+def test_proba_meta_layer_predicts_probabilities(mlens_ensemble, name,
+                                                 kwargs):
+    # add_meta(est, proba=True): ML-Ensemble's predict gives the meta
+    # learner's class probabilities, shape (n, n_classes)
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3,
+                               random_state=1)
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            ens = getattr(module, name)(**kwargs)
+            ens.add([LogisticRegression(max_iter=500), GaussianNB()],
+                    proba=True)
+            ens.add_meta(LogisticRegression(max_iter=500), proba=True)
+            out[module] = ens.fit(X, y).predict(X)
+    ours = out[mlcore.ensemble]
+    assert ours.shape == (150, 3)
+    np.testing.assert_allclose(ours, out[mlens_ensemble], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(ours, ens.predict_proba(X), rtol=1e-6)
+    from sklearn.metrics import accuracy_score
+    assert ens.score(X, y) == accuracy_score(y, ours.argmax(axis=1))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("BlendEnsemble", {"test_size": 0.5}),
+    ("Subsemble", {"partitions": 2, "folds": 2})])
+def test_evaluator_with_an_ensemble_case_scores_as_mlens(mlens_ensemble,
+                                                         name, kwargs):
+    # an ensemble in model selection mode as a preprocessing case: on the
+    # training rows, transform(X, y) gives the rows it predicted (half of
+    # them for a blend) and their y, which the estimator is fitted on
+    import mlens
+    import mlens.metrics
+    import mlens.model_selection
+    from sklearn.metrics import mean_squared_error
+    X, y = make_regression(90, 4, random_state=0)
+    scores = {}
+    for pkg in (mlens, mlcore):
+        with mlcore.config_context(dtype="float32"):
+            module = mlens_ensemble if pkg is mlens else mlcore.ensemble
+            ens = getattr(module, name)(model_selection=True, **kwargs)
+            ens.add([Ridge(), Ridge(alpha=9.0)])
+            scorer = pkg.metrics.make_scorer(mean_squared_error,
+                                             greater_is_better=False)
+            ev = pkg.model_selection.Evaluator(scorer, cv=3, shuffle=False)
+            ev.fit(X, y, [Ridge()], {}, n_iter=1,
+                   preprocessing={"case": [ens]})
+            scores[pkg] = dict(ev.results["test_score-m"])
+    assert list(scores[mlcore]) == list(scores[mlens]) == ["case.ridge"]
+    assert scores[mlcore]["case.ridge"] == pytest.approx(
+        scores[mlens]["case.ridge"], rel=1e-5)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SuperLearner", {"folds": 3}), ("BlendEnsemble", {"test_size": 0.5})])
+def test_transform_of_training_data_with_meta_as_mlens(mlens_ensemble, name,
+                                                       kwargs):
+    # the meta learner's fit on all rows applied to the base layers'
+    # out-of-fold predictions; two-dimensional in mlcore (scikit-learn's
+    # transformer contract), ML-Ensemble's transform gave shape (n,)
+    X, y, _ = _regression()
+    out = {}
+    for module in (mlens_ensemble, mlcore.ensemble):
+        with mlcore.config_context(dtype="float32"):
+            make = lambda: getattr(module, name)(**kwargs).add(  # noqa: E731
+                [Ridge(), KNeighborsRegressor()]).add_meta(Ridge())
+            out[module] = (make().fit(X, y).transform(X),
+                           make().fit_transform(X, y))
+    for ours, theirs in zip(out[mlcore.ensemble], out[mlens_ensemble]):
+        assert ours.shape == (theirs.shape[0], 1)
+        np.testing.assert_array_equal(ours[:, 0], np.ravel(theirs))

@@ -9,7 +9,8 @@ from collections import Counter
 
 from sklearn.base import BaseEstimator, clone
 
-from .._spec import ANY_CASE, estimators_by_case, no_case, preprocessing_cases
+from .._spec import (ANY_CASE, estimators_by_case, mlens_names, no_case,
+                      preprocessing_cases)
 from ..exceptions import LayerSpecificationError, NotFittedError
 from ..index import check_index
 from ._base import BackendParams, format_name
@@ -50,31 +51,6 @@ def _named(lists):
     flat = [n for named in out for n, _ in named]
     if len(set(flat)) != len(flat):
         raise LayerSpecificationError("duplicate names: %s" % sorted(flat))
-    return out
-
-
-def _learner_names(lists, taken=()):
-    """``[(name, estimator)]`` for each list of estimators or ``(name,
-    estimator)`` pairs, named as ML-Ensemble's ``make_group`` named them.
-
-    A name is the given one or the class name, lower-cased with spaces
-    made ``-``; a name that occurs more than once across the lists, or
-    that is also in ``taken`` (the preprocessing case names), is numbered
-    ``-1``, ``-2``, ... in the order of the lists.
-    """
-    named = [[("-".join(_base_name(i).split()).lower(),
-               i[1] if _is_pair(i) else i) for i in items] for items in lists]
-    counts = Counter([n for items in named for n, _ in items] + list(taken))
-    seen = Counter()
-    out = []
-    for items in named:
-        renamed = []
-        for name, est in items:
-            if counts[name] > 1:
-                seen[name] += 1
-                name = "%s-%d" % (name, seen[name])
-            renamed.append((name, est))
-        out.append(renamed)
     return out
 
 
@@ -285,7 +261,7 @@ def make_group(indexer, estimators, preprocessing=None, learner_kwargs=None,
         if case is not None and not no_case(case) and not cases.get(case):
             case = None  # a case without transformers: no preprocessing
         by_case.append((key, case, _as_list(ests)))
-    named = _learner_names([ests for _, _, ests in by_case], taken=cases)
+    named = mlens_names([ests for _, _, ests in by_case], taken=cases)
     order, learners = [], []
     for (key, case, _), pairs in zip(by_case, named):
         for lname, est in pairs:
