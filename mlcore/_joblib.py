@@ -16,12 +16,14 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 
 import joblib
 from joblib import Parallel
 
 from . import _scheduler, _tolerance, config
-from .exceptions import LearnerError, WorkerDiedError
+from .exceptions import (LearnerError, ParallelProcessingWarning,
+                         WorkerDiedError)
 
 
 def delayed(function, check_pickle=None):
@@ -225,9 +227,14 @@ def describe(func, args, kwargs):
         parts.append("preprocessing case %r" % bound["case"])
     elif isinstance(bound.get("name"), str):
         parts.append("learner %r" % bound["name"])
+    # fold 0 of a fit that predicts nothing is the fit on all rows
+    full = bound.get("full") is True or (
+        bound.get("fold") == 0 and "test" in bound and bound["test"] is None)
     for key in ("draw", "partition", "fold"):
         value = bound.get(key)
-        if isinstance(value, numbers.Integral) and parts:
+        if key == "fold" and full and parts:
+            parts.append("full fit")
+        elif isinstance(value, numbers.Integral) and parts:
             parts.append("%s %d" % (key, value))
     if not parts:
         parts.append("subtask %s" % getattr(func, "__qualname__",
@@ -445,6 +452,9 @@ def _executor_backend_class():
         # results as they complete (the engine's watched fits need them)
         supports_return_generator = True
         _pool = None
+        # True: one job runs in a worker process too, where the engine can
+        # stop it (fits under a time budget), instead of in this process
+        keep_process = False
 
         def configure(self, n_jobs=1, parallel=None, prefer=None,
                       require=None, **kwargs):
@@ -453,7 +463,7 @@ def _executor_backend_class():
                                                    SequentialBackend)
             import multiprocessing
             n_jobs = self.effective_n_jobs(n_jobs)
-            if n_jobs == 1:
+            if n_jobs == 1 and not self.keep_process:
                 raise FallbackToBackend(
                     SequentialBackend(nesting_level=self.nesting_level))
             self._pool = ProcessPoolExecutor(
@@ -463,6 +473,12 @@ def _executor_backend_class():
             # kept across a restart after an abort: exit codes are read later
             self._procs = getattr(self, "_procs", None) or {}
             self.parallel = parallel
+            if n_jobs == 1:
+                # joblib's Parallel runs the jobs in this process when told
+                # of one worker, whatever the backend: it is told of two
+                # (it queues a few more jobs; the pool's one worker runs
+                # them in turn)
+                return 2
             return n_jobs
 
         def _reducers(self):
@@ -529,10 +545,96 @@ def _kill_executor(pool):
 _EXECUTOR_BACKEND = []
 
 
-def executor_backend():
+def executor_backend(keep_process=False):
+    """A new ``backend='multiprocessing'`` backend of mlcore; with
+    ``keep_process`` it runs one job in a worker process too."""
     if not _EXECUTOR_BACKEND:
         _EXECUTOR_BACKEND.append(_executor_backend_class())
-    return _EXECUTOR_BACKEND[0]()
+    backend = _EXECUTOR_BACKEND[0]()
+    backend.keep_process = keep_process
+    return backend
+
+
+###############################################################################
+# What process workers receive: the user's objects must pickle
+
+# Arguments of the engine's fit subtasks that hold the user's objects
+# (unfitted: cheap to pickle), which a process worker receives pickled.
+_USER_OBJECTS = ("estimator", "steps")
+
+
+class _Returns(object):
+    """A subtask that returns ``value`` (the failure of a learner that
+    cannot be sent to the workers), sent in place of that learner's."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self):
+        return self.value
+
+
+def _base(func):
+    """The function inside the engine's subtask wrappers."""
+    while hasattr(func, "func") and not inspect.isfunction(func):
+        func = func.func
+    return func
+
+
+def _unpicklable(func, args, kwargs, memo):
+    """Why the user's objects among the arguments of a subtask cannot be
+    pickled, or None; ``memo`` keeps the answer per object."""
+    try:
+        import cloudpickle as pickler  # what loky sends tasks with
+    except ImportError:  # pragma: no cover
+        pickler = pickle
+    try:
+        bound = inspect.signature(_base(func)).bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    for name in _USER_OBJECTS:
+        value = bound.arguments.get(name)
+        if value is None or isinstance(value, str):
+            continue
+        found = memo.get(id(value))
+        if found is None or found[0] is not value:
+            try:
+                pickler.dumps(value)
+                why = None
+            except Exception as exc:
+                why = "its %s %r: %s: %s" % (name, value, type(exc).__name__,
+                                              exc)
+            found = memo[id(value)] = (value, why)
+        if found[1] is not None:
+            return found[1]
+    return None
+
+
+def sendable(jobs):
+    """``jobs`` to send to process workers, checked first: the user's
+    objects of each subtask (its estimator, preprocessing steps) must
+    pickle. Otherwise pickling fails on the way to the worker with an
+    error that names no learner ("Could not pickle the task"). A subtask
+    whose objects do not pickle raises a LearnerError naming it; with
+    failures tolerated (a :class:`mlcore._tolerance.Guarded` subtask) it
+    is replaced by a subtask that returns its failure, and the learner is
+    dropped."""
+    memo, out = {}, []
+    for func, args, kwargs in jobs:
+        why = _unpicklable(func, args, kwargs, memo)
+        if why is None:
+            out.append((func, args, kwargs))
+            continue
+        message = ("%s cannot be sent to the process workers, which receive "
+                   "it pickled: pickling %s. Make it picklable, or use "
+                   "backend='threading'"
+                   % (describe(func, args, kwargs), why))
+        guard = _tolerance.guard_of(func)
+        if guard is None or not guard.tolerant:
+            raise LearnerError(message)
+        guard.dropped.add(guard.name)
+        out.append((_Returns(guard.failure(message)), (), {}))
+    return out
 
 
 ###############################################################################
@@ -677,9 +779,39 @@ class LazyParallel(object):
         return self._parallel
 
     def _unordered(self):
-        """A one-call ``Parallel`` that yields results as they complete."""
-        return Parallel(return_as="generator_unordered",
-                        **self._parallel_params())
+        """A one-call ``Parallel`` that yields results as they complete,
+        on worker processes: with one job, on one worker process of its
+        own (joblib would run the jobs in this process, where a fit over
+        its time budget cannot be stopped)."""
+        params = self._parallel_params()
+        if self._one_worker() and self._can_start_workers():
+            params["backend"] = executor_backend(keep_process=True)
+        return Parallel(return_as="generator_unordered", **params)
+
+    def _one_worker(self):
+        """Whether the (process) backend runs its jobs in this process:
+        one job at a time."""
+        backend = self._params.get("backend")
+        try:
+            if isinstance(backend, str):
+                from joblib.parallel import BACKENDS
+                backend = BACKENDS[backend]()
+            return backend.effective_n_jobs(self._params.get("n_jobs")) == 1
+        except Exception:  # a backend we cannot ask
+            return False
+
+    @staticmethod
+    def _can_start_workers():
+        """A daemonic process (a ``multiprocessing.Pool`` worker) cannot
+        start processes of its own."""
+        import multiprocessing
+        if not multiprocessing.current_process().daemon:
+            return True
+        warnings.warn("max_fit_time cannot stop a running fit in a daemonic "
+                      "process, which cannot start worker processes: a fit "
+                      "over its budget is judged when it ends",
+                      ParallelProcessingWarning, stacklevel=2)
+        return False
 
     def _close(self, *exc):
         parallel, self._parallel = self._parallel, None
@@ -691,6 +823,8 @@ class LazyParallel(object):
         # fits under a time budget on process workers: watched, so that the
         # worker of one that runs over can be stopped
         watched = self._records is not None and _tolerance.has_budget(jobs)
+        if self._local and (watched or not self._one_worker()):
+            jobs = sendable(jobs)  # they go to worker processes
         parallel = None if watched else self._get()
         try:
             if watched:

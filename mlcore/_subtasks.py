@@ -17,6 +17,7 @@ joblib ``Parallel`` just runs them.
 """
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import namedtuple
@@ -25,7 +26,7 @@ from functools import update_wrapper
 import numpy as np
 import scipy.sparse as sp
 
-from . import _progress, _scheduler, kernels
+from . import _progress, _scheduler, _userwarnings, kernels
 from ._store import cache_load, cache_save, nbytes
 from .exceptions import LearnerError, ScorerError
 
@@ -50,10 +51,12 @@ def run(parallel, jobs, keys=None, small=False, sizes=None):
     if not jobs:
         return []
     from .fitstore import current
+    from ._tolerance import store_wrap
     store = current()
     if store is not None:  # an ensemble fit with memory=
-        jobs = store.wrap(jobs)
-    jobs = in_caller_context(jobs)
+        jobs = store_wrap(store, jobs)
+    deferred = []  # warnings for the user from worker threads
+    jobs = in_caller_context(jobs, deferred)
     progress = _progress.current()
     if progress is not None:
         jobs = _progress.wrap(jobs, progress, parallel)
@@ -62,6 +65,7 @@ def run(parallel, jobs, keys=None, small=False, sizes=None):
         results = _scheduler.run_jobs(jobs, parallel=parallel)
     else:
         results = runner(jobs, keys=keys, small=small, sizes=sizes)
+    results = _userwarnings.reissued(results, deferred)
     if progress is not None:
         _progress.settle(progress, results)
     if store is not None:
@@ -84,17 +88,22 @@ class _InCallerContext(object):
     caller's feet (a filter the caller removed meanwhile would come back).
     """
 
-    def __init__(self, func, config, filters):
+    def __init__(self, func, config, filters, deferred=None):
         # first: update_wrapper copies the __dict__ of a callable object,
         # whose own ``func`` would replace the one set here
         update_wrapper(self, func)
         self.func, self.config, self.filters = func, config, filters
-        self.pid = os.getpid()
+        self.pid, self.thread = os.getpid(), threading.get_ident()
+        self.deferred = deferred
 
     def __call__(self, *args, **kwargs):
         from sklearn import config_context
         if os.getpid() == self.pid:
-            with config_context(**self.config):
+            # in a worker thread, mlcore's warnings for the user wait for
+            # the dispatching thread (see mlcore._userwarnings)
+            other = threading.get_ident() != self.thread
+            with config_context(**self.config), _userwarnings.deferred_to(
+                    self.deferred if other else None):
                 return self.func(*args, **kwargs)
         from sklearn.utils.parallel import delayed
         wrapper = delayed(self.func)(*args, **kwargs)[0]
@@ -103,20 +112,24 @@ class _InCallerContext(object):
                 self.config, self.filters)
         else:  # scikit-learn < 1.7: the configuration only
             wrapper = wrapper.with_config(self.config)
-        return wrapper(*args, **kwargs)
+        # the warnings of another process would be lost (or only printed
+        # there): they travel back with the result
+        return _userwarnings.recorded(wrapper, args, kwargs)
 
 
-def in_caller_context(jobs):
+def in_caller_context(jobs, deferred=None):
     """``jobs`` (joblib-style ``(func, args, kwargs)``) that run under the
     calling thread's scikit-learn configuration and warning filters,
-    wherever they run (see :class:`_InCallerContext`)."""
+    wherever they run (see :class:`_InCallerContext`); ``deferred`` (a
+    list) collects the warnings for the user that they issue in other
+    threads."""
     try:
         from sklearn import get_config
     except ImportError:  # no scikit-learn: nothing to carry
         return jobs
     config, filters = get_config(), list(warnings.filters)
     return [(f if isinstance(f, _InCallerContext)
-             else _InCallerContext(f, config, filters), a, k)
+             else _InCallerContext(f, config, filters, deferred), a, k)
             for f, a, k in jobs]
 
 
@@ -300,28 +313,53 @@ def _release_heap():
         _MALLOC_TRIM[0](0)
 
 
-def _failure(what, name, where, stage, exc):
+def where(partition, fold, full=False):
+    """A fit as messages name it: ``partition 0, fold 2``, or ``partition
+    0, full fit`` for the fit on all rows of the partition."""
+    if full:
+        return "partition %d, full fit" % partition
+    return "partition %d, fold %d" % (partition, fold)
+
+
+def _failure(what, name, place, stage, exc):
     """The LearnerError of a subtask that failed."""
     return LearnerError.from_exception(
         "%s %r failed on %s during %s: %s: %s"
-        % (what, name, where, stage, type(exc).__name__, exc), exc)
+        % (what, name, place, stage, type(exc).__name__, exc), exc)
+
+
+def _save_fitted(cache, key, fitted, what, name, place):
+    """``cache_save`` of a subtask's fitted object. An object that cannot
+    be pickled (it holds a lock, an open file) fails its learner like an
+    error of its fit, naming it; an ``OSError`` (a full disk) stays what
+    it is: it is not the learner's fault."""
+    try:
+        cache_save(cache, key, fitted)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise _failure(what, name, place, "the saving of its fitted state "
+                       "for the engine (on process backends it is pickled)",
+                       exc) from exc
 
 
 ###############################################################################
 # Layer subtasks
 
 def _fit_pipeline(key, case, steps, X, y, train, partition, fold, cache,
-                  fit_params, handback):
-    """Fit a preprocessing case on the training rows of one split."""
+                  fit_params, handback, full=False):
+    """Fit a preprocessing case on the training rows of one split
+    (``full``: all rows of the partition)."""
     t0 = time.perf_counter()
+    place = where(partition, fold, full)
     try:
         fitted = fit_steps(steps, take(X, train), take(y, train))
     except Exception as exc:
-        raise _failure("preprocessing case", case, "partition %d, fold %d"
-                       % (partition, fold), "fit", exc) from exc
+        raise _failure("preprocessing case", case, place, "fit",
+                       exc) from exc
     fit_time = time.perf_counter() - t0
     if not handback:
-        cache_save(cache, key, fitted)
+        _save_fitted(cache, key, fitted, "preprocessing case", case, place)
         fitted = None
     return SubResult(key, "transformer", case, partition, fold, fit_time, 0.0,
                      None, fitted, None)
@@ -581,10 +619,11 @@ def _fit_learner(key, name, estimator, pipeline, X, y, train, test, P,
     except ScorerError:
         raise  # the scorer's fault, not the learner's
     except Exception as exc:
-        raise _failure("learner", name, "partition %d, fold %d"
-                       % (partition, fold), stage, exc) from exc
+        raise _failure("learner", name, where(partition, fold, test is None),
+                       stage, exc) from exc
     if not handback:
-        cache_save(cache, key, est)
+        _save_fitted(cache, key, est, "learner", name,
+                     where(partition, fold, test is None))
         est = None
     if big:
         _release_heap()
@@ -656,13 +695,58 @@ def _predict_learner(key, name, est, pipeline, X, rows, P, out_rows, col,
                                            classes, width, dtype, n_outputs,
                                            vote=keep)
     except Exception as exc:
-        raise _failure("learner", name, "partition %d, fold %d"
-                       % (partition, fold), job, exc) from exc
+        # a fold-0 model predicting all rows (new data) is the full fit
+        raise _failure("learner", name, where(partition, fold,
+                                              fold == 0 and rows is None),
+                       job, exc) from exc
     if not (handback or keep):
         P[out_rows, col:col + pred.shape[1]] = pred
         pred = None
     return SubResult(key, "learner", name, partition, fold, 0.0,
                      predict_time, None, None, pred)
+
+
+# The most training rows a full fit's check predicts.
+_CHECK_ROWS = 16
+
+
+def _sample_rows(train, n):
+    """Up to ``_CHECK_ROWS`` of the rows ``train`` (None: all ``n``),
+    evenly spread, the first and the last included."""
+    if train is None or isinstance(train, slice):
+        rows = np.arange(n)[train if train is not None else slice(None)]
+    else:
+        rows = np.asarray(train)
+    if rows.shape[0] <= _CHECK_ROWS:
+        return rows
+    return rows[np.unique(np.linspace(0, rows.shape[0] - 1,
+                                      _CHECK_ROWS).astype(np.intp))]
+
+
+def check_full_fit(result, key, name, pipeline, X, train, proba, classes,
+                   cache, partition, handback, width=None, dtype=None,
+                   n_outputs=1, **_):
+    """Raise LearnerError unless the full fit that returned ``result``
+    (the other arguments: those of its :func:`_fit_learner` call) predicts
+    a sample of its training rows as the layer needs (the checks of
+    :func:`check_block`).
+
+    A full fit predicts nothing at fit time, so without this a learner
+    whose full fit fails to predict (an exception, NaN, a wrong shape)
+    would only fail at predict time, when it can no longer be dropped.
+    """
+    est = result.estimator if handback else cache_load(cache, key)
+    place = where(partition, 0, True)
+    rows = _sample_rows(train, X.shape[0])
+    try:
+        if isinstance(pipeline, str):
+            pipeline = cache_load(cache, pipeline)
+        _predict_rows(est, pipeline, X, rows, proba, classes, width, dtype,
+                      n_outputs)
+    except Exception as exc:
+        raise _failure("learner", name, place, "the check of its "
+                       "predictions (%d training rows)" % rows.shape[0],
+                       exc) from exc
 
 
 def _predict_bag(key, name, ests, pipelines, X, P, proba, classes,

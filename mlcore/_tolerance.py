@@ -14,7 +14,15 @@ tolerated). A running fit cannot be interrupted in a thread, so on
 sequential and thread backends the budget is checked when the fit ends, and
 the learner's fits that have not started yet are skipped. On process
 backends (loky, multiprocessing) the engine also watches running fits
-(:func:`run_watched`) and stops the worker of a fit that runs over.
+(:func:`run_watched`) and stops the worker of a fit that runs over, with
+the processes the fit started.
+
+A full fit (fold 0 without held-out rows) predicts nothing at fit time:
+when failures are tolerated its output is checked on a sample of its
+training rows, so that a learner whose full fit cannot predict is dropped
+at fit time. The budget and this check run in a :class:`Held` below the
+fit store's wrapper (:func:`store_wrap`), so that a fit that failed either
+is never stored.
 
 Time is read from :data:`mlcore._scheduler.clock`, which tests replace with
 a clock they drive.
@@ -31,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 
 from . import _scheduler
+from ._subtasks import where
 from .exceptions import LearnerError, LearnerTimeoutError
 
 # The result of a subtask that failed, ran over its budget, or was skipped
@@ -96,6 +105,66 @@ class Dropped(object):
         self.__init__()
 
 
+class _OverBudget(Exception):
+    """Raised by :class:`Held` for a fit that took ``took`` seconds, over
+    its budget; :class:`Guarded` turns it into its failure. Not a
+    LearnerError, and raised before the fit returns, so that a fit store
+    wrapping the fit never stores it."""
+
+    def __init__(self, took):
+        super().__init__(took)
+        self.took = took
+
+
+class Held(object):
+    """A layer subtask function (``func``) as a :class:`Guarded` runs it:
+    a run over ``budget`` seconds raises :class:`_OverBudget`, and with
+    ``check`` the output of a full fit is checked
+    (:func:`mlcore._subtasks.check_full_fit`), both before the result is
+    returned, so that a fit store between the guard and this wrapper
+    stores only fits that passed.
+
+    Its signature is that of ``func`` (``__wrapped__``), which the fit
+    store binds the subtask's arguments with. Equal wrappers (same
+    function, budget and check) compare and hash equal, so that caches of
+    signatures keyed by the function stay one entry per setting.
+    """
+
+    def __init__(self, func, budget, check):
+        self.func, self.budget, self.check = func, budget, check
+
+    @property
+    def __wrapped__(self):
+        return self.func
+
+    def _id(self):
+        return (self.func, self.budget, self.check)
+
+    def __eq__(self, other):
+        return isinstance(other, Held) and other._id() == self._id()
+
+    def __hash__(self):
+        return hash(self._id())
+
+    def __call__(self, *args, **kwargs):
+        t0 = _scheduler.clock()
+        result = self.func(*args, **kwargs)
+        took = _scheduler.clock() - t0
+        if self.budget is not None and took > self.budget:
+            raise _OverBudget(took)
+        if self.check:
+            check_result(self.func, args, kwargs, result)
+        return result
+
+
+def check_result(func, args, kwargs, result):
+    """Check the output of the full fit that ``func(*args, **kwargs)``
+    (a learner fit) returned as ``result``; LearnerError if it is bad."""
+    from ._subtasks import check_full_fit
+    from .fitstore import _arguments
+    check_full_fit(result, **_arguments(func, args, kwargs))
+
+
 class Guarded(object):
     """A layer subtask whose learner failures become :class:`Failure`
     results (``tolerant``) and whose run is held to ``budget`` seconds.
@@ -103,7 +172,8 @@ class Guarded(object):
     Parameters
     ----------
     func : callable
-        The subtask.
+        The subtask function (a module-level function of
+        :mod:`mlcore._subtasks`).
     key, kind, name, partition, fold
         What it fits, for the :class:`Failure` and the messages.
     tolerant : bool
@@ -114,18 +184,37 @@ class Guarded(object):
     dropped : Dropped
         The failed learners of the pool: a subtask of one of them is not
         started.
+    full : bool
+        The subtask is the full fit of its partition (on all its rows).
+    check : bool
+        Check the output of the full fit on a sample of its training rows
+        (see :func:`mlcore._subtasks.check_full_fit`): a full fit predicts
+        nothing at fit time, so a learner whose full fit predicts badly
+        would otherwise only fail at predict time.
+
+    Attributes
+    ----------
+    base : callable
+        ``func``.
+    func : callable
+        What runs: ``func`` itself, or wrapped in a :class:`Held` when the
+        subtask has a budget or a check, and in a fit store's wrapper in a
+        fit with ``memory=`` (see :func:`store_wrap`).
     """
 
     def __init__(self, func, key, kind, name, partition, fold, tolerant,
-                 budget, dropped):
-        self.func = func
+                 budget, dropped, full=False, check=False):
+        self.base = func
+        self.func = Held(func, budget, check) if (
+            budget is not None or check) else func
         self.key, self.kind, self.name = key, kind, name
-        self.partition, self.fold = partition, fold
+        self.partition, self.fold, self.full = partition, fold, full
         self.tolerant, self.budget, self.dropped = tolerant, budget, dropped
+        self.check = check
 
     @property
     def where(self):
-        return "partition %d, fold %d" % (self.partition, self.fold)
+        return where(self.partition, self.fold, self.full)
 
     def failure(self, reason):
         return Failure(self.key, self.kind, self.name, self.partition,
@@ -144,19 +233,52 @@ class Guarded(object):
     def __call__(self, *args, **kwargs):
         if self.name in self.dropped:
             return self.failure(None)  # its learner failed: not started
-        t0 = _scheduler.clock()
         try:
             result = self.func(*args, **kwargs)
+            if self.check and _replayed(result):
+                # read back from a fit store: the check of Held did not
+                # run (the entry may come from a fit that did not check)
+                check_result(self.base, args, kwargs, result)
+        except _OverBudget as exc:
+            self.dropped.add(self.name)
+            return self.over_budget("took %.3g s" % exc.took)
         except LearnerError as exc:
             if not self.tolerant:
                 raise
             self.dropped.add(self.name)
             return self.failure(str(exc))
-        took = _scheduler.clock() - t0
-        if self.budget is not None and took > self.budget:
-            self.dropped.add(self.name)
-            return self.over_budget("took %.3g s" % took)
         return result
+
+
+def _replayed(result):
+    """Whether ``result`` was read back from a fit store."""
+    from .fitstore import StoredResult
+    return isinstance(result, StoredResult)
+
+
+def store_wrap(store, jobs):
+    """``jobs`` as a fit store (``store``, a :class:`mlcore.fitstore.Session`)
+    runs them: the store wraps the fits it can store. It recognises a fit
+    by its function, so the function of a :class:`Guarded` job is handed
+    to it unwrapped, and the store's wrapper goes between the guard and
+    the :class:`Held` of its budget and check: failures (and fits over
+    budget) raise through the store's wrapper, which stores only fits
+    that returned."""
+    guards = [func if isinstance(func, Guarded) else None
+              for func, _, _ in jobs]
+    plain = store.wrap([(func if guard is None else guard.base, args, kwargs)
+                        for guard, (func, args, kwargs) in zip(guards, jobs)])
+    out = []
+    for guard, job, wrapped in zip(guards, jobs, plain):
+        if guard is None or wrapped[0] is guard.base:
+            out.append(job if guard is not None else wrapped)
+            continue
+        stored = wrapped[0]
+        stored.func = guard.func  # the Held, or the function itself
+        guard = copy.copy(guard)
+        guard.func = stored
+        out.append((guard, job[1], job[2]))
+    return out
 
 
 def guard_of(func):
@@ -225,9 +347,44 @@ def _is_child(pid):
     return len(fields) > 1 and int(fields[1]) == os.getpid()
 
 
+class _Pid(object):
+    """A process by its id, as loky's ``kill_process_tree`` takes it. The
+    worker's pool reaps it: ``join`` does not wait."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+
+    def join(self, timeout=None):
+        pass
+
+
+def _kill_tree(pid):
+    """SIGKILL process ``pid`` and its descendants (the processes its fit
+    started: a subprocess, a pool of its own), the descendants first, with
+    loky's ``kill_process_tree`` (psutil where installed, else ``pgrep``);
+    False if the process had ended already."""
+    from joblib.externals.loky.backend.utils import kill_process_tree
+    try:
+        os.kill(pid, 0)
+    except OSError:  # it ended meanwhile
+        return False
+    try:
+        kill_process_tree(_Pid(pid))
+    except Exception:  # a descendant it may not signal: the worker at least
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            return False
+    return True
+
+
 class _Watchdog(threading.Thread):
     """Polls the running-subtask files of one round and kills (SIGKILL) the
-    worker of a subtask that has run longer than its budget, as measured by
+    worker of a subtask that has run longer than its budget, with the
+    processes it started (see :func:`_kill_tree`), as measured by
     :data:`mlcore._scheduler.clock` from when the file was first seen.
     ``killed`` maps the subtask's index to the worker's pid."""
 
@@ -266,11 +423,8 @@ class _Watchdog(threading.Thread):
             start = self.seen.setdefault(index, _scheduler.clock())
             if _scheduler.clock() - start > self.budgets[index] and \
                     _is_child(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:  # it ended meanwhile
-                    continue
-                self.killed[index] = pid
+                if _kill_tree(pid):
+                    self.killed[index] = pid
 
     def run(self):
         while not self._stop_event.wait(self.interval):

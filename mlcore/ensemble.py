@@ -203,24 +203,34 @@ raise_on_exception : bool, default=True
     True: a learner that fails on a fold raises a
     :class:`mlcore.layer.LearnerError` naming the learner and the fold.
     False: the learner (an exception, output of the wrong shape or with
-    non-finite values, a fit over ``max_fit_time``) is dropped from its
-    layer with a :class:`mlcore.exceptions.LearnerFailedWarning`, and the
+    non-finite values, a fit over ``max_fit_time``, a fitted state that
+    cannot be pickled on a process backend) is dropped from its layer with
+    a :class:`mlcore.exceptions.LearnerFailedWarning`, and the
     ensemble is fitted as if it had never been added (seeds drawn from
     ``random_state`` stay as drawn with it); ``failed_learners_`` and
-    :attr:`data` say why. A layer whose learners all fail still raises.
+    :attr:`data` say why. A full fit (on all rows, the one that predicts
+    new data) predicts nothing at fit time: its output is checked on a
+    sample of up to 16 of its training rows, so that a learner whose full
+    fit cannot predict is dropped at fit time rather than failing at
+    predict time. A layer whose learners all fail still raises.
     ``add(..., raise_on_exception=)`` per layer.""",
     "max_fit_time": """\
 max_fit_time : float, dict or None, default=None
     Seconds one fit of a learner on one fold (with the prediction of the
-    fold's held-out rows) may take; a dict gives them per learner, by its
-    name in :attr:`data` (others have no budget). A learner over its budget
-    fails: with ``raise_on_exception=False`` it is dropped, else
-    :class:`mlcore.exceptions.LearnerTimeoutError` is raised. On process
-    backends (``'loky'``, ``'multiprocessing'``) the worker running the fit
-    is stopped once it runs over; a running thread cannot be stopped, so on
-    ``'threading'`` and ``'sequential'`` the fit is judged when it ends, and
-    the learner's fits that have not started are skipped.
-    ``add(..., max_fit_time=)`` per layer.""",
+    fold's held-out rows) may take, and one fit of a preprocessing case; a
+    dict gives them per learner, by its name in :attr:`data`, and per
+    preprocessing case, by the case's name (others have no budget). A
+    learner over its budget fails, and so do all the learners of a case
+    over its budget: with ``raise_on_exception=False`` they are dropped,
+    else :class:`mlcore.exceptions.LearnerTimeoutError` is raised. On
+    process backends (``'loky'``, ``'multiprocessing'``) the worker running
+    the fit is stopped once it runs over, with the processes the fit
+    started; with ``n_jobs=1`` the fits then run in one worker process
+    (started for each pool of fits) rather than in the calling process. A
+    running thread cannot be stopped, so on ``'threading'`` and
+    ``'sequential'`` the fit is judged when it ends, and the learner's fits
+    that have not started are skipped. ``add(..., max_fit_time=)`` per
+    layer.""",
     "verbose": """\
 verbose : bool or int, default=False
     Print progress: to stdout, as ML-Ensemble did, or to stderr with
@@ -1283,7 +1293,9 @@ n_features)
         on all their rows (times only: their in-sample score would not say
         how well they generalize, so it is left out). Columns ``score-m
         score-s ft-m ft-s pt-m pt-s`` (``score-*`` only when some row has
-        a score).
+        a score). As with :attr:`data`, the learners dropped at fit
+        (``raise_on_exception=False``) are listed after the table, with
+        why they failed.
 
         Parameters
         ----------
@@ -1295,8 +1307,10 @@ n_features)
         mlcore.metrics.Data
         """
         check_is_fitted(self, "layers_")
-        return Data([e for layer in self.layers_
-                     for e in _data_entries(layer, base_only=not meta)])
+        out = Data([e for layer in self.layers_
+                    for e in _data_entries(layer, base_only=not meta)])
+        out.failed = dict(getattr(self, "failed_learners_", {}))
+        return out
 
     def data_frame(self, meta=True):
         """:meth:`data_table` as a pandas DataFrame: ``(layer, learner)``
@@ -1727,18 +1741,21 @@ def _check_outputs(layers, n_outputs):
 
 
 def _check_budget_names(layers):
-    """Raise when a ``max_fit_time`` dict names no learner of its layers
-    (a misspelt name would silently leave a learner without a budget)."""
+    """Raise when a ``max_fit_time`` dict names no learner (or
+    preprocessing case) of its layers (a misspelt name would silently
+    leave a learner without a budget)."""
     known, budgets = set(), []
     for layer in layers:
         known.update(lr.key for lr in layer.learners)
         known.update(lr.name for lr in layer.learners)
+        known.update(tr.name for g in layer.groups for tr in g.transformers)
         if isinstance(layer.max_fit_time, dict):
             budgets.append(layer.max_fit_time)
     unknown = sorted({name for b in budgets for name in b} - known)
     if unknown:
-        raise ValueError("max_fit_time names no learner of the ensemble: %s; "
-                         "its learners are %s" % (unknown, sorted(known)))
+        raise ValueError("max_fit_time names no learner (or preprocessing "
+                         "case) of the ensemble: %s; its learners and cases "
+                         "are %s" % (unknown, sorted(known)))
 
 
 def _check_folds(folds, owner):

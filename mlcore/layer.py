@@ -17,7 +17,6 @@ the layer only says which process-wide resources they use, how many bytes
 of input rows each works on, and whether its input is tiny.
 """
 import numbers
-import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -31,6 +30,7 @@ from ._tolerance import Dropped, Failure, Guarded, budget_for, check_budget
 from ._subtasks import (SubResult, _fit_learner, _fit_pipeline,
                         _predict_bag, _predict_learner, harden, run, votes,
                         working_set)
+from ._userwarnings import warn
 from .backend import delayed
 from .exceptions import (LayerSpecificationError, LearnerError,
                          LearnerFailedWarning, LearnerTypeError,
@@ -303,12 +303,16 @@ class Layer(object):
         :class:`mlcore.exceptions.LearnerFailedWarning`. The fit's output
         still has its columns (the engine allocated it before the fits):
         the ensembles run :class:`KeptColumns` next, which passes on the
-        others only. A layer whose learners all fail raises LearnerError.
+        others only. The output of a full fit is checked on a sample of
+        its training rows (it predicts none at fit time). A layer whose
+        learners all fail raises LearnerError.
     max_fit_time : float, dict or None
         Seconds one subtask of a learner (its fit on a fold and the
-        prediction of the fold's held-out rows) may take; a dict gives
-        them by learner name (learners it does not name have no budget).
-        A learner over its budget fails (see :mod:`mlcore._tolerance`).
+        prediction of the fold's held-out rows) may take, and one fit of a
+        preprocessing case; a dict gives them by learner name and by case
+        name (learners and cases it does not name have no budget). A
+        learner over its budget fails, and so do the learners of a case
+        over its budget (see :mod:`mlcore._tolerance`).
 
     Attributes (after fit)
     ----------------------
@@ -549,13 +553,17 @@ class Layer(object):
 
     def _guard(self, job, kind, name, s, budget=None):
         """``job`` as it runs when failures are tolerated or fits have a
-        time budget (see :class:`mlcore._tolerance.Guarded`)."""
+        time budget (see :class:`mlcore._tolerance.Guarded`). Tolerated
+        failures include a full fit that cannot predict: its output is
+        checked on a sample of its training rows."""
         if self.raise_on_exception and budget is None:
             return job
         func, args, kwargs = job
+        full = s.test is None
+        check = not self.raise_on_exception and kind == "learner" and full
         return (Guarded(func, self._key(name, s), kind, name, s.partition,
                         s.fold, not self.raise_on_exception, budget,
-                        self._dropped), args, kwargs)
+                        self._dropped, full=full, check=check), args, kwargs)
 
     def _fold_failures(self, results, names):
         """Record in ``failed_learners_`` the first failure of each learner
@@ -583,8 +591,10 @@ class Layer(object):
         jobs = [self._guard(delayed(_fit_pipeline)(
                     self._key("%s.__pipe__" % tr.name, s), tr.name, tr.steps,
                     inp.X, inp.y, s.train, s.partition, s.fold,
-                    inp.cache_sub, None, inp.handback), "preprocessing case",
-                    tr.name, s) for tr, s in fits]
+                    inp.cache_sub, None, inp.handback, full=s.test is None),
+                    "preprocessing case", tr.name, s,
+                    budget_for(self.max_fit_time, tr.name, tr.name))
+                for tr, s in fits]
         self.pipelines_ = {}
         results = run(parallel, jobs, small=small, sizes=[
             working_set(inp.X, s.train) for _, s in fits])
@@ -641,8 +651,7 @@ class Layer(object):
         for res, target in zip(results, targets):
             self._record_fit(res, target, inp, write=not keep)
         if failed:
-            warnings.warn(failed[0].message(self.name), UserWarning,
-                          stacklevel=2)
+            warn(failed[0].message(self.name), UserWarning)
         if keep:
             self._write_average(inp, results, targets)
 
@@ -685,12 +694,7 @@ class Layer(object):
                 "least one (raise_on_exception=False drops failing "
                 "learners): %s" % (self.name, "; ".join(
                     failed[lr.key] for lr in self.learners)))
-        for lr in self.learners:
-            if lr.key in failed:
-                warnings.warn("layer %r: %s. The learner is dropped from the "
-                              "layer (raise_on_exception=False)."
-                              % (self.name, failed[lr.key].rstrip(".")),
-                              LearnerFailedWarning, stacklevel=2)
+        self._warn_dropped()
         kept = list(range(self.n_feature_prop))
         for group in self.groups:
             partitions = group.indexer.partitions
@@ -703,6 +707,26 @@ class Layer(object):
                               if lr.key not in failed]
         self.kept_columns_ = kept
         self._set_columns()
+
+    def _warn_dropped(self):
+        """One LearnerFailedWarning per cause: a learner's own failure, or
+        that of a preprocessing case, naming every learner it drops."""
+        failed, causes = self.failed_learners_, {}
+        for lr in self.learners:
+            if lr.key in failed:
+                causes.setdefault(failed[lr.key], []).append(lr)
+        for reason, lrs in causes.items():
+            case = lrs[0].preprocess
+            if case is not None and reason.startswith(
+                    "preprocessing case %r" % case):
+                what = "Its learners %s are" % ", ".join(
+                    repr(lr.key) for lr in lrs) if len(lrs) > 1 else \
+                    "Its learner %r is" % lrs[0].key
+            else:
+                what = "The learner is"
+            warn("layer %r: %s. %s dropped from the layer "
+                 "(raise_on_exception=False)."
+                 % (self.name, reason.rstrip("."), what), LearnerFailedWarning)
 
     def _record_fit(self, res, target, inp, write=True):
         est = res.estimator if inp.handback else cache_load(inp.cache, res.key)
@@ -816,6 +840,10 @@ class KeptColumns(object):
     shuffle = False
     handback = False  # no subtasks: runs on every backend
     row_offset = 0
+    # its input holds the layer's rows in the order the layer worked in
+    # (shuffled, with ``shuffle``): like the layer, it hands them back in
+    # the caller's order
+    restore_order = True
 
     def __init__(self, layer):
         self.name = layer.name

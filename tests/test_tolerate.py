@@ -50,7 +50,8 @@ BACKEND_IDS = [b for b, _ in BACKENDS]
 class Faulty(RegressorMixin, BaseEstimator):
     """Predicts the training mean; ``how`` says how it fails on the fits
     of ``rows`` training rows: 'raise' (fit raises), 'shape' (predict
-    returns a row too many), 'nan' (predict returns NaN)."""
+    returns a row too many), 'nan' (predict returns NaN), 'predict'
+    (predict raises)."""
 
     def __init__(self, how="raise", rows=None):
         self.how, self.rows = how, rows
@@ -69,6 +70,8 @@ class Faulty(RegressorMixin, BaseEstimator):
             return np.full(n + 1, self.mean_)
         if self.how == "nan" and bad:
             return np.full(n, np.nan)
+        if self.how == "predict" and bad:
+            raise KeyError("no predictions from %d rows" % self.n_)
         return np.full(n, self.mean_)
 
 
@@ -262,6 +265,14 @@ def test_per_layer_setting_overrides_the_ensemble():
     assert list(ens.failed_learners_) == ["layer-1/bad"]
 
 
+def _case_free_reference():
+    """The ensemble of the preprocessing tests without the failing case."""
+    ref = SuperLearner(folds=3)
+    ref.add({"no": [("ridge", Ridge())]}, preprocessing={"no": []})
+    ref.add_meta(LinearRegression())
+    return ref
+
+
 def test_failing_preprocessing_drops_the_learners_of_its_case():
     X, y = _regression()
     ens = SuperLearner(folds=3, raise_on_exception=False)
@@ -269,16 +280,21 @@ def test_failing_preprocessing_drops_the_learners_of_its_case():
              "no": [("ridge", Ridge())]},
             preprocessing={"sc": [FaultyScaler()], "no": []})
     ens.add_meta(LinearRegression())
-    ref = SuperLearner(folds=3)
-    ref.add({"no": [("ridge", Ridge())]}, preprocessing={"no": []})
-    ref.add_meta(LinearRegression())
+    ref = _case_free_reference()
     caught = _fit_warned(ens, X, y)
     ref.fit(X, y)
     assert sorted(ens.failed_learners_) == ["layer-1/sc__ols",
                                             "layer-1/sc__r"]
-    assert len(caught) == 2
+    # one warning for the case, naming every learner it drops (two with
+    # the same text would show as one under the default filters)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("layer 'layer-1': preprocessing case 'sc' "
+                              "failed on partition 0, ")
+    assert "Its learners 'sc__ols', 'sc__r' are dropped" in message
     for reason in ens.failed_learners_.values():
-        assert "preprocessing case 'sc' failed on partition 0, fold" in reason
+        assert re.search(r"preprocessing case 'sc' failed on partition 0, "
+                         r"(fold \d|full fit) during fit", reason)
         assert "ArithmeticError: cannot scale" in reason
     for name in ref.oof_predictions_:
         np.testing.assert_array_equal(ens.oof_predictions_[name],
@@ -431,13 +447,13 @@ def test_fit_over_budget_in_threads(monkeypatch, backend, n_jobs):
     assert 1 <= len(STARTED) <= n_jobs
     assert len(caught) == 1
     reason = ens.failed_learners_["layer-1/slow"]
-    assert reason.startswith("learner 'slow' ran over the time budget of "
-                             "5 s on partition 0, fold ")
-    assert reason.endswith("(took 100 s)")
+    assert re.fullmatch(r"learner 'slow' ran over the time budget of 5 s on "
+                        r"partition 0, (fold \d|full fit) \(took 100 s\)",
+                        reason)
     # raise_on_exception=True: the budget is an error
     with pytest.raises(LearnerTimeoutError,
                        match="learner 'slow' ran over the time budget of "
-                             "5 s on partition 0, fold"):
+                             "5 s on partition 0, (fold|full fit)"):
         _super([("ols", LinearRegression()), ("slow", Slow())], backend,
                n_jobs, max_fit_time=5).fit(X, y)
     # a budget by learner name: the others have none
@@ -489,7 +505,7 @@ def test_fit_over_budget_stops_its_worker(cache_root, monkeypatch, tmp_path,
     assert list(ens.failed_learners_) == ["layer-1/blocked"]
     assert re.fullmatch(
         r"learner 'blocked' ran over the time budget of 3 s on partition 0, "
-        r"fold \d \(its worker process was stopped\)",
+        r"(fold \d|full fit) \(its worker process was stopped\)",
         ens.failed_learners_["layer-1/blocked"])
     assert _none_alive(pidfile)
     assert_clean(cache_root)
@@ -497,8 +513,8 @@ def test_fit_over_budget_stops_its_worker(cache_root, monkeypatch, tmp_path,
     open(pidfile, "w").close()
     with pytest.raises(LearnerTimeoutError,
                        match=r"learner 'blocked' ran over the time budget "
-                             r"of 3 s on partition 0, fold \d \(its worker "
-                             r"process was stopped\)"):
+                             r"of 3 s on partition 0, (fold \d|full fit) "
+                             r"\(its worker process was stopped\)"):
         _super([("ols", LinearRegression()), ("blocked", Blocked(pidfile))],
                backend, 2, max_fit_time={"blocked": 3}).fit(X, y)
     assert _none_alive(pidfile)
@@ -535,8 +551,8 @@ def test_watchdog_kills_only_its_own_workers():
     ("5", TypeError, "number of seconds"),
     ({"ols": 0}, ValueError, r"max_fit_time\['ols'\]"),
     ({1: 5}, TypeError, "learner names"),
-    ({"nope": 5}, ValueError, "names no learner of the ensemble: "
-                              r"\['nope'\]"),
+    ({"nope": 5}, ValueError, r"names no learner \(or preprocessing case\) "
+                              r"of the ensemble: \['nope'\]"),
 ])
 def test_max_fit_time_is_checked(value, error, match):
     X, y = _regression()
@@ -568,3 +584,455 @@ def test_scaled_data_is_not_affected_by_preprocessing_of_others():
     _fit_warned(ens, X, y)
     ref.fit(X, y)
     assert_same_fit(ens, ref, X)
+
+
+###############################################################################
+# Shuffled layers: the rows of a layer that dropped learners
+
+def _stack(make, with_bad, layer_kw=None, **kw):
+    """Two layers and a meta learner; ``with_bad`` adds a failing learner
+    to both layers."""
+    layer_kw = layer_kw or {}
+    ens = make(**kw)
+    bad = [("bad", Faulty("nan"))] if with_bad else []
+    ens.add([("ols", LinearRegression())] + bad + [("ridge", Ridge())],
+            **layer_kw)
+    ens.add([("r2", Ridge(alpha=3.0))] + bad, **layer_kw)
+    ens.add_meta(LinearRegression())
+    return ens
+
+
+SHUFFLED = {
+    "superlearner": (lambda **kw: SuperLearner(
+        folds=3, shuffle=True, random_state=2, **kw), None),
+    "blend": (lambda **kw: BlendEnsemble(
+        test_size=0.4, shuffle=True, random_state=2, **kw), None),
+    "subsemble": (lambda **kw: Subsemble(
+        partitions=2, folds=2, shuffle=True, random_state=2, **kw), None),
+    "repeated": (lambda **kw: SuperLearner(
+        folds=3, n_repeats=2, shuffle=True, random_state=2, **kw), None),
+    "per-layer": (lambda **kw: SuperLearner(folds=3, random_state=2, **kw),
+                  {"shuffle": True, "random_state": 5}),
+}
+
+
+@pytest.mark.parametrize("backend, n_jobs", BACKENDS[:3],
+                         ids=BACKEND_IDS[:3])
+@pytest.mark.parametrize("kind", sorted(SHUFFLED))
+def test_shuffled_layer_that_dropped_learners_keeps_the_row_order(
+        backend, n_jobs, kind):
+    """The output of a shuffled layer comes back in the caller's row order;
+    the task that takes the dropped learners' columns out must do the
+    same (it sees the rows in the order the layer worked in)."""
+    make, layer_kw = SHUFFLED[kind]
+    X, y = _regression()
+    ens = _stack(make, True, layer_kw, raise_on_exception=False,
+                 backend=backend, n_jobs=n_jobs)
+    ref = _stack(make, False, layer_kw, backend=backend, n_jobs=n_jobs)
+    assert len(_fit_warned(ens, X, y)) == 2
+    ref.fit(X, y)
+    assert_same_fit(ens, ref, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LearnerFailedWarning)
+        np.testing.assert_array_equal(ens.fit_transform(X, y),
+                                      ref.fit_transform(X, y))
+
+
+###############################################################################
+# The fit store (memory=) with failures tolerated and time budgets
+
+class LoggedRidge(RegressorMixin, BaseEstimator):
+    """Ridge that notes each of its fits in the file ``log`` (a fit store
+    keys the code of a fit with the values it reads: a count kept in a
+    module's global would change the key)."""
+
+    def __init__(self, log=None):
+        self.log = log
+
+    def fit(self, X, y):
+        with open(self.log, "a") as f:
+            f.write("%d\n" % X.shape[0])
+        self.model_ = Ridge().fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _fits(log):
+    """How many fits the learners logging to ``log`` ran, and forget them."""
+    if not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        n = len(f.read().split())
+    os.unlink(log)
+    return n
+
+
+def _stored(store, log, **kw):
+    # sequential: every fit runs in this thread, under the same native
+    # thread limits, which are part of a stored fit's key
+    ens = SuperLearner(folds=3, memory=store, backend="sequential", **kw)
+    ens.add({"sc": [("ridge", LoggedRidge(log))],
+             "no": [("ols", LinearRegression())]},
+            preprocessing={"sc": [StandardScaler()], "no": []})
+    ens.add_meta(LinearRegression())
+    return ens
+
+
+def _keys(store):
+    from mlcore.fitstore import FitStore
+    return sorted(e.key for e in FitStore(store).entries())
+
+
+@pytest.mark.parametrize("options", [
+    {"raise_on_exception": False},
+    {"max_fit_time": 1e6},
+    {"raise_on_exception": False, "max_fit_time": {"ridge": 1e6, "sc": 1e6}},
+], ids=["tolerant", "budget", "both"])
+def test_fit_store_stores_and_reads_back_the_same_fits(tmp_path, options):
+    X, y = _regression()
+    plain, guarded = str(tmp_path / "plain"), str(tmp_path / "guarded")
+    log = str(tmp_path / "fits.log")
+    ref = _stored(plain, log).fit(X, y)
+    ens = _stored(guarded, log, **options).fit(X, y)
+    assert _fits(log) == 8  # 4 fits of each
+    assert _keys(guarded) == _keys(plain) != []
+    np.testing.assert_array_equal(ens.predict(X), ref.predict(X))
+    # read back: by the guarded fit from either store, nothing refitted
+    for store in (guarded, plain):
+        again = _stored(store, log, **options).fit(X, y)
+        assert _fits(log) == 0
+        np.testing.assert_array_equal(again.predict(X), ref.predict(X))
+        assert_same_fit(again, ref, X)
+
+
+def test_failed_fits_are_never_stored(tmp_path, monkeypatch):
+    from collections import Counter
+    from mlcore.fitstore import FitStore
+    monkeypatch.setattr(_scheduler, "clock", thread_clock)
+    X, y = _regression()
+    store = str(tmp_path / "store")
+    learners = [("ols", LinearRegression()), ("bad", Faulty("raise", 40)),
+                ("slow", Slow()), ("full", Faulty("nan", 60))]
+    # sequential: each learner's full fit runs first, then its folds; once
+    # one of its fits failed, the others are not started
+    ens = _super(learners, "sequential", 1, raise_on_exception=False,
+                 max_fit_time={"slow": 5}, memory=store)
+    _fit_warned(ens, X, y)
+    assert sorted(ens.failed_learners_) == ["layer-1/bad", "layer-1/full",
+                                            "layer-1/slow"]
+    stored = Counter(e.name for e in FitStore(store).entries())
+    # 'ols': its 4 fits; 'bad': its full fit, not its failed first fold;
+    # 'slow': not its full fit, over budget; 'full': not its full fit,
+    # whose predictions are not finite
+    assert (stored["ols"], stored["bad"], stored["slow"],
+            stored["full"]) == (4, 1, 0, 0)
+
+
+def test_a_full_fit_read_back_is_checked_too(tmp_path):
+    """A fit stored without the check (failures raised) is checked when a
+    fit that tolerates failures reads it back."""
+    X, y = _regression()
+    store = str(tmp_path / "store")
+    learners = [("ols", LinearRegression()), ("full", Faulty("nan", 60))]
+    _super(learners, memory=store).fit(X, y)  # the full fit predicts NaN
+    assert len(_keys(store)) == 12  # 4 fits of 2 learners and the meta
+    ens = _super(learners, raise_on_exception=False, memory=store)
+    assert len(_fit_warned(ens, X, y)) == 1
+    assert "learner 'full' failed on partition 0, full fit during the " \
+           "check of its predictions" in ens.failed_learners_["layer-1/full"]
+    ref = _super([("ols", LinearRegression())])
+    assert_same_fit(ens, ref.fit(X, y), X)
+
+
+###############################################################################
+# Learners that cannot be pickled on process backends
+
+class LockHolder(Ridge):
+    """Ridge whose fitted state holds a lock, which does not pickle."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.lock_ = threading.Lock()
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+class NoPickle(RegressorMixin, BaseEstimator):
+    """An estimator that refuses to be pickled at all."""
+
+    def fit(self, X, y):
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(X.shape[0], self.mean_)
+
+    def __reduce__(self):
+        raise TypeError("NoPickle cannot be pickled")
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+@pytest.mark.parametrize("bad, cause", [
+    (LockHolder(), r"saving of its fitted state.*TypeError: cannot pickle "
+                   r"'_thread.lock' object"),
+    (NoPickle(), r"cannot be sent to the process workers.*TypeError: "
+                 r"NoPickle cannot be pickled"),
+], ids=["fitted-state", "estimator"])
+def test_a_learner_that_cannot_be_pickled(cache_root, backend, bad, cause):
+    X, y = _regression()
+    ens = _super([("ols", LinearRegression()), ("bad", bad),
+                  ("ridge", Ridge())], backend, 2, raise_on_exception=False)
+    ref = _super([("ols", LinearRegression()), ("ridge", Ridge())], backend,
+                 2)
+    caught = _fit_warned(ens, X, y)
+    ref.fit(X, y)
+    assert_same_fit(ens, ref, X)
+    assert len(caught) == 1
+    where = r"learner 'bad'.*partition 0, (fold \d|full fit).*"
+    assert re.search(where + cause, ens.failed_learners_["layer-1/bad"])
+    with pytest.raises(LearnerError, match=where + cause):
+        _super([("ols", LinearRegression()), ("bad", bad)], backend,
+               2).fit(X, y)
+    assert_clean(cache_root)
+
+
+###############################################################################
+# Time budgets on process backends: one worker, child processes,
+# preprocessing
+
+class BlockedFor(RegressorMixin, BaseEstimator):
+    """Notes its process id in ``pidfile`` and waits ``seconds`` (long past
+    any budget of the tests' ticking clock) before it returns."""
+
+    def __init__(self, pidfile=None, seconds=30.0):
+        self.pidfile, self.seconds = pidfile, seconds
+
+    def fit(self, X, y):
+        with open(self.pidfile, "a") as f:
+            f.write("%d\n" % os.getpid())
+        threading.Event().wait(self.seconds)
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(X.shape[0], self.mean_)
+
+
+def _ticking(monkeypatch):
+    """Every reading of the clock is one second later."""
+    ticks = itertools.count()
+    monkeypatch.setattr(_scheduler, "clock", lambda: float(next(ticks)))
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_budget_with_one_job_stops_a_worker_process(cache_root, monkeypatch,
+                                                    tmp_path, backend):
+    """With n_jobs=1 joblib would run the fits in this process, where a
+    running fit cannot be stopped: under a budget they run in a worker."""
+    _ticking(monkeypatch)
+    pidfile = str(tmp_path / "pids")
+    X, y = _regression()
+    ens = _super([("ols", LinearRegression()), ("blocked",
+                                                BlockedFor(pidfile))],
+                 backend, 1, raise_on_exception=False,
+                 max_fit_time={"blocked": 3})
+    ref = _super([("ols", LinearRegression())], backend, 1)
+    caught = _fit_warned(ens, X, y)
+    ref.fit(X, y)
+    assert_same_fit(ens, ref, X)
+    assert len(caught) == 1
+    assert re.fullmatch(
+        r"learner 'blocked' ran over the time budget of 3 s on partition 0, "
+        r"(fold \d|full fit) \(its worker process was stopped\)",
+        ens.failed_learners_["layer-1/blocked"])
+    pids = [int(line) for line in open(pidfile)]
+    assert os.getpid() not in pids
+    assert _none_alive(pidfile)
+    assert_clean(cache_root)
+
+
+class Spawner(RegressorMixin, BaseEstimator):
+    """Starts a child process that would run for minutes, notes its own
+    process id and the child's in ``pidfile``, and never returns."""
+
+    def __init__(self, pidfile=None):
+        self.pidfile = pidfile
+
+    def fit(self, X, y):
+        import subprocess
+        import sys
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import time; time.sleep(600)"])
+        with open(self.pidfile, "a") as f:
+            f.write("%d\n%d\n" % (os.getpid(), child.pid))
+        threading.Event().wait()
+
+
+def _kill_leftovers(pidfile):
+    """End the processes of ``pidfile`` that the test's learner started
+    and that are still running (only when the test failed)."""
+    if not os.path.exists(pidfile):
+        return
+    for line in open(pidfile):
+        try:
+            psutil.Process(int(line)).kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_stopping_a_worker_stops_the_processes_its_fit_started(
+        cache_root, monkeypatch, tmp_path, backend):
+    _ticking(monkeypatch)
+    pidfile = str(tmp_path / "pids")
+    X, y = _regression()
+    ens = _super([("ols", LinearRegression()), ("spawner", Spawner(pidfile))],
+                 backend, 2, raise_on_exception=False,
+                 max_fit_time={"spawner": 3})
+    try:
+        _fit_warned(ens, X, y)
+        assert list(ens.failed_learners_) == ["layer-1/spawner"]
+        # the workers and their children: none left running
+        assert _none_alive(pidfile)
+    finally:
+        _kill_leftovers(pidfile)
+    assert_clean(cache_root)
+
+
+class SlowScaler(TransformerMixin, BaseEstimator):
+    """A preprocessing fit that takes 100 s on :func:`thread_clock`."""
+
+    def fit(self, X, y=None):
+        _THREAD.t = thread_clock() + 100.0
+        return self
+
+    def transform(self, X):
+        return X
+
+
+class BlockedScaler(TransformerMixin, BaseEstimator):
+    """A preprocessing fit that notes its process and waits ``seconds``
+    (long past any budget of the tests' ticking clock)."""
+
+    def __init__(self, pidfile=None, seconds=30.0):
+        self.pidfile, self.seconds = pidfile, seconds
+
+    def fit(self, X, y=None):
+        with open(self.pidfile, "a") as f:
+            f.write("%d\n" % os.getpid())
+        threading.Event().wait(self.seconds)
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def _with_case(step, budget=None, **kw):
+    ens = SuperLearner(folds=3, max_fit_time=budget, **kw)
+    ens.add({"slow": [("ols", LinearRegression()), ("r", Ridge())],
+             "no": [("ridge", Ridge())]},
+            preprocessing={"slow": [step], "no": []})
+    ens.add_meta(LinearRegression())
+    return ens
+
+
+@pytest.mark.parametrize("budget", [5, {"slow": 5}], ids=["all", "by-case"])
+def test_budget_covers_preprocessing_in_threads(monkeypatch, budget):
+    monkeypatch.setattr(_scheduler, "clock", thread_clock)
+    X, y = _regression()
+    ens = _with_case(SlowScaler(), budget, raise_on_exception=False)
+    ref = _case_free_reference()
+    caught = _fit_warned(ens, X, y)
+    ref.fit(X, y)
+    assert sorted(ens.failed_learners_) == ["layer-1/slow__ols",
+                                            "layer-1/slow__r"]
+    for reason in ens.failed_learners_.values():
+        assert re.fullmatch(r"preprocessing case 'slow' ran over the time "
+                            r"budget of 5 s on partition 0, (fold \d|full "
+                            r"fit) \(took 100 s\)", reason)
+    assert len(caught) == 1
+    assert "Its learners 'slow__ols', 'slow__r' are dropped" in \
+        str(caught[0].message)
+    np.testing.assert_array_equal(ens.predict(X), ref.predict(X))
+    for name in ref.oof_predictions_:
+        np.testing.assert_array_equal(ens.oof_predictions_[name],
+                                      ref.oof_predictions_[name])
+    with pytest.raises(LearnerTimeoutError,
+                       match="preprocessing case 'slow' ran over"):
+        _with_case(SlowScaler(), budget).fit(X, y)
+
+
+def test_budget_stops_a_preprocessing_fit_on_a_worker(cache_root,
+                                                      monkeypatch, tmp_path):
+    _ticking(monkeypatch)
+    pidfile = str(tmp_path / "pids")
+    X, y = _regression()
+    ens = _with_case(BlockedScaler(pidfile), {"slow": 3},
+                     raise_on_exception=False, backend="loky", n_jobs=2)
+    _fit_warned(ens, X, y)
+    assert sorted(ens.failed_learners_) == ["layer-1/slow__ols",
+                                            "layer-1/slow__r"]
+    assert re.search(r"\(its worker process was stopped\)$",
+                     ens.failed_learners_["layer-1/slow__ols"])
+    assert _none_alive(pidfile)
+    assert_clean(cache_root)
+
+
+###############################################################################
+# Full fits that predict badly; messages
+
+@pytest.mark.parametrize("backend, n_jobs", [("threading", 2), ("loky", 2)])
+@pytest.mark.parametrize("how, cause", [
+    ("shape", "output of shape (17,) for 16 rows"),
+    ("nan", "16 non-finite value(s)"),
+    ("predict", "KeyError: 'no predictions from 60 rows'"),
+])
+def test_a_full_fit_that_cannot_predict_is_dropped_at_fit(
+        cache_root, backend, n_jobs, how, cause):
+    """A full fit predicts nothing at fit time: its output is checked on
+    training rows, so the learner is dropped at fit, not left to fail at
+    predict time."""
+    X, y = _regression()
+    # fails on the full fit (60 rows) only
+    ens = _super([("ols", LinearRegression()), ("bad", Faulty(how, 60))],
+                 backend, n_jobs, raise_on_exception=False)
+    ref = _super([("ols", LinearRegression())], backend, n_jobs)
+    caught = _fit_warned(ens, X, y)
+    ref.fit(X, y)
+    assert_same_fit(ens, ref, X)
+    reason = ens.failed_learners_["layer-1/bad"]
+    assert reason.startswith("learner 'bad' failed on partition 0, full fit "
+                             "during the check of its predictions (16 "
+                             "training rows): ")
+    assert cause in reason
+    assert len(caught) == 1 and reason in str(caught[0].message)
+    # the warning points at the user's call, not at mlcore's code
+    assert os.path.abspath(caught[0].filename) == os.path.abspath(__file__)
+    assert "layer-1/bad: %s" % reason in str(ens.data_table())
+    assert_clean(cache_root)
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_warnings_of_an_ensemble_fitted_in_an_evaluator_reach_the_caller(
+        monkeypatch, backend):
+    """Issued in a worker process, or in a worker thread (whose stack does
+    not hold the user's call), they are issued again in the caller's
+    thread, pointing at the user's call."""
+    from mlcore.model_selection import Evaluator
+    # threads: the first subtask runs in this thread (the input is tiny),
+    # and the clock sends the other one to a worker thread
+    _ticking(monkeypatch)
+    X, y = _regression()
+    ens = _super([("ols", LinearRegression()), ("bad", Faulty("nan"))],
+                 "sequential", 1, raise_on_exception=False)
+    ev = Evaluator("r2", cv=2, random_state=0, backend=backend, n_jobs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev.fit(X, y, [("ens", ens)], n_iter=1)
+    failed = [w for w in caught
+              if issubclass(w.category, LearnerFailedWarning)]
+    # one per outer fold (the ensemble is fitted on each)
+    assert len(failed) == 2
+    for w in failed:
+        assert "learner 'bad'" in str(w.message)
+        assert os.path.abspath(w.filename) == os.path.abspath(__file__)
